@@ -1,0 +1,135 @@
+// Reads the environment once, validates it, and freezes the result. A bad start lists every bad variable at once.
+// Each field's default and meaning is documented here and in the README's configuration table.
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { z } from "zod";
+
+const bool = (fallback: "on" | "off") =>
+  z
+    .enum(["on", "off", "true", "false", "1", "0"])
+    .default(fallback)
+    .transform((v) => v === "on" || v === "true" || v === "1");
+
+const int = (fallback: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(fallback);
+
+const csv = z
+  .string()
+  .optional()
+  .transform((v) =>
+    (v ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+
+const EnvSchema = z.object({
+  /** @default 3000 */
+  PORT: int(3000, 0, 65535),
+  /** @default "0.0.0.0" */
+  HOST: z.string().min(1).default("0.0.0.0"),
+  /** PostgreSQL URL. Unset: embedded PGlite in DATA_DIR. */
+  DATABASE_URL: z.string().url().optional(),
+  /** Where the embedded database lives. @default "./data" */
+  DATA_DIR: z.string().min(1).default("./data"),
+  /** Pool size per gateway process for DATABASE_URL. @default 10 */
+  DATABASE_POOL_SIZE: int(10, 1, 200),
+  /** Apply prisma/migrations at start-up. @default on in embedded mode, off with DATABASE_URL */
+  MIGRATE_ON_START: z.enum(["on", "off", "true", "false", "1", "0"]).optional(),
+  /** Redis URL. Unset: one node with the in-memory adapter. */
+  REDIS_URL: z.string().url().optional(),
+  /** classic or sharded (Redis 7 sharded pub/sub). @default sharded when the server supports it */
+  REDIS_ADAPTER: z.enum(["classic", "sharded"]).optional(),
+  /** HS256 secret for access tokens, at least 32 characters. Required with DATABASE_URL or REDIS_URL. */
+  JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  /** @default "chat-gateway" */
+  JWT_ISSUER: z.string().min(1).default("chat-gateway"),
+  /** @default "chat-gateway" */
+  JWT_AUDIENCE: z.string().min(1).default("chat-gateway"),
+  /** Access token lifetime in seconds. @default 900 */
+  ACCESS_TOKEN_TTL: int(900, 5, 86_400),
+  /** Refresh token lifetime in seconds. @default 2592000 (30 days) */
+  REFRESH_TOKEN_TTL: int(30 * 86_400, 60, 365 * 86_400),
+  /** Secret for service tokens (`role: "service"`), separate from JWT_SECRET. Unset: service tokens are refused. */
+  SERVICE_JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  /** Longest message content, in Unicode code points. @default 4000 */
+  MESSAGE_MAX_CHARS: int(4000, 1, 100_000),
+  /** Largest group, creator included. @default 256 */
+  GROUP_MAX_MEMBERS: int(256, 2, 10_000),
+  /** Largest HTTP body in bytes. @default 65536 */
+  HTTP_BODY_LIMIT: int(64 * 1024, 1024, 10 * 1024 * 1024),
+  /** Largest Socket.IO frame in bytes (Socket.IO's maxHttpBufferSize; its default of 1 MB is far too generous). @default 65536 */
+  SOCKET_MAX_PAYLOAD: int(64 * 1024, 1024, 10 * 1024 * 1024),
+  /** Comma-separated exact browser origins allowed for HTTP and Socket.IO. @default the gateway's own origin only */
+  CORS_ORIGINS: csv,
+  /** on, or off for benchmarks and deployments that limit in front of the gateway. @default on */
+  RATE_LIMITS: bool("on"),
+  /** Messages a user may send per second (all devices), with bursts up to twice that. @default 20 */
+  RATE_LIMIT_SEND_PER_SEC: int(20, 1, 100_000),
+  /** Login and register attempts per IP per minute. @default 20 */
+  RATE_LIMIT_LOGIN_PER_MIN: int(20, 1, 100_000),
+  /** Other socket events (sync, read, typing, ...) per socket per second. @default 50 */
+  RATE_LIMIT_EVENTS_PER_SEC: int(50, 1, 100_000),
+  /** HTTP API calls per user per minute. @default 600 */
+  RATE_LIMIT_HTTP_PER_MIN: int(600, 1, 1_000_000),
+  /** How long a graceful drain may take before the process exits anyway, in ms. @default 20000 */
+  DRAIN_TIMEOUT_MS: int(20_000, 0, 600_000),
+  /** pino level: fatal, error, warn, info, debug, trace, silent. @default info */
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+
+export interface Config extends Omit<Env, "JWT_SECRET" | "MIGRATE_ON_START"> {
+  JWT_SECRET: string;
+  MIGRATE_ON_START: boolean;
+  /** True when no DATABASE_URL is set: PGlite in DATA_DIR. */
+  embedded: boolean;
+  /** Warnings to log once the logger exists (e.g. a generated secret). */
+  warnings: string[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses the environment (process.env by default). Throws ConfigError listing every problem. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  // Empty strings mean "unset", as they do in most deployment tools.
+  const raw = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = EnvSchema.safeParse(raw);
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+  if (!parsed.success) throw new ConfigError(problems);
+
+  const e = parsed.data;
+  const embedded = e.DATABASE_URL === undefined;
+  const warnings: string[] = [];
+  let secret = e.JWT_SECRET;
+  if (secret === undefined) {
+    if (!embedded || e.REDIS_URL !== undefined) {
+      throw new ConfigError(["JWT_SECRET: required when DATABASE_URL or REDIS_URL is set (at least 32 characters)"]);
+    }
+    secret = embeddedSecret(e.DATA_DIR);
+    warnings.push(`JWT_SECRET is not set: using a generated one kept in ${e.DATA_DIR} (embedded mode only)`);
+  }
+  const migrate = e.MIGRATE_ON_START === undefined ? embedded : ["on", "true", "1"].includes(e.MIGRATE_ON_START);
+  return Object.freeze({ ...e, JWT_SECRET: secret, MIGRATE_ON_START: migrate, embedded, warnings });
+}
+
+/** The embedded mode's generated secret, kept beside the database so tokens survive a restart. */
+function embeddedSecret(dataDir: string): string {
+  const file = join(dataDir, "jwt-secret");
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch {
+    mkdirSync(dataDir, { recursive: true });
+    const secret = randomBytes(32).toString("base64url");
+    writeFileSync(file, secret, { mode: 0o600 });
+    return secret;
+  }
+}

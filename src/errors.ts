@@ -1,0 +1,106 @@
+// The one catalog of error codes, and the one place that maps any error to a client answer.
+// Library errors (Prisma, Redis, Zod) become protocol codes here and nowhere else.
+import { ZodError } from "zod";
+import type { ErrorCode, WireError } from "./protocol/types.js";
+
+/** HTTP status of each code; the README's error table is tested against this map. */
+export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  rate_limited: 429,
+  unavailable: 503,
+  internal: 500,
+});
+
+/** An error the client is meant to see, with its code. */
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = "AppError";
+  }
+}
+
+export const badRequest = (message: string, details?: unknown) => new AppError("bad_request", message, details);
+export const unauthorized = (message = "authentication required") => new AppError("unauthorized", message);
+export const forbidden = (message: string) => new AppError("forbidden", message);
+export const notFound = (what = "conversation") => new AppError("not_found", `${what} not found`);
+export const conflict = (message: string) => new AppError("conflict", message);
+export const payloadTooLarge = (message: string, details?: unknown) =>
+  new AppError("payload_too_large", message, details);
+export const rateLimited = (retryAfterMs: number) =>
+  new AppError("rate_limited", "too many requests", { retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)) });
+export const unavailable = (message = "a dependency is unavailable, retry later") =>
+  new AppError("unavailable", message);
+
+/** Zod issues as `details`: which field, and why. */
+export function validationError(error: ZodError): AppError {
+  const details = error.issues.map((i) => ({ field: i.path.join(".") || "(payload)", problem: i.message }));
+  const tooLarge = error.issues.find((i) => i.code === "too_big" && i.path.at(-1) === "content");
+  if (tooLarge) return payloadTooLarge("content is too long", details);
+  return badRequest(`invalid ${details.map((d) => d.field).join(", ")}`, details);
+}
+
+// Error codes from drivers and Prisma that mean "the dependency is down", not "the request is wrong".
+const UNAVAILABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "57P01", // admin_shutdown
+  "57P02",
+  "57P03", // cannot_connect_now
+  "53300", // too_many_connections
+  "08000",
+  "08001",
+  "08003",
+  "08006",
+  "P1001", // Prisma: can't reach database server
+  "P1002",
+  "P1017", // server closed the connection
+  "P2024", // pool timeout
+]);
+
+function errorCodes(err: unknown, depth = 0): string[] {
+  if (err === null || typeof err !== "object" || depth > 4) return [];
+  const e = err as { code?: unknown; cause?: unknown; errors?: unknown; name?: unknown; message?: unknown };
+  const own = typeof e.code === "string" ? [e.code] : [];
+  const nested = Array.isArray(e.errors) ? e.errors.flatMap((x) => errorCodes(x, depth + 1)) : [];
+  return [...own, ...errorCodes(e.cause, depth + 1), ...nested];
+}
+
+export function isUnavailableError(err: unknown): boolean {
+  if (err instanceof AppError) return err.code === "unavailable";
+  const codes = errorCodes(err);
+  if (codes.some((c) => UNAVAILABLE_CODES.has(c))) return true;
+  const text = err instanceof Error ? `${err.name} ${err.message}` : "";
+  return /connection (terminated|refused|closed|is closed)|Connection terminated|ClientClosedError|The client is closed|Socket closed unexpectedly|DatabaseNotReachable|Can't reach database|timeout exceeded when trying to connect/i.test(
+    text,
+  );
+}
+
+/** A unique-constraint violation (Prisma P2002 or PostgreSQL 23505). */
+export function isUniqueViolation(err: unknown): boolean {
+  return errorCodes(err).some((c) => c === "P2002" || c === "23505");
+}
+
+/** Maps anything thrown to the wire error and whether it was our bug (to be logged with the request id). */
+export function toWireError(err: unknown): { error: WireError; status: number; isBug: boolean } {
+  let app: AppError;
+  if (err instanceof AppError) app = err;
+  else if (err instanceof ZodError) app = validationError(err);
+  else if (isUnavailableError(err)) app = unavailable();
+  else app = new AppError("internal", "internal error");
+  const error: WireError = { code: app.code, message: app.message };
+  if (app.details !== undefined) error.details = app.details;
+  return { error, status: ERROR_STATUS[app.code], isBug: app.code === "internal" };
+}

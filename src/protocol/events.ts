@@ -1,0 +1,62 @@
+// The Socket.IO event contract, declared once as typed maps (ack shapes included) and used by the server, the SDK
+// and the web page: `Server<ClientToServerEvents, ServerToClientEvents>` / `Socket<ServerToClientEvents, ...>`.
+import type { Conversation, Message, PresenceState, WireError } from "./types.js";
+
+export type Ack<T extends object = object> = (answer: ({ ok: true } & T) | { ok: false; error: WireError }) => void;
+export type AckAnswer<T extends object = object> = Parameters<Ack<T>>[0];
+
+export interface SendPayload {
+  conversationId: string;
+  clientMsgId: string;
+  content: string;
+}
+export interface MarkerPayload {
+  conversationId: string;
+  seq: number;
+}
+export interface TypingPayload {
+  conversationId: string;
+  isTyping: boolean;
+}
+export interface SyncPayload {
+  /** conversationId -> last seq the client has seen; an unlisted conversation counts as 0. */
+  cursors: Record<string, number>;
+  /** Caps the messages of the whole answer (default 500, at most 1000). */
+  limit?: number;
+}
+export interface SyncResult {
+  conversations: Conversation[];
+  messages: Message[];
+  hasMore: boolean;
+}
+
+export interface ClientToServerEvents {
+  "message:send": (payload: SendPayload, ack: Ack<{ message: Message }>) => void;
+  "message:read": (payload: MarkerPayload, ack: Ack) => void;
+  "message:delivered": (payload: MarkerPayload, ack: Ack) => void;
+  typing: (payload: TypingPayload, ack: Ack) => void;
+  sync: (payload: SyncPayload, ack: Ack<SyncResult>) => void;
+  "presence:subscribe": (payload: { userIds: string[] }, ack: Ack<{ presence: Record<string, PresenceState> }>) => void;
+  "auth:refresh": (payload: { token: string }, ack: Ack<{ expiresAt: string }>) => void;
+}
+
+export interface MarkerEvent {
+  conversationId: string;
+  userId: string;
+  seq: number;
+}
+
+export interface ServerToClientEvents {
+  "message:new": (message: Message) => void;
+  "conversation:read": (event: MarkerEvent) => void;
+  "conversation:delivered": (event: MarkerEvent) => void;
+  "conversation:updated": (event: { conversation: Conversation }) => void;
+  typing: (event: { conversationId: string; userId: string; isTyping: boolean }) => void;
+  presence: (event: { userId: string } & PresenceState) => void;
+  "auth:expiring": (event: { expiresAt: string }) => void;
+  /** Sent before the server disconnects a socket on purpose, so the client knows whether to reconnect. */
+  "session:ended": (event: { reason: "token_expired" | "logged_out" | "revoked" | "draining" }) => void;
+}
+
+/** The room every socket of a user joins; the only room another user can address. */
+export const userRoom = (userId: string): string => `user:${userId}`;

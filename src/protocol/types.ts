@@ -1,0 +1,64 @@
+// The wire contract's data shapes (../shared/CONTRACT.md), shared by the server, the client SDK and the web page.
+// Nothing here imports Node or server code: the browser bundle includes this file.
+
+export type ErrorCode =
+  | "bad_request"
+  | "unauthorized"
+  | "forbidden"
+  | "not_found"
+  | "conflict"
+  | "payload_too_large"
+  | "rate_limited"
+  | "unavailable"
+  | "internal";
+
+export interface WireError {
+  code: ErrorCode;
+  message: string;
+  details?: unknown;
+}
+
+export interface PublicUser {
+  id: string;
+  username: string;
+  displayName: string;
+}
+
+export interface ConversationMember extends PublicUser {
+  role: "admin" | "member";
+}
+
+export interface Message {
+  id: string;
+  conversationId: string;
+  seq: number;
+  senderId: string;
+  clientMsgId: string;
+  content: string;
+  createdAt: string;
+}
+
+export interface Conversation {
+  id: string;
+  type: "direct" | "group";
+  title: string | null;
+  members: ConversationMember[];
+  lastSeq: number;
+  lastMessage: Message | null;
+  unreadCount: number;
+  muted: boolean;
+  createdAt: string;
+}
+
+export interface AuthResult {
+  user: PublicUser;
+  accessToken: string;
+  refreshToken: string;
+  /** Access token lifetime in seconds. */
+  expiresIn: number;
+}
+
+export interface PresenceState {
+  online: boolean;
+  lastSeenAt: string | null;
+}
