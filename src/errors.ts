@@ -93,11 +93,24 @@ export function isUniqueViolation(err: unknown): boolean {
   return errorCodes(err).some((c) => c === "P2002" || c === "23505");
 }
 
+/** Fastify's own request errors (body too large, bad JSON, wrong content type) by their HTTP status. */
+function frameworkError(err: unknown): AppError | undefined {
+  if (err === null || typeof err !== "object") return undefined;
+  const { statusCode, code, message } = err as { statusCode?: unknown; code?: unknown; message?: unknown };
+  if (typeof code !== "string" || !code.startsWith("FST_") || typeof statusCode !== "number") return undefined;
+  const text = typeof message === "string" ? message : "bad request";
+  if (statusCode === 413) return payloadTooLarge("request body is too large");
+  if (statusCode === 404) return new AppError("not_found", "not found");
+  if (statusCode >= 400 && statusCode < 500) return badRequest(text);
+  return undefined;
+}
+
 /** Maps anything thrown to the wire error and whether it was our bug (to be logged with the request id). */
 export function toWireError(err: unknown): { error: WireError; status: number; isBug: boolean } {
   let app: AppError;
   if (err instanceof AppError) app = err;
   else if (err instanceof ZodError) app = validationError(err);
+  else if (frameworkError(err)) app = frameworkError(err)!;
   else if (isUnavailableError(err)) app = unavailable();
   else app = new AppError("internal", "internal error");
   const error: WireError = { code: app.code, message: app.message };

@@ -1,0 +1,170 @@
+// createGateway wires one gateway from its dependencies: HTTP, Socket.IO, the adapter, the chat domain and the
+// handlers. It never reads the environment and never listens: main.ts does both, and tests build gateways directly.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { AccessTokens } from "./auth/access-tokens.js";
+import { Accounts } from "./auth/accounts.js";
+import { Conversations } from "./chat/conversations.js";
+import { MessageWriter } from "./chat/message-writer.js";
+import { Messages } from "./chat/messages.js";
+import type { Config } from "./config.js";
+import type { Database } from "./db/client.js";
+import { createHttpServer } from "./http/http-server.js";
+import { createRateLimiters } from "./limits/rate-limits.js";
+import { GatewayMetrics } from "./observability/metrics.js";
+import { userRoom } from "./protocol/events.js";
+import { createRedisAdapter, type AdapterMode } from "./realtime/adapter.js";
+import { registerChatHandlers } from "./realtime/handlers.js";
+import { socketNotifier } from "./realtime/notifier.js";
+import { originPolicy } from "./realtime/origins.js";
+import type { RedisConnections } from "./realtime/redis.js";
+import { endSession, manageSessionLifetime } from "./realtime/session-lifetime.js";
+import { createSocketServer, type GatewayServer } from "./realtime/socket-server.js";
+import { registerTyping } from "./realtime/typing.js";
+
+export interface GatewayDeps {
+  database: Database;
+  /** Absent: one node, in-memory adapter. */
+  redis?: RedisConnections | undefined;
+  log: Logger;
+}
+
+export interface Gateway {
+  http: FastifyInstance;
+  io: GatewayServer;
+  adapterMode: AdapterMode;
+  metrics: GatewayMetrics;
+  /** Fail readiness, tell clients to reconnect elsewhere, finish in-flight sends, close everything. */
+  drain(timeoutMs: number): Promise<void>;
+}
+
+// dist/web beside the compiled app, or the built page when running src/ through tsx.
+const WEB_ROOTS = [new URL("./web/", import.meta.url), new URL("../dist/web/", import.meta.url)].map((u) =>
+  fileURLToPath(u),
+);
+
+export async function createGateway(deps: GatewayDeps, config: Readonly<Config>): Promise<Gateway> {
+  const { database, redis, log } = deps;
+  const db = database.prisma;
+  const metrics = new GatewayMetrics();
+  const origins = originPolicy(config.CORS_ORIGINS);
+  const limits = createRateLimiters(
+    {
+      enabled: config.RATE_LIMITS,
+      sendPerSec: config.RATE_LIMIT_SEND_PER_SEC,
+      loginPerMin: config.RATE_LIMIT_LOGIN_PER_MIN,
+      eventsPerSec: config.RATE_LIMIT_EVENTS_PER_SEC,
+      httpPerMin: config.RATE_LIMIT_HTTP_PER_MIN,
+    },
+    redis?.pub,
+  );
+  const tokens = new AccessTokens({
+    secret: config.JWT_SECRET,
+    serviceSecret: config.SERVICE_JWT_SECRET,
+    issuer: config.JWT_ISSUER,
+    audience: config.JWT_AUDIENCE,
+    ttlSeconds: config.ACCESS_TOKEN_TTL,
+  });
+  const accounts = new Accounts(db, tokens, config.REFRESH_TOKEN_TTL);
+
+  let draining = false;
+  const readiness = async () => {
+    const checks: Record<string, boolean> = { notDraining: !draining };
+    const probe = async (name: string, ping: () => Promise<void>) => {
+      checks[name] = await ping().then(
+        () => true,
+        () => false,
+      );
+      metrics.dependencyUp.set({ dependency: name }, checks[name] ? 1 : 0);
+    };
+    await Promise.all([
+      probe("database", () => database.ping()),
+      redis ? probe("redis", () => redis.ping()) : Promise.resolve(),
+    ]);
+    return { ready: Object.values(checks).every(Boolean), checks };
+  };
+
+  // The notifier needs the Socket.IO server, which needs the HTTP server, which needs the domain: the getter is
+  // only called once sockets exist.
+  const notifier = socketNotifier(() => server);
+  const writer = new MessageWriter(db, { concurrency: database.kind === "pglite" ? 1 : 4 });
+  const conversations = new Conversations(db, notifier, config.GROUP_MAX_MEMBERS);
+  const messages = new Messages(db, writer, conversations, notifier, config.MESSAGE_MAX_CHARS);
+  messages.onStored(() => metrics.messagesStored.inc());
+
+  const http = createHttpServer({
+    db,
+    accounts,
+    conversations,
+    messages,
+    limits,
+    tokens,
+    log,
+    metrics,
+    origins,
+    bodyLimit: config.HTTP_BODY_LIMIT,
+    webRoot: WEB_ROOTS.find((root) => existsSync(join(root, "index.html"))),
+    readiness,
+  });
+
+  const server = createSocketServer(http.server, {
+    maxPayloadBytes: config.SOCKET_MAX_PAYLOAD,
+    origins,
+    tokens,
+    accounts,
+    log,
+  });
+  let adapterMode: AdapterMode = "memory";
+  if (redis) {
+    const { mode, adapter } = createRedisAdapter(redis, config.REDIS_ADAPTER);
+    server.adapter(adapter);
+    adapterMode = mode;
+  }
+
+  server.on("connection", (socket) => {
+    metrics.socketsConnected.inc();
+    socket.on("disconnect", () => metrics.socketsConnected.dec());
+    const handle = registerChatHandlers(socket, { db, messages, conversations, limits, log, metrics });
+    registerTyping(handle, socket.data.userId, { db, conversations, notifier });
+    manageSessionLifetime(socket, handle, { tokens, isSessionActive: (id) => accounts.isSessionActive(id) });
+  });
+
+  // Logout or a revoked refresh family ends that login's live sockets, on whichever pod they are.
+  accounts.onSessionRevoked((userId, sessionId, reason) => {
+    void server
+      .in(userRoom(userId))
+      .fetchSockets()
+      .then((sockets) => {
+        for (const s of sockets) if (s.data.sessionId === sessionId) endSession(s, reason);
+      })
+      .catch((err: unknown) => log.warn({ err }, "could not end revoked sessions"));
+  });
+
+  return {
+    http,
+    io: server,
+    adapterMode,
+    metrics,
+    async drain(timeoutMs: number) {
+      draining = true;
+      const deadline = Date.now() + timeoutMs;
+      // Stop accepting new connections; existing ones are told to reconnect elsewhere, in batches with jitter so
+      // the survivors are not hit by every client at once.
+      server.engine.on("connection", (rawSocket: { close(): void }) => rawSocket.close());
+      const sockets = [...server.of("/").sockets.values()];
+      const batch = Math.max(50, Math.ceil(sockets.length / 20));
+      for (let i = 0; i < sockets.length && Date.now() < deadline; i += batch) {
+        for (const s of sockets.slice(i, i + batch)) endSession(s, "draining");
+        await sleep(Math.min(250, Math.max(0, deadline - Date.now())) * Math.random());
+      }
+      await Promise.race([writer.idle(), sleep(Math.max(0, deadline - Date.now()))]);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await http.close().catch(() => undefined);
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

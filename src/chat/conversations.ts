@@ -1,0 +1,220 @@
+// Conversations and their membership: create (direct or group), list, read one, add and remove members, update.
+// Every method takes the acting user first and checks membership itself: a conversation the caller is not in is
+// `not_found`, exactly like one that does not exist.
+import { randomUUID } from "node:crypto";
+import type { Db } from "../db/client.js";
+import { badRequest, forbidden, isUniqueViolation, notFound } from "../errors.js";
+import type { Conversation } from "../protocol/types.js";
+import { loadConversationView, loadConversationViews, loadViewsForMembers } from "./conversation-views.js";
+import { isUuid, type Notifier } from "./ports.js";
+
+export type CreateConversationInput =
+  { type: "direct"; userId: string } | { type: "group"; title: string; memberIds: string[] };
+
+export interface ConversationPage {
+  conversations: Conversation[];
+  nextCursor: string | null;
+}
+
+export class Conversations {
+  constructor(
+    private readonly db: Db,
+    private readonly notifier: Notifier,
+    private readonly groupMaxMembers: number,
+  ) {}
+
+  /** Creates a conversation; `created` is false when the direct conversation already existed. */
+  async create(
+    actorId: string,
+    input: CreateConversationInput,
+  ): Promise<{ conversation: Conversation; created: boolean }> {
+    if (input.type === "direct") return this.openDirect(actorId, input.userId);
+
+    const memberIds = [...new Set(input.memberIds.filter((id) => id !== actorId))];
+    if (memberIds.length + 1 > this.groupMaxMembers) {
+      throw badRequest(`a group has at most ${this.groupMaxMembers} members`, [
+        { field: "memberIds", problem: `at most ${this.groupMaxMembers - 1} others` },
+      ]);
+    }
+    await this.requireUsers(memberIds);
+    const id = randomUUID();
+    await this.db.conversation.create({
+      data: {
+        id,
+        type: "group",
+        title: input.title,
+        members: {
+          create: [
+            { userId: actorId, role: "admin" },
+            ...memberIds.map((userId) => ({ userId, role: "member" as const })),
+          ],
+        },
+      },
+    });
+    await this.announce(id);
+    return { conversation: await loadConversationView(this.db, actorId, id), created: true };
+  }
+
+  async list(viewerId: string, limit: number, cursor: string | undefined): Promise<ConversationPage> {
+    const after = cursor === undefined ? undefined : decodeCursor(cursor);
+    // Keyset paging on (last activity, id): stable while new messages reorder the list.
+    const rows = await this.db.$queryRawUnsafe<{ id: string; activity: Date }[]>(
+      `SELECT c.id::text, COALESCE(c.last_message_at, c.created_at) AS activity
+         FROM members mb JOIN conversations c ON c.id = mb.conversation_id
+        WHERE mb.user_id = $1::uuid
+          AND ($2::timestamptz IS NULL OR (COALESCE(c.last_message_at, c.created_at), c.id) < ($2::timestamptz, $3::uuid))
+        ORDER BY activity DESC, c.id DESC
+        LIMIT $4`,
+      viewerId,
+      after?.activity ?? null,
+      after?.id ?? "00000000-0000-0000-0000-000000000000",
+      limit + 1,
+    );
+    const page = rows.slice(0, limit);
+    const views = await loadConversationViews(
+      this.db,
+      viewerId,
+      page.map((r) => r.id),
+    );
+    const last = page.at(-1);
+    return {
+      conversations: page.map((r) => views.get(r.id)).filter((c): c is Conversation => c !== undefined),
+      nextCursor: rows.length > limit && last ? encodeCursor(new Date(last.activity).toISOString(), last.id) : null,
+    };
+  }
+
+  async get(viewerId: string, conversationId: string): Promise<Conversation> {
+    await this.requireMember(viewerId, conversationId);
+    return loadConversationView(this.db, viewerId, conversationId);
+  }
+
+  /** Any member of a group may add people; direct conversations have exactly two members. */
+  async addMember(actorId: string, conversationId: string, userId: string): Promise<Conversation> {
+    const conversation = await this.requireMember(actorId, conversationId);
+    if (conversation.type === "direct") throw forbidden("members cannot be added to a direct conversation");
+    await this.requireUsers([userId]);
+    const count = await this.db.member.count({ where: { conversationId } });
+    if (count >= this.groupMaxMembers) throw forbidden(`a group has at most ${this.groupMaxMembers} members`);
+    try {
+      await this.db.member.create({ data: { conversationId, userId, role: "member" } });
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+      // Already a member: adding is idempotent.
+    }
+    await this.announce(conversationId);
+    return loadConversationView(this.db, actorId, conversationId);
+  }
+
+  /** Members may remove only themselves (leave). */
+  async removeMember(actorId: string, conversationId: string, userId: string): Promise<void> {
+    const conversation = await this.requireMember(actorId, conversationId);
+    if (userId !== actorId) throw forbidden("you can only remove yourself");
+    if (conversation.type === "direct") throw forbidden("you cannot leave a direct conversation");
+    await this.db.member.delete({ where: { conversationId_userId: { conversationId, userId } } });
+    // The one who left still learns the new state, so their other devices drop the conversation.
+    const views = await loadViewsForMembers(this.db, conversationId);
+    const leaverView = [...views.values()][0];
+    this.announceViews(views);
+    if (leaverView)
+      this.notifier.toUsers([actorId], "conversation:updated", {
+        conversation: { ...leaverView, unreadCount: 0, muted: false },
+      });
+  }
+
+  async update(
+    actorId: string,
+    conversationId: string,
+    patch: { muted?: boolean | undefined; title?: string | undefined },
+  ): Promise<Conversation> {
+    const conversation = await this.requireMember(actorId, conversationId);
+    if (patch.title !== undefined) {
+      if (conversation.type === "direct") throw forbidden("a direct conversation has no title");
+      await this.db.conversation.update({ where: { id: conversationId }, data: { title: patch.title } });
+    }
+    if (patch.muted !== undefined) {
+      await this.db.member.update({
+        where: { conversationId_userId: { conversationId, userId: actorId } },
+        data: { muted: patch.muted },
+      });
+    }
+    if (patch.title !== undefined) await this.announce(conversationId);
+    else {
+      // Muting is personal: only the actor's own devices hear of it.
+      const view = await loadConversationView(this.db, actorId, conversationId);
+      this.notifier.toUsers([actorId], "conversation:updated", { conversation: view });
+    }
+    return loadConversationView(this.db, actorId, conversationId);
+  }
+
+  /** The conversation if the user is a member; otherwise `not_found`, whether or not it exists. */
+  async requireMember(userId: string, conversationId: string): Promise<{ type: "direct" | "group"; lastSeq: number }> {
+    if (!isUuid(conversationId)) throw notFound();
+    const member = await this.db.member.findUnique({
+      where: { conversationId_userId: { conversationId, userId } },
+      select: { conversation: { select: { type: true, lastSeq: true } } },
+    });
+    if (member === null) throw notFound();
+    return member.conversation;
+  }
+
+  private async openDirect(
+    actorId: string,
+    otherId: string,
+  ): Promise<{ conversation: Conversation; created: boolean }> {
+    if (otherId === actorId)
+      throw badRequest("cannot open a direct conversation with yourself", [{ field: "userId", problem: "is you" }]);
+    await this.requireUsers([otherId]);
+    const directKey = [actorId, otherId].sort().join(":");
+    const existing = await this.db.conversation.findUnique({ where: { directKey }, select: { id: true } });
+    if (existing) return { conversation: await loadConversationView(this.db, actorId, existing.id), created: false };
+    const id = randomUUID();
+    try {
+      await this.db.conversation.create({
+        data: {
+          id,
+          type: "direct",
+          directKey,
+          members: { create: [{ userId: actorId }, { userId: otherId }] },
+        },
+      });
+    } catch (err) {
+      // Both people opened it at once: the unique direct key lets exactly one win; the other gets the winner's.
+      if (!isUniqueViolation(err)) throw err;
+      const winner = await this.db.conversation.findUniqueOrThrow({ where: { directKey }, select: { id: true } });
+      return { conversation: await loadConversationView(this.db, actorId, winner.id), created: false };
+    }
+    await this.announce(id);
+    return { conversation: await loadConversationView(this.db, actorId, id), created: true };
+  }
+
+  private async requireUsers(userIds: string[]): Promise<void> {
+    const valid = userIds.filter(isUuid);
+    const found = valid.length === 0 ? 0 : await this.db.user.count({ where: { id: { in: valid }, isSystem: false } });
+    if (found !== userIds.length) throw notFound("user");
+  }
+
+  private async announce(conversationId: string): Promise<void> {
+    this.announceViews(await loadViewsForMembers(this.db, conversationId));
+  }
+
+  private announceViews(views: Map<string, Conversation>): void {
+    for (const [userId, conversation] of views)
+      this.notifier.toUsers([userId], "conversation:updated", { conversation });
+  }
+}
+
+function encodeCursor(activity: string, id: string): string {
+  return Buffer.from(JSON.stringify([activity, id])).toString("base64url");
+}
+
+function decodeCursor(cursor: string): { activity: string; id: string } {
+  try {
+    const [activity, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown[];
+    if (typeof activity === "string" && !Number.isNaN(Date.parse(activity)) && typeof id === "string" && isUuid(id)) {
+      return { activity, id };
+    }
+  } catch {
+    // fall through
+  }
+  throw badRequest("malformed cursor", [{ field: "cursor", problem: "not a cursor this server issued" }]);
+}

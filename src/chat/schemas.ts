@@ -1,0 +1,76 @@
+// Payload schemas shared by the HTTP routes and the socket events: one definition of what a valid request is.
+import { z } from "zod";
+
+const MAX_SEQ = 2_147_483_647;
+// Control characters other than tab and newlines have no place in names.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
+export const id = z.string().min(1).max(64);
+export const seq = z.number().int().min(0).max(MAX_SEQ);
+/** Query-string integers arrive as text; anything but plain digits is malformed. */
+const queryInt = z
+  .string()
+  .regex(/^\d{1,10}$/, "must be a non-negative integer")
+  .transform(Number)
+  .pipe(seq);
+
+export const username = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^[a-z0-9_.-]{3,32}$/, "3 to 32 characters: letters, digits, '_', '.', '-'");
+export const password = z.string().min(8, "at least 8 characters").max(256);
+export const displayName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(64)
+  .refine((s) => !CONTROL.test(s), "must not contain control characters");
+const title = displayName;
+
+export const RegisterBody = z.strictObject({ username, password, displayName: displayName.optional() });
+export const LoginBody = z.strictObject({ username, password, deviceName: z.string().trim().max(64).optional() });
+export const RefreshBody = z.strictObject({ refreshToken: z.string().min(1).max(512) });
+
+export const UserSearchQuery = z.object({ query: z.string().trim().min(1).max(32) });
+
+export const CreateConversationBody = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("direct"), userId: id }),
+  z.strictObject({ type: z.literal("group"), title, memberIds: z.array(id).max(10_000) }),
+]);
+export const AddMemberBody = z.strictObject({ userId: id });
+export const UpdateConversationBody = z
+  .strictObject({ muted: z.boolean().optional(), title: title.optional() })
+  .refine((b) => b.muted !== undefined || b.title !== undefined, "muted or title is required");
+
+export const PageQuery = z.object({
+  limit: queryInt.pipe(z.number().min(1).max(100)).optional(),
+  cursor: z.string().max(200).optional(),
+});
+export const HistoryQuery = z
+  .object({
+    before: queryInt.optional(),
+    after: queryInt.optional(),
+    limit: queryInt.pipe(z.number().min(1, "must be 1 to 100").max(100, "must be 1 to 100")).optional(),
+  })
+  .refine((q) => q.before === undefined || q.after === undefined, "use before or after, not both");
+
+/** content is a string without NUL; its length limit is checked by the domain (payload_too_large, not bad_request). */
+export const content = z
+  .string()
+  .refine((s) => !s.includes("\u0000"), "must not contain a NUL character")
+  .refine((s) => s.trim().length > 0, "must not be empty");
+export const clientMsgId = z.string().min(1).max(128);
+
+export const SendBody = z.strictObject({ clientMsgId, content });
+export const SendPayload = z.object({ conversationId: id, clientMsgId, content });
+export const MarkerPayload = z.object({ conversationId: id, seq });
+export const ReadBody = z.strictObject({ seq });
+export const TypingPayload = z.object({ conversationId: id, isTyping: z.boolean() });
+export const SyncPayload = z.object({
+  cursors: z.record(id, seq).refine((c) => Object.keys(c).length <= 10_000, "at most 10000 cursors"),
+  limit: z.number().int().min(1).max(1000).optional(),
+});
+export const PresenceSubscribePayload = z.object({ userIds: z.array(id).max(1000) });
+export const AuthRefreshPayload = z.object({ token: z.string().min(1).max(4096) });

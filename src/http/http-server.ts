@@ -1,0 +1,80 @@
+// The HTTP side: Fastify with the contract's error shape, CORS from the origin allowlist, bearer authentication
+// for /v1 (except /v1/auth), health and metrics outside /v1, and the chat page at /.
+import { existsSync } from "node:fs";
+import cors from "@fastify/cors";
+import fastifyStatic from "@fastify/static";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { toWireError } from "../errors.js";
+import type { GatewayMetrics } from "../observability/metrics.js";
+import type { OriginPolicy } from "../realtime/origins.js";
+import { authenticator } from "./authenticate.js";
+import { authRoutes } from "./routes/auth-routes.js";
+import { chatRoutes, type ChatRouteDeps } from "./routes/chat-routes.js";
+
+export interface HttpDeps extends ChatRouteDeps {
+  tokens: Parameters<typeof authenticator>[0]["tokens"];
+  log: Logger;
+  metrics: GatewayMetrics;
+  origins: OriginPolicy;
+  bodyLimit: number;
+  /** Built chat page, served at / when present. */
+  webRoot?: string | undefined;
+  /** Readiness: resolves when the database and Redis answer and the pod is not draining. */
+  readiness(): Promise<{ ready: boolean; checks: Record<string, boolean> }>;
+  /** Extra routes (push, service publishing) registered by their own modules. */
+  extraRoutes?: ((app: FastifyInstance) => void)[];
+}
+
+export function createHttpServer(deps: HttpDeps): FastifyInstance {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    bodyLimit: deps.bodyLimit,
+    trustProxy: true,
+    requestIdHeader: "x-request-id",
+  });
+  app.decorateRequest("caller", null);
+
+  app.register(cors, {
+    origin: (origin, callback) => callback(null, deps.origins.allows(origin, undefined)),
+    credentials: false,
+    methods: ["GET", "POST", "PATCH", "DELETE"],
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const { error, status, isBug } = toWireError(err);
+    if (isBug) request.log.error({ err, reqId: request.id }, "request failed");
+    void reply.code(status).send({ error });
+  });
+  app.setNotFoundHandler((_request, reply) => {
+    void reply.code(404).send({ error: { code: "not_found", message: "no such route" } });
+  });
+  app.addHook("onResponse", async (request, reply) => {
+    deps.metrics.httpRequests.inc({
+      route: request.routeOptions.url ?? "unmatched",
+      method: request.method,
+      status: String(reply.statusCode),
+    });
+  });
+
+  app.get("/healthz", async () => ({ ok: true }));
+  app.get("/readyz", async (_request, reply) => {
+    const state = await deps.readiness();
+    return reply.code(state.ready ? 200 : 503).send(state);
+  });
+  app.get("/metrics", async (_request, reply) => {
+    return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
+
+  authRoutes(app, deps);
+  app.register(async (api) => {
+    api.addHook("onRequest", authenticator(deps));
+    chatRoutes(api, deps);
+    for (const register of deps.extraRoutes ?? []) register(api);
+  });
+
+  if (deps.webRoot !== undefined && existsSync(deps.webRoot)) {
+    app.register(fastifyStatic, { root: deps.webRoot, prefix: "/", index: ["index.html"] });
+  }
+  return app;
+}

@@ -1,0 +1,75 @@
+// The imperative shell: read the configuration, connect the database and Redis, build the gateway, listen, and
+// drain on SIGTERM/SIGINT (a second signal, or the drain timeout, forces the exit).
+import { ConfigError, loadConfig } from "./config.js";
+import { createDatabase } from "./db/client.js";
+import { applyMigrations } from "./db/migrate.js";
+import { createGateway } from "./app.js";
+import { createLogger } from "./observability/logger.js";
+import { connectRedis } from "./realtime/redis.js";
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(config.LOG_LEVEL);
+  for (const warning of config.warnings) log.warn(warning);
+
+  const database = await createDatabase({
+    databaseUrl: config.DATABASE_URL,
+    dataDir: config.DATA_DIR,
+    poolSize: config.DATABASE_POOL_SIZE,
+  });
+  if (config.MIGRATE_ON_START) {
+    const applied = await applyMigrations(database, (msg) => log.info(msg));
+    if (applied.length > 0) log.info({ applied }, "migrations applied");
+  }
+  const redis = config.REDIS_URL ? await connectRedis(config.REDIS_URL, log) : undefined;
+  const gateway = await createGateway({ database, redis, log }, config);
+
+  const address = await gateway.http.listen({ port: config.PORT, host: config.HOST });
+  const url = address.replace("0.0.0.0", "localhost").replace("[::]", "localhost");
+  log.info(
+    { url, port: Number(new URL(address).port), adapter: gateway.adapterMode, database: database.kind },
+    "listening",
+  );
+  if (config.embedded) console.error(`\n  chat gateway ready: open ${url}\n`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, "second signal: exiting now");
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal, timeoutMs: config.DRAIN_TIMEOUT_MS }, "draining");
+    const force = setTimeout(() => {
+      log.error("drain timed out: exiting");
+      process.exit(1);
+    }, config.DRAIN_TIMEOUT_MS + 2_000);
+    force.unref();
+    try {
+      await gateway.drain(config.DRAIN_TIMEOUT_MS);
+      await redis?.close();
+      await database.close();
+      log.info("drained");
+      process.exit(0);
+    } catch (err) {
+      log.error({ err }, "drain failed");
+      process.exit(1);
+    }
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+main().catch((err: unknown) => {
+  console.error("gateway failed to start:", err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,34 @@
+// Browser origin allowlist, shared by HTTP CORS and the Socket.IO handshake. WebSocket upgrades are not covered by
+// CORS at all, so the handshake must check Origin itself. Requests with no Origin (native apps, servers) pass:
+// CORS protects browsers' users, and every request still needs a valid token.
+import type { IncomingMessage } from "node:http";
+
+export interface OriginPolicy {
+  /** Whether a browser at `origin` may call this gateway, which is reached at `host`. */
+  allows(origin: string | undefined, host: string | undefined): boolean;
+}
+
+export function originPolicy(allowlist: readonly string[]): OriginPolicy {
+  const allowed = new Set(allowlist.map((o) => o.replace(/\/$/, "").toLowerCase()));
+  return {
+    allows(origin, host) {
+      if (origin === undefined) return true;
+      const normalized = origin.toLowerCase();
+      if (allowed.has(normalized)) return true;
+      // Unconfigured, only the gateway's own origin: the page it serves.
+      if (allowed.size === 0 && host !== undefined) {
+        try {
+          return new URL(normalized).host === host.toLowerCase();
+        } catch {
+          return false;
+        }
+      }
+      return false;
+    },
+  };
+}
+
+export function requestOrigin(req: IncomingMessage): { origin: string | undefined; host: string | undefined } {
+  const origin = req.headers.origin;
+  return { origin: typeof origin === "string" ? origin : undefined, host: req.headers.host };
+}

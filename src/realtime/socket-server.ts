@@ -1,0 +1,68 @@
+// The Socket.IO server: transport limits, origin checks, handshake authentication, and the user room.
+import type { Server as HttpServer } from "node:http";
+import type { Logger } from "pino";
+import { Server, type Socket } from "socket.io";
+import type { AccessTokens } from "../auth/access-tokens.js";
+import type { Accounts } from "../auth/accounts.js";
+import { toWireError, unauthorized } from "../errors.js";
+import { type ClientToServerEvents, type ServerToClientEvents, userRoom } from "../protocol/events.js";
+import type { OriginPolicy } from "./origins.js";
+import { requestOrigin } from "./origins.js";
+
+export interface SocketData {
+  userId: string;
+  sessionId: string;
+  /** Access token expiry, epoch seconds; moved by auth:refresh. */
+  exp: number;
+}
+
+export type GatewayServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+export type GatewaySocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+
+export interface SocketServerOptions {
+  maxPayloadBytes: number;
+  origins: OriginPolicy;
+  tokens: AccessTokens;
+  accounts: Accounts;
+  log: Logger;
+}
+
+export function createSocketServer(httpServer: HttpServer, options: SocketServerOptions): GatewayServer {
+  const io: GatewayServer = new Server(httpServer, {
+    path: "/socket.io",
+    // Socket.IO's default of 1 MB per frame is far more than a chat message needs.
+    maxHttpBufferSize: options.maxPayloadBytes,
+    // Connection-state recovery does not work with the Redis adapter nor after a pod dies; `sync` replaces it.
+    connectionStateRecovery: undefined,
+    cors: {
+      origin: (origin, callback) => callback(null, options.origins.allows(origin, undefined) ? true : false),
+      credentials: true,
+    },
+    allowRequest: (req, callback) => {
+      const { origin, host } = requestOrigin(req);
+      callback(null, options.origins.allows(origin, host));
+    },
+  });
+
+  io.use(async (socket, next) => {
+    try {
+      const auth: unknown = socket.handshake.auth;
+      const token = typeof auth === "object" && auth !== null ? (auth as { token?: unknown }).token : undefined;
+      const claims = options.tokens.verify(token);
+      if (claims.role !== "user" || claims.sessionId === undefined) throw unauthorized();
+      if (!(await options.accounts.isSessionActive(claims.sessionId))) throw unauthorized("session revoked");
+      socket.data = { userId: claims.userId, sessionId: claims.sessionId, exp: claims.exp };
+      next();
+    } catch (err) {
+      const { error, isBug } = toWireError(err);
+      if (isBug) options.log.error({ err }, "handshake failed");
+      // The contract: connect_error's message is the error code.
+      next(new Error(error.code));
+    }
+  });
+
+  io.on("connection", (socket) => {
+    void socket.join(userRoom(socket.data.userId));
+  });
+  return io;
+}

@@ -1,0 +1,119 @@
+// Real clients for tests: HTTP calls with fetch, devices with socket.io-client, and small waiting helpers.
+import { randomBytes } from "node:crypto";
+import { io, type Socket } from "socket.io-client";
+import type { ClientToServerEvents, ServerToClientEvents } from "../../src/protocol/events.js";
+import type { AuthResult } from "../../src/protocol/types.js";
+
+export type Device = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+export interface ApiResponse<T = Record<string, unknown>> {
+  status: number;
+  body: T;
+}
+
+export async function api<T = Record<string, unknown>>(
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+): Promise<ApiResponse<T>> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  let body: string | undefined = options.rawBody;
+  if (options.body !== undefined) {
+    headers["content-type"] = "application/json";
+    body = JSON.stringify(options.body);
+  } else if (body !== undefined) headers["content-type"] ??= "application/json";
+  const res = await fetch(`${baseUrl}${path}`, { method, headers, body });
+  const text = await res.text();
+  return { status: res.status, body: (text ? JSON.parse(text) : {}) as T };
+}
+
+export const uniqueName = (prefix = "u") => `${prefix}${randomBytes(4).toString("hex")}`;
+
+export async function registerUser(baseUrl: string, username = uniqueName()): Promise<AuthResult> {
+  const res = await api<AuthResult>(baseUrl, "POST", "/v1/auth/register", {
+    body: { username, password: "correct horse battery", displayName: username },
+  });
+  if (res.status !== 201) throw new Error(`register failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+export async function createConversation(
+  baseUrl: string,
+  token: string,
+  body: { type: "direct"; userId: string } | { type: "group"; title: string; memberIds: string[] },
+): Promise<{ id: string }> {
+  const res = await api<{ conversation: { id: string } }>(baseUrl, "POST", "/v1/conversations", { token, body });
+  if (res.status !== 201 && res.status !== 200)
+    throw new Error(`create failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.conversation;
+}
+
+/** Connects a device and waits until the handshake succeeded (or rejects with the connect_error message). */
+export function connectDevice(
+  baseUrl: string,
+  token: string,
+  options: { transports?: ("websocket" | "polling")[]; reconnection?: boolean } = {},
+): Promise<Device> {
+  const socket: Device = io(baseUrl, {
+    auth: { token },
+    transports: options.transports ?? ["websocket"],
+    reconnection: options.reconnection ?? false,
+    forceNew: true,
+  });
+  return new Promise((resolve, reject) => {
+    socket.once("connect", () => resolve(socket));
+    socket.once("connect_error", (err) => {
+      socket.close();
+      reject(err);
+    });
+  });
+}
+
+/** Resolves with the first matching event, or rejects after `timeoutMs`. */
+export function waitForEvent<E extends keyof ServerToClientEvents>(
+  socket: Device,
+  event: E,
+  predicate: (...args: Parameters<ServerToClientEvents[E]>) => boolean = () => true,
+  timeoutMs = 5_000,
+): Promise<Parameters<ServerToClientEvents[E]>[0]> {
+  return new Promise((resolve, reject) => {
+    const listener = ((...args: Parameters<ServerToClientEvents[E]>) => {
+      if (!predicate(...args)) return;
+      clearTimeout(timer);
+      socket.off(event, listener as never);
+      resolve(args[0]);
+    }) as never;
+    const timer = setTimeout(() => {
+      socket.off(event, listener);
+      reject(new Error(`timed out waiting for ${String(event)}`));
+    }, timeoutMs);
+    socket.on(event, listener);
+  });
+}
+
+/** Emits with an ack and resolves with the server's answer. */
+export function request<T = Record<string, unknown>>(socket: Device, event: string, payload: unknown): Promise<T> {
+  const raw = socket as unknown as { timeout(ms: number): { emitWithAck(ev: string, p: unknown): Promise<T> } };
+  return raw.timeout(10_000).emitWithAck(event, payload);
+}
+
+/** Collects every event of one kind until stopped. */
+export function collect<E extends keyof ServerToClientEvents>(
+  socket: Device,
+  event: E,
+): Parameters<ServerToClientEvents[E]>[0][] {
+  const items: Parameters<ServerToClientEvents[E]>[0][] = [];
+  socket.on(event, ((payload: Parameters<ServerToClientEvents[E]>[0]) => items.push(payload)) as never);
+  return items;
+}
+
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = "condition") {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
