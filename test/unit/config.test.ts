@@ -1,0 +1,46 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { ConfigError, loadConfig } from "../../src/config.js";
+
+const production = {
+  DATABASE_URL: "postgresql://postgres@127.0.0.1:5432/test",
+  REDIS_URL: "redis://127.0.0.1:6379",
+  JWT_SECRET: "x".repeat(32),
+};
+
+test("defaults match the contract's table", () => {
+  const config = loadConfig(production);
+  assert.equal(config.PORT, 3000);
+  assert.equal(config.HOST, "0.0.0.0");
+  assert.equal(config.DATA_DIR, "./data");
+  assert.equal(config.JWT_ISSUER, "chat-gateway");
+  assert.equal(config.JWT_AUDIENCE, "chat-gateway");
+  assert.equal(config.ACCESS_TOKEN_TTL, 900);
+  assert.equal(config.MESSAGE_MAX_CHARS, 4000);
+  assert.equal(config.RATE_LIMITS, true);
+  assert.equal(config.REDIS_ADAPTER, undefined, "sharded is chosen at start-up when the server supports it");
+  assert.equal(config.MIGRATE_ON_START, false, "production migrates with the migration job unless asked");
+  assert.ok(Object.isFrozen(config));
+});
+
+test("a bad start lists every bad variable at once", () => {
+  const error = (() => {
+    try {
+      loadConfig({ ...production, PORT: "http", REDIS_ADAPTER: "fancy", MESSAGE_MAX_CHARS: "0", JWT_SECRET: "short" });
+    } catch (err) {
+      return err;
+    }
+  })();
+  assert.ok(error instanceof ConfigError);
+  const names = error.problems.map((p) => p.split(":")[0]);
+  assert.deepEqual(names.sort(), ["JWT_SECRET", "MESSAGE_MAX_CHARS", "PORT", "REDIS_ADAPTER"]);
+});
+
+test("production refuses to start without JWT_SECRET; embedded mode generates one", () => {
+  assert.throws(() => loadConfig({ ...production, JWT_SECRET: "" }), /JWT_SECRET/);
+  const embedded = loadConfig({ DATA_DIR: `/tmp/gw-config-test-${process.pid}` });
+  assert.equal(embedded.embedded, true);
+  assert.equal(embedded.MIGRATE_ON_START, true);
+  assert.ok(embedded.JWT_SECRET.length >= 32);
+  assert.equal(loadConfig({ DATA_DIR: `/tmp/gw-config-test-${process.pid}` }).JWT_SECRET, embedded.JWT_SECRET);
+});
