@@ -15,6 +15,7 @@ import type { Database } from "./db/client.js";
 import { createHttpServer } from "./http/http-server.js";
 import { createRateLimiters } from "./limits/rate-limits.js";
 import { GatewayMetrics } from "./observability/metrics.js";
+import { createPresence } from "./presence/index.js";
 import { userRoom } from "./protocol/events.js";
 import { createRedisAdapter, type AdapterMode } from "./realtime/adapter.js";
 import { registerChatHandlers } from "./realtime/handlers.js";
@@ -117,6 +118,13 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     accounts,
     log,
   });
+  const presence = await createPresence({
+    db,
+    redis,
+    log,
+    heartbeatMs: config.PRESENCE_HEARTBEAT_MS,
+    ttlMs: config.PRESENCE_TTL_MS,
+  });
   let adapterMode: AdapterMode = "memory";
   if (redis) {
     const { mode, adapter } = createRedisAdapter(redis, config.REDIS_ADAPTER);
@@ -130,6 +138,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     const handle = registerChatHandlers(socket, { db, messages, conversations, limits, log, metrics });
     registerTyping(handle, socket.data.userId, { db, conversations, notifier });
     manageSessionLifetime(socket, handle, { tokens, isSessionActive: (id) => accounts.isSessionActive(id) });
+    presence.attach(socket, handle);
   });
 
   // Logout or a revoked refresh family ends that login's live sockets, on whichever pod they are.
@@ -150,6 +159,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     metrics,
     async drain(timeoutMs: number) {
       draining = true;
+      presence.stop();
       const deadline = Date.now() + timeoutMs;
       // Stop accepting new connections; existing ones are told to reconnect elsewhere, in batches with jitter so
       // the survivors are not hit by every client at once.

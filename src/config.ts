@@ -72,6 +72,11 @@ const EnvSchema = z.object({
   RATE_LIMIT_EVENTS_PER_SEC: int(50, 1, 100_000),
   /** HTTP API calls per user per minute. @default 600 */
   RATE_LIMIT_HTTP_PER_MIN: int(600, 1, 1_000_000),
+  /** How often each pod refreshes its sockets' presence in Redis and sweeps lapsed ones, in ms. @default 10000 */
+  PRESENCE_HEARTBEAT_MS: int(10_000, 100, 600_000),
+  /** How long a socket counts as live without a heartbeat (a killed pod's users go offline within this plus one
+   * heartbeat); must exceed PRESENCE_HEARTBEAT_MS. @default 30000 */
+  PRESENCE_TTL_MS: int(30_000, 300, 3_600_000),
   /** How long a graceful drain may take before the process exits anyway, in ms. @default 20000 */
   DRAIN_TIMEOUT_MS: int(20_000, 0, 600_000),
   /** pino level: fatal, error, warn, info, debug, trace, silent. @default info */
@@ -116,6 +121,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     }
     secret = embeddedSecret(e.DATA_DIR);
     warnings.push(`JWT_SECRET is not set: using a generated one kept in ${e.DATA_DIR} (embedded mode only)`);
+  }
+  if (e.PRESENCE_TTL_MS <= e.PRESENCE_HEARTBEAT_MS) {
+    throw new ConfigError(["PRESENCE_TTL_MS: must be greater than PRESENCE_HEARTBEAT_MS"]);
   }
   const migrate = e.MIGRATE_ON_START === undefined ? embedded : ["on", "true", "1"].includes(e.MIGRATE_ON_START);
   return Object.freeze({ ...e, JWT_SECRET: secret, MIGRATE_ON_START: migrate, embedded, warnings });

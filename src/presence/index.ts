@@ -1,0 +1,61 @@
+// Presence wired for one gateway: the store (Redis across pods, or memory on one node), this pod's tracker, the
+// local subscriptions fed by the store's change feed, and the `presence:subscribe` event.
+import type { Logger } from "pino";
+import { PresenceSubscribePayload } from "../chat/schemas.js";
+import type { Db } from "../db/client.js";
+import { badRequest } from "../errors.js";
+import type { Handle } from "../realtime/handlers.js";
+import type { RedisConnections } from "../realtime/redis.js";
+import type { GatewaySocket } from "../realtime/socket-server.js";
+import { MemoryPresenceStore, type PresenceStore, RedisPresenceStore } from "./store.js";
+import { MAX_WATCHED_PER_SOCKET, PresenceSubscriptions } from "./subscriptions.js";
+import { PresenceTracker } from "./tracker.js";
+import { watchableUsers } from "./visibility.js";
+
+export interface PresenceOptions {
+  db: Db;
+  redis: RedisConnections | undefined;
+  log: Logger;
+  heartbeatMs: number;
+  ttlMs: number;
+}
+
+export interface Presence {
+  /** Tracks the socket until it disconnects and serves its `presence:subscribe`. */
+  attach(socket: GatewaySocket, handle: Handle): void;
+  stop(): void;
+}
+
+export async function createPresence(options: PresenceOptions): Promise<Presence> {
+  const { db, redis, log } = options;
+  const store: PresenceStore = redis
+    ? new RedisPresenceStore(redis.pub, redis.sub, options.ttlMs)
+    : new MemoryPresenceStore();
+  const subscriptions = new PresenceSubscriptions();
+  await store.onChange((change) => subscriptions.deliver(change));
+  // Sweeping as often as heartbeating bounds a dead pod's ghost to TTL plus one heartbeat.
+  const tracker = new PresenceTracker(store, log, { heartbeatMs: options.heartbeatMs, sweepMs: options.heartbeatMs });
+
+  return {
+    attach(socket, handle) {
+      const userId = socket.data.userId;
+      tracker.connected({ userId, socketId: socket.id });
+      socket.on("disconnect", () => {
+        tracker.disconnected(socket.id);
+        subscriptions.forget(socket.id);
+      });
+      handle("presence:subscribe", PresenceSubscribePayload, async ({ userIds }) => {
+        const allowed = await watchableUsers(db, userId, userIds);
+        // Watch before reading, so a change between the two reaches the socket rather than falling in the gap.
+        if (!subscriptions.watch(socket, allowed)) {
+          throw badRequest(`at most ${MAX_WATCHED_PER_SOCKET} watched users per connection`);
+        }
+        if (socket.disconnected) subscriptions.forget(socket.id);
+        return { presence: await store.read(allowed) };
+      });
+    },
+    stop() {
+      tracker.stop();
+    },
+  };
+}

@@ -1,0 +1,45 @@
+// Who on this pod watches whom. Every pod hears every presence change (one small message per transition, not per
+// watcher) and forwards it to its own watching sockets. No room is involved, so a socket stays joined to nothing
+// but its own user room, as the contract promises.
+import type { PresenceChange } from "./store.js";
+
+export interface Watcher {
+  id: string;
+  emit(event: "presence", change: PresenceChange): unknown;
+}
+
+/** Users one socket may watch at a time. */
+export const MAX_WATCHED_PER_SOCKET = 1000;
+
+export class PresenceSubscriptions {
+  private readonly watchers = new Map<string, Map<string, Watcher>>();
+  private readonly watching = new Map<string, Set<string>>();
+
+  /** Adds to what the socket watches; returns false (and adds nothing) past MAX_WATCHED_PER_SOCKET. */
+  watch(watcher: Watcher, userIds: string[]): boolean {
+    const current = this.watching.get(watcher.id) ?? new Set<string>();
+    const added = userIds.filter((id) => !current.has(id));
+    if (current.size + new Set(added).size > MAX_WATCHED_PER_SOCKET) return false;
+    this.watching.set(watcher.id, current);
+    for (const userId of added) {
+      current.add(userId);
+      let sockets = this.watchers.get(userId);
+      if (sockets === undefined) this.watchers.set(userId, (sockets = new Map()));
+      sockets.set(watcher.id, watcher);
+    }
+    return true;
+  }
+
+  forget(watcherId: string): void {
+    for (const userId of this.watching.get(watcherId) ?? []) {
+      const sockets = this.watchers.get(userId);
+      sockets?.delete(watcherId);
+      if (sockets?.size === 0) this.watchers.delete(userId);
+    }
+    this.watching.delete(watcherId);
+  }
+
+  deliver(change: PresenceChange): void {
+    for (const watcher of this.watchers.get(change.userId)?.values() ?? []) watcher.emit("presence", change);
+  }
+}
