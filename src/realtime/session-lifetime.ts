@@ -38,11 +38,12 @@ export function manageSessionLifetime(
 
   handle("auth:refresh", AuthRefreshPayload, async ({ token }) => {
     const claims = deps.tokens.verify(token);
-    if (claims.role !== "user" || claims.userId !== socket.data.userId || claims.sessionId === undefined) {
+    if (claims.role !== "user" || claims.userId !== socket.data.userId) {
       throw unauthorized("token belongs to another user");
     }
-    if (!(await deps.isSessionActive(claims.sessionId))) throw unauthorized("session revoked");
-    socket.data.sessionId = claims.sessionId;
+    // Another login's token would let this socket outlive its own login's logout or revocation.
+    if (claims.sessionId !== socket.data.sessionId) throw unauthorized("token belongs to another login");
+    if (!(await deps.isSessionActive(socket.data.sessionId))) throw unauthorized("session revoked");
     socket.data.exp = Math.max(socket.data.exp, claims.exp);
     schedule();
     return { expiresAt: new Date(socket.data.exp * 1000).toISOString() };
