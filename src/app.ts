@@ -13,6 +13,8 @@ import { Messages } from "./chat/messages.js";
 import type { Config } from "./config.js";
 import type { Database } from "./db/client.js";
 import { createHttpServer } from "./http/http-server.js";
+import { servicePublisher } from "./http/routes/service-routes.js";
+import { drainGateway } from "./lifecycle/drain.js";
 import { createRateLimiters } from "./limits/rate-limits.js";
 import { GatewayMetrics } from "./observability/metrics.js";
 import { createPresence } from "./presence/index.js";
@@ -94,7 +96,13 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   const writer = new MessageWriter(db, { concurrency: database.kind === "pglite" ? 1 : 4 });
   const conversations = new Conversations(db, notifier, config.GROUP_MAX_MEMBERS);
   const messages = new Messages(db, writer, conversations, notifier, config.MESSAGE_MAX_CHARS);
-  messages.onStored(() => metrics.messagesStored.inc());
+  // onStored runs right after the fan-out emit, so this is commit-to-emit on this pod.
+  messages.onStored((message) => {
+    metrics.messagesStored.inc();
+    metrics.storeToEmit.observe(Math.max(0, Date.now() - Date.parse(message.createdAt)) / 1000);
+  });
+  metrics.watchWriter(writer);
+  if (redis) metrics.watchRedis({ pub: redis.pub, sub: redis.sub });
 
   const http = createHttpServer({
     db,
@@ -109,6 +117,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     bodyLimit: config.HTTP_BODY_LIMIT,
     webRoot: WEB_ROOTS.find((root) => existsSync(join(root, "index.html"))),
     readiness,
+    publishAsService: servicePublisher({ db, messages }),
   });
 
   const server = createSocketServer(http.server, {
@@ -134,7 +143,11 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
 
   server.on("connection", (socket) => {
     metrics.socketsConnected.inc();
-    socket.on("disconnect", () => metrics.socketsConnected.dec());
+    metrics.socketConnections.inc();
+    socket.on("disconnect", (reason) => {
+      metrics.socketsConnected.dec();
+      metrics.socketDisconnects.inc({ reason });
+    });
     const handle = registerChatHandlers(socket, { db, messages, conversations, limits, log, metrics });
     registerTyping(handle, socket.data.userId, { db, conversations, notifier });
     manageSessionLifetime(socket, handle, { tokens, isSessionActive: (id) => accounts.isSessionActive(id) });
@@ -159,22 +172,8 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     metrics,
     async drain(timeoutMs: number) {
       draining = true;
-      presence.stop();
-      const deadline = Date.now() + timeoutMs;
-      // Stop accepting new connections; existing ones are told to reconnect elsewhere, in batches with jitter so
-      // the survivors are not hit by every client at once.
-      server.engine.on("connection", (rawSocket: { close(): void }) => rawSocket.close());
-      const sockets = [...server.of("/").sockets.values()];
-      const batch = Math.max(50, Math.ceil(sockets.length / 20));
-      for (let i = 0; i < sockets.length && Date.now() < deadline; i += batch) {
-        for (const s of sockets.slice(i, i + batch)) endSession(s, "draining");
-        await sleep(Math.min(250, Math.max(0, deadline - Date.now())) * Math.random());
-      }
-      await Promise.race([writer.idle(), sleep(Math.max(0, deadline - Date.now()))]);
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await http.close().catch(() => undefined);
+      metrics.draining.set(1);
+      await drainGateway({ io: server, http, writer, log }, { timeoutMs });
     },
   };
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

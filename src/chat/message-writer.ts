@@ -19,6 +19,8 @@ export interface SendRequest {
   senderId: string;
   clientMsgId: string;
   content: string;
+  /** A service's system user, trusted by the caller: posts without being a member. */
+  systemSender?: boolean;
 }
 
 export interface StoredSend {
@@ -205,7 +207,7 @@ async function writeBatch(tx: Tx, requests: SendRequest[]): Promise<BatchResult[
       results.push({ message: previous, created: false, members: members.get(previous.conversationId) ?? [] });
       continue;
     }
-    if (!lastSeq.has(r.conversationId) || !convMembers.some((m) => m.userId === r.senderId)) {
+    if (!lastSeq.has(r.conversationId) || (!r.systemSender && !convMembers.some((m) => m.userId === r.senderId))) {
       results.push({ error: notFound() });
       continue;
     }

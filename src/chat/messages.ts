@@ -34,7 +34,11 @@ export class Messages {
   }
 
   /** Resolves once the message is committed; `created` is false for a retried clientMsgId. */
-  async send(senderId: string, input: SendInput): Promise<{ message: Message; created: boolean }> {
+  async send(
+    senderId: string,
+    input: SendInput,
+    options: { systemSender?: boolean } = {},
+  ): Promise<{ message: Message; created: boolean }> {
     const length = countCodePoints(input.content);
     if (length > this.maxChars) {
       throw payloadTooLarge(`content is longer than ${this.maxChars} characters`, {
@@ -44,7 +48,9 @@ export class Messages {
       });
     }
     if (!isUuid(input.conversationId)) throw notFound();
-    const stored = await this.writer.write({ senderId, ...input });
+    // A system sender (a service posting, see http/routes/service-routes.ts) is not a member: the writer skips
+    // the membership check for it and nothing else.
+    const stored = await this.writer.write({ senderId, ...input, systemSender: options.systemSender === true });
     if (stored.created) this.fanOut(stored);
     return { message: stored.message, created: stored.created };
   }

@@ -35,6 +35,38 @@ export class GatewayMetrics {
     name: "chat_message_writer_pending",
     help: "Sends queued or in flight in the batched writer",
     registers: [this.registry],
+    collect: () => {
+      const pending = this.sources.writerPending?.();
+      if (pending !== undefined) this.writerPending.set(pending);
+    },
+  });
+  readonly storeToEmit = new Histogram({
+    name: "chat_store_to_emit_seconds",
+    help: "From a message's created_at (database clock, inside the commit) to its fan-out emit on this pod",
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly socketConnections = new Counter({
+    name: "chat_socket_connections_total",
+    help: "Socket.IO connections accepted by this pod",
+    registers: [this.registry],
+  });
+  readonly socketDisconnects = new Counter({
+    name: "chat_socket_disconnects_total",
+    help: "Socket.IO disconnections, by Socket.IO reason",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly redisReconnects = new Counter({
+    name: "chat_redis_reconnects_total",
+    help: "Reconnection attempts of a Redis connection (pub or sub)",
+    labelNames: ["client"] as const,
+    registers: [this.registry],
+  });
+  readonly draining = new Gauge({
+    name: "chat_draining",
+    help: "1 while this pod is draining",
+    registers: [this.registry],
   });
   readonly dependencyUp = new Gauge({
     name: "chat_dependency_up",
@@ -43,8 +75,25 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  /** Read at scrape time, set once the parts they read exist. */
+  private readonly sources: { writerPending?: () => number } = {};
+
   constructor() {
+    // Includes nodejs_eventloop_lag_seconds and the monitorEventLoopDelay percentiles (nodejs_eventloop_lag_p99_seconds).
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Reports the writer's queue depth at every scrape. */
+  watchWriter(writer: { readonly pending: number }): void {
+    this.sources.writerPending = () => writer.pending;
+  }
+
+  /** Counts reconnects of node-redis clients (their "reconnecting" event). */
+  watchRedis(clients: Record<string, { on(event: "reconnecting", listener: () => void): unknown }>): void {
+    for (const [client, redis] of Object.entries(clients)) {
+      this.redisReconnects.inc({ client }, 0);
+      redis.on("reconnecting", () => this.redisReconnects.inc({ client }));
+    }
   }
 
   event(event: string, outcome: string): void {

@@ -19,7 +19,7 @@ export interface HandlerDeps {
   limits: RateLimiters;
   log: Logger;
   /** Extra handlers (presence, typing, token refresh) register through the same wrapper. */
-  metrics?: { event(event: string, outcome: string): void };
+  metrics?: { event(event: string, outcome: string): void; sendToAck?: { observe(seconds: number): void } };
 }
 
 type EventName = keyof ClientToServerEvents;
@@ -51,6 +51,7 @@ export function eventHandler(socket: GatewaySocket, deps: HandlerDeps): Handle {
         return;
       }
       const payload = args.length > 1 ? args[0] : undefined;
+      const started = performance.now();
       void (async () => {
         try {
           await (limiter ? limiter(socket) : deps.limits.events.consume(socket.id));
@@ -58,6 +59,7 @@ export function eventHandler(socket: GatewaySocket, deps: HandlerDeps): Handle {
           const result = await run(input);
           ack({ ok: true, ...result });
           deps.metrics?.event(event, "ok");
+          if (event === "message:send") deps.metrics?.sendToAck?.observe((performance.now() - started) / 1000);
         } catch (err) {
           const { error, isBug } = toWireError(err);
           if (isBug) deps.log.error({ err, event, socketId: socket.id, userId: socket.data.userId }, "event failed");

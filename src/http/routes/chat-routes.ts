@@ -1,5 +1,5 @@
 // /v1 users, conversations, members, history and sending: thin adapters from HTTP to the chat domain.
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Accounts } from "../../auth/accounts.js";
 import type { Conversations } from "../../chat/conversations.js";
 import type { Messages } from "../../chat/messages.js";
@@ -8,7 +8,7 @@ import { searchUsers } from "../../chat/users.js";
 import type { Db } from "../../db/client.js";
 import { notFound } from "../../errors.js";
 import type { RateLimiters } from "../../limits/rate-limits.js";
-import { userOf } from "../authenticate.js";
+import { callerOf, userOf } from "../authenticate.js";
 
 export interface ChatRouteDeps {
   db: Db;
@@ -16,6 +16,8 @@ export interface ChatRouteDeps {
   conversations: Conversations;
   messages: Messages;
   limits: RateLimiters;
+  /** Handles POST /v1/conversations/:id/messages for service tokens; absent, they are refused. */
+  publishAsService?: ((request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>) | undefined;
 }
 
 const idParam = (request: FastifyRequest, name = "id"): string => (request.params as Record<string, string>)[name]!;
@@ -70,6 +72,8 @@ export function chatRoutes(app: FastifyInstance, deps: ChatRouteDeps): void {
   });
 
   app.post("/v1/conversations/:id/messages", async (request, reply) => {
+    // Service tokens post as a system sender (routes/service-routes.ts); every other route refuses them.
+    if (deps.publishAsService && callerOf(request).role === "service") return deps.publishAsService(request, reply);
     const userId = userOf(request);
     const body = schemas.SendBody.parse(request.body);
     await deps.limits.send.consume(userId);
