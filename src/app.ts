@@ -13,11 +13,13 @@ import { Messages } from "./chat/messages.js";
 import type { Config } from "./config.js";
 import type { Database } from "./db/client.js";
 import { createHttpServer } from "./http/http-server.js";
+import { pushRoutes } from "./http/routes/push-routes.js";
 import { servicePublisher } from "./http/routes/service-routes.js";
 import { drainGateway } from "./lifecycle/drain.js";
 import { createRateLimiters } from "./limits/rate-limits.js";
 import { GatewayMetrics } from "./observability/metrics.js";
 import { createPresence } from "./presence/index.js";
+import { createPush } from "./push/index.js";
 import { userRoom } from "./protocol/events.js";
 import { createRedisAdapter, type AdapterMode } from "./realtime/adapter.js";
 import { registerChatHandlers } from "./realtime/handlers.js";
@@ -102,6 +104,8 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     metrics.storeToEmit.observe(Math.max(0, Date.now() - Date.parse(message.createdAt)) / 1000);
   });
   metrics.watchWriter(writer);
+  const push = createPush({ db, log, registry: metrics.registry }, config);
+  messages.onStored((message, members) => push.onStored(message, members));
   if (redis) metrics.watchRedis({ pub: redis.pub, sub: redis.sub });
 
   const http = createHttpServer({
@@ -118,6 +122,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     webRoot: WEB_ROOTS.find((root) => existsSync(join(root, "index.html"))),
     readiness,
     publishAsService: servicePublisher({ db, messages }),
+    extraRoutes: [(api) => pushRoutes(api, push)],
   });
 
   const server = createSocketServer(http.server, {
@@ -174,6 +179,8 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       draining = true;
       metrics.draining.set(1);
       await drainGateway({ io: server, http, writer, log }, { timeoutMs });
+      // After the writer is idle, so the last stored messages are scheduled too.
+      await push.close();
     },
   };
 }

@@ -77,6 +77,41 @@ const EnvSchema = z.object({
   /** How long a socket counts as live without a heartbeat (a killed pod's users go offline within this plus one
    * heartbeat); must exceed PRESENCE_HEARTBEAT_MS. @default 30000 */
   PRESENCE_TTL_MS: int(30_000, 300, 3_600_000),
+  /** How long after a message a member's devices have to ack `message:delivered` before a push is sent, in ms. @default 3000 */
+  PUSH_GRACE_MS: int(3000, 0, 3_600_000),
+  /** Put the sender's name, the conversation title and the message text in push payloads. @default off */
+  PUSH_INCLUDE_CONTENT: bool("off"),
+  /** Attempts per push delivery before giving up (transient failures only). @default 8 */
+  PUSH_MAX_ATTEMPTS: int(8, 1, 100),
+  /** First retry delay of a failed push delivery, doubled on each attempt (capped at 10 minutes). @default 1000 */
+  PUSH_RETRY_BASE_MS: int(1000, 10, 3_600_000),
+  /** How long push services keep an undelivered notification (Web Push TTL, FCM ttl), in seconds. @default 86400 */
+  PUSH_TTL_SECONDS: int(86_400, 0, 28 * 86_400),
+  /** Redis key prefix of the push job queue (BullMQ); one per deployment sharing a Redis. @default "chat-push" */
+  PUSH_QUEUE_PREFIX: z
+    .string()
+    .min(1)
+    .regex(/^[^:]+$/, "must not contain ':'")
+    .default("chat-push"),
+  /** Operator webhook receiving every push as signed JSON (x-push-signature). Unset: no webhook. */
+  PUSH_WEBHOOK_URL: z.string().url().optional(),
+  /** HMAC-SHA256 secret for PUSH_WEBHOOK_URL, at least 32 characters. */
+  PUSH_WEBHOOK_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  /** Web Push VAPID public key (base64url). Unset: generated and kept in DATA_DIR in embedded mode, else no Web Push. */
+  VAPID_PUBLIC_KEY: z.string().min(1).optional(),
+  /** Web Push VAPID private key (base64url), set together with VAPID_PUBLIC_KEY. */
+  VAPID_PRIVATE_KEY: z.string().min(1).optional(),
+  /** VAPID contact, a mailto: or https: URL. @default "mailto:push@localhost" */
+  VAPID_SUBJECT: z
+    .string()
+    .regex(/^(mailto:|https:\/\/)/, "must be a mailto: or https: URL")
+    .default("mailto:push@localhost"),
+  /** FCM service account JSON (the file's content). Unset: no FCM. */
+  FCM_SERVICE_ACCOUNT: z.string().min(1).optional(),
+  /** FCM HTTP v1 base URL. @default "https://fcm.googleapis.com" */
+  FCM_ENDPOINT: z.string().url().default("https://fcm.googleapis.com"),
+  /** OAuth token URL for FCM. @default the service account's token_uri */
+  FCM_TOKEN_URL: z.string().url().optional(),
   /** How long a graceful drain may take before the process exits anyway, in ms. @default 20000 */
   DRAIN_TIMEOUT_MS: int(20_000, 0, 600_000),
   /** pino level: fatal, error, warn, info, debug, trace, silent. @default info */
@@ -124,6 +159,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   }
   if (e.PRESENCE_TTL_MS <= e.PRESENCE_HEARTBEAT_MS) {
     throw new ConfigError(["PRESENCE_TTL_MS: must be greater than PRESENCE_HEARTBEAT_MS"]);
+  }
+  if ((e.VAPID_PUBLIC_KEY === undefined) !== (e.VAPID_PRIVATE_KEY === undefined)) {
+    throw new ConfigError(["VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY: set both or neither"]);
+  }
+  if ((e.PUSH_WEBHOOK_URL === undefined) !== (e.PUSH_WEBHOOK_SECRET === undefined)) {
+    throw new ConfigError(["PUSH_WEBHOOK_URL, PUSH_WEBHOOK_SECRET: set both or neither"]);
   }
   const migrate = e.MIGRATE_ON_START === undefined ? embedded : ["on", "true", "1"].includes(e.MIGRATE_ON_START);
   return Object.freeze({ ...e, JWT_SECRET: secret, MIGRATE_ON_START: migrate, embedded, warnings });

@@ -1,0 +1,141 @@
+// Firebase Cloud Messaging HTTP v1, with a small OAuth client of our own: a service-account JWT (RS256) is traded
+// for an access token at the token URL, cached until shortly before it expires. Data-only messages, so the app
+// decides what to show; collapse_key / apns-collapse-id make a newer notification for a conversation replace it.
+import jwt from "jsonwebtoken";
+import { z } from "zod";
+import {
+  type DeliveryOutcome,
+  outcomeOfStatus,
+  type PushNotification,
+  type PushProvider,
+  type PushTarget,
+  TransientPushError,
+} from "./types.js";
+
+const ServiceAccount = z.object({
+  project_id: z.string().min(1),
+  client_email: z.string().min(1),
+  private_key: z.string().min(1),
+  private_key_id: z.string().optional(),
+  token_uri: z.string().url().optional(),
+});
+type ServiceAccount = z.infer<typeof ServiceAccount>;
+
+const TokenAnswer = z.object({ access_token: z.string().min(1), expires_in: z.coerce.number().positive() });
+
+const SCOPE = "https://www.googleapis.com/auth/firebase.messaging";
+
+export interface FcmOptions {
+  /** The service account JSON text (FCM_SERVICE_ACCOUNT). */
+  serviceAccountJson: string;
+  /** Base URL of the FCM API; the send URL is `${endpoint}/v1/projects/<project>/messages:send`. */
+  endpoint: string;
+  /** Overrides the service account's token_uri. */
+  tokenUrl?: string | undefined;
+  ttlSeconds: number;
+}
+
+/** Throws at start-up when the service account is not usable, naming the variable but never its content. */
+export function parseServiceAccount(json: string): ServiceAccount {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    throw new Error("FCM_SERVICE_ACCOUNT: not valid JSON");
+  }
+  const parsed = ServiceAccount.safeParse(raw);
+  if (!parsed.success) {
+    throw new Error(
+      `FCM_SERVICE_ACCOUNT: missing or invalid ${parsed.error.issues.map((i) => i.path.join(".")).join(", ")}`,
+    );
+  }
+  return parsed.data;
+}
+
+export class FcmProvider implements PushProvider {
+  readonly name = "fcm";
+  private readonly account: ServiceAccount;
+  private readonly tokenUrl: string;
+  private token: { value: string; expiresAt: number } | undefined;
+  private pendingToken: Promise<string> | undefined;
+
+  constructor(private readonly options: FcmOptions) {
+    this.account = parseServiceAccount(options.serviceAccountJson);
+    this.tokenUrl = options.tokenUrl ?? this.account.token_uri ?? "https://oauth2.googleapis.com/token";
+  }
+
+  async send(target: PushTarget, notification: PushNotification, collapseKey: string): Promise<DeliveryOutcome> {
+    const accessToken = await this.accessToken();
+    const url = `${this.options.endpoint.replace(/\/$/, "")}/v1/projects/${encodeURIComponent(this.account.project_id)}/messages:send`;
+    const data: Record<string, string> = {};
+    for (const [key, value] of Object.entries(notification)) {
+      if (value !== undefined) data[key] = typeof value === "string" ? value : JSON.stringify(value);
+    }
+    let res: Response;
+    let answer: unknown;
+    try {
+      res = await fetch(url, {
+        method: "POST",
+        headers: { authorization: `Bearer ${accessToken}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          message: {
+            token: target.endpoint,
+            data,
+            android: { collapse_key: collapseKey, priority: "high", ttl: `${this.options.ttlSeconds}s` },
+            apns: { headers: { "apns-collapse-id": collapseKey, "apns-priority": "10" } },
+          },
+        }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      answer = await res.json().catch(() => undefined);
+    } catch (err) {
+      throw new TransientPushError(`FCM request failed: ${(err as Error).message}`);
+    }
+    if (res.status === 401) {
+      // The cached token was revoked or expired early: fetch a new one on the retry.
+      this.token = undefined;
+      throw new TransientPushError("FCM refused the access token", 401);
+    }
+    if (isUnregistered(answer)) return { kind: "gone" };
+    return outcomeOfStatus(res.status, "FCM");
+  }
+
+  private async accessToken(): Promise<string> {
+    if (this.token && this.token.expiresAt > Date.now() + 60_000) return this.token.value;
+    this.pendingToken ??= this.fetchToken().finally(() => (this.pendingToken = undefined));
+    return this.pendingToken;
+  }
+
+  private async fetchToken(): Promise<string> {
+    const now = Math.floor(Date.now() / 1000);
+    const assertion = jwt.sign(
+      { iss: this.account.client_email, scope: SCOPE, aud: this.tokenUrl, iat: now, exp: now + 3600 },
+      this.account.private_key,
+      { algorithm: "RS256", ...(this.account.private_key_id ? { keyid: this.account.private_key_id } : {}) },
+    );
+    let res: Response;
+    try {
+      res = await fetch(this.tokenUrl, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer", assertion }).toString(),
+        signal: AbortSignal.timeout(10_000),
+      });
+    } catch (err) {
+      throw new TransientPushError(`FCM token request failed: ${(err as Error).message}`);
+    }
+    const parsed = TokenAnswer.safeParse(await res.json().catch(() => undefined));
+    // A refused assertion is a configuration problem, but retrying costs little and covers a token service blip.
+    if (!res.ok || !parsed.success)
+      throw new TransientPushError(`FCM token endpoint answered ${res.status}`, res.status);
+    this.token = { value: parsed.data.access_token, expiresAt: Date.now() + parsed.data.expires_in * 1000 };
+    return this.token.value;
+  }
+}
+
+/** FCM says a registration token is dead with 404 NOT_FOUND or an UNREGISTERED error code in the details. */
+function isUnregistered(answer: unknown): boolean {
+  const error = (answer as { error?: { status?: string; details?: { errorCode?: string }[] } } | undefined)?.error;
+  if (!error) return false;
+  return error.status === "NOT_FOUND" || (error.details ?? []).some((d) => d.errorCode === "UNREGISTERED");
+}

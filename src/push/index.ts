@@ -1,0 +1,104 @@
+// createPush builds the push side from the configuration: the providers that are configured, the queue (BullMQ
+// with Redis, in-process without), and the subscription store. With no provider configured it still answers the
+// routes, and schedules nothing.
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import type { Config } from "../config.js";
+import type { Db } from "../db/client.js";
+import type { Message } from "../protocol/types.js";
+import { FcmProvider } from "./fcm-provider.js";
+import { PushMetrics } from "./push-metrics.js";
+import { PushService } from "./push-service.js";
+import { BullPushQueue, InProcessPushQueue, type PushQueue } from "./queue.js";
+import { PushSubscriptions } from "./subscriptions.js";
+import type { PushProvider } from "./types.js";
+import { embeddedVapidKeys, type VapidKeys, WebPushProvider } from "./web-push-provider.js";
+import { WebhookProvider } from "./webhook-provider.js";
+
+export interface Push {
+  subscriptions: PushSubscriptions;
+  /** The VAPID public key browsers subscribe with; undefined when Web Push is not configured. */
+  vapidPublicKey: string | undefined;
+  /** messages.onStored listener: schedules the decisions; never throws, never blocks the send. */
+  onStored(message: Message, members: { userId: string; muted: boolean }[]): void;
+  close(): Promise<void>;
+}
+
+export function createPush(deps: { db: Db; log: Logger; registry: Registry }, config: Readonly<Config>): Push {
+  const log = deps.log.child({ component: "push" });
+  const vapid: VapidKeys | undefined =
+    config.VAPID_PUBLIC_KEY !== undefined && config.VAPID_PRIVATE_KEY !== undefined
+      ? { publicKey: config.VAPID_PUBLIC_KEY, privateKey: config.VAPID_PRIVATE_KEY }
+      : config.embedded
+        ? embeddedVapidKeys(config.DATA_DIR)
+        : undefined;
+  const providers: { webpush?: PushProvider; fcm?: PushProvider } = {};
+  if (vapid) {
+    providers.webpush = new WebPushProvider({
+      ...vapid,
+      subject: config.VAPID_SUBJECT,
+      ttlSeconds: config.PUSH_TTL_SECONDS,
+    });
+  }
+  if (config.FCM_SERVICE_ACCOUNT !== undefined) {
+    providers.fcm = new FcmProvider({
+      serviceAccountJson: config.FCM_SERVICE_ACCOUNT,
+      endpoint: config.FCM_ENDPOINT,
+      tokenUrl: config.FCM_TOKEN_URL,
+      ttlSeconds: config.PUSH_TTL_SECONDS,
+    });
+  }
+  const webhook =
+    config.PUSH_WEBHOOK_URL !== undefined && config.PUSH_WEBHOOK_SECRET !== undefined
+      ? new WebhookProvider({ url: config.PUSH_WEBHOOK_URL, secret: config.PUSH_WEBHOOK_SECRET })
+      : undefined;
+
+  const subscriptions = new PushSubscriptions(deps.db, {
+    webpush: vapid !== undefined,
+    fcm: providers.fcm !== undefined,
+  });
+  const enabled = Object.keys(providers).length > 0 || webhook !== undefined;
+  if (!enabled) {
+    return { subscriptions, vapidPublicKey: undefined, onStored: () => undefined, close: async () => undefined };
+  }
+
+  const service = new PushService({
+    db: deps.db,
+    log,
+    metrics: new PushMetrics(deps.registry),
+    providers,
+    webhook,
+    includeContent: config.PUSH_INCLUDE_CONTENT,
+  });
+  const retry = { attempts: config.PUSH_MAX_ATTEMPTS, baseDelayMs: config.PUSH_RETRY_BASE_MS };
+  const queue: PushQueue =
+    config.REDIS_URL !== undefined
+      ? new BullPushQueue(service, {
+          redisUrl: config.REDIS_URL,
+          prefix: config.PUSH_QUEUE_PREFIX,
+          graceMs: config.PUSH_GRACE_MS,
+          retry,
+          log,
+        })
+      : new InProcessPushQueue(service, { graceMs: config.PUSH_GRACE_MS, retry, log });
+  log.info(
+    {
+      providers: [...Object.keys(providers), ...(webhook ? ["webhook"] : [])],
+      queue: config.REDIS_URL ? "bullmq" : "in-process",
+    },
+    "push enabled",
+  );
+
+  return {
+    subscriptions,
+    vapidPublicKey: vapid?.publicKey,
+    onStored(message, members) {
+      for (const job of service.jobsFor(message, members)) {
+        queue
+          .schedule(job)
+          .catch((err: unknown) => log.warn({ err, conversationId: job.conversationId }, "could not schedule push"));
+      }
+    },
+    close: () => queue.close(),
+  };
+}

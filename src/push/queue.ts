@@ -1,0 +1,193 @@
+// The two queues behind push: BullMQ when Redis is there (jobs live in Redis, so a pending notification survives
+// the crash of the pod that scheduled it, and any pod's worker runs it), and an in-process equivalent for a single
+// node. Both give the same semantics:
+// - one pending decision per (user, conversation): a burst of messages collapses into one job, run once the grace
+//   period after the first message has passed; a message arriving while that job runs schedules the next one;
+// - each delivery (one subscription) is its own job, retried with exponential backoff on transient failures, so
+//   one dead push service never holds back the others.
+import { type Job, Queue, Worker } from "bullmq";
+import type { Logger } from "pino";
+import type { PushService } from "./push-service.js";
+import { type DecideJob, type Delivery, TransientPushError } from "./types.js";
+
+export interface PushQueue {
+  schedule(job: DecideJob): Promise<void>;
+  /** Stops taking work and waits for what is running (bounded by the caller's drain deadline). */
+  close(): Promise<void>;
+}
+
+export interface RetryPolicy {
+  attempts: number;
+  baseDelayMs: number;
+}
+
+const MAX_BACKOFF_MS = 10 * 60_000;
+const dedupKey = (job: DecideJob) => `${job.userId}_${job.conversationId}`;
+
+export function backoffMs(policy: RetryPolicy, attemptsMade: number): number {
+  const exponential = Math.min(MAX_BACKOFF_MS, policy.baseDelayMs * 2 ** Math.max(0, attemptsMade - 1));
+  // Jitter keeps many subscriptions of one recovering service from retrying in lockstep.
+  return Math.round(exponential * (0.75 + Math.random() * 0.5));
+}
+
+type JobData = { kind: "decide"; job: DecideJob } | { kind: "deliver"; delivery: Delivery };
+
+export class BullPushQueue implements PushQueue {
+  private readonly queue: Queue<JobData>;
+  private readonly worker: Worker<JobData>;
+
+  constructor(
+    private readonly service: PushService,
+    options: { redisUrl: string; prefix: string; graceMs: number; retry: RetryPolicy; log: Logger },
+  ) {
+    const connection = { url: options.redisUrl, maxRetriesPerRequest: null };
+    const common = { connection, prefix: options.prefix };
+    this.queue = new Queue<JobData>("push", common);
+    this.queue.on("error", (err) => options.log.warn({ err }, "push queue error"));
+    const retry = options.retry;
+    this.worker = new Worker<JobData>("push", (job) => this.process(job), {
+      ...common,
+      concurrency: 16,
+      settings: { backoffStrategy: (attemptsMade: number) => backoffMs(retry, attemptsMade) },
+    });
+    this.worker.on("error", (err) => options.log.warn({ err }, "push worker error"));
+    this.worker.on("failed", (job, err) => {
+      if (job?.data.kind !== "deliver" || !(err instanceof TransientPushError)) {
+        if (job?.data.kind === "decide") options.log.warn({ err }, "push decision failed");
+        return;
+      }
+      if (job.attemptsMade >= (job.opts.attempts ?? 1)) this.service.exhausted(job.data.delivery);
+    });
+    this.grace = options.graceMs;
+    this.retry = retry;
+  }
+
+  private readonly grace: number;
+  private readonly retry: RetryPolicy;
+
+  async schedule(job: DecideJob): Promise<void> {
+    await this.queue.add(
+      "decide",
+      { kind: "decide", job },
+      {
+        delay: this.grace,
+        deduplication: { id: dedupKey(job), keepLastIfActive: true },
+        attempts: this.retry.attempts,
+        backoff: { type: "custom" },
+        removeOnComplete: true,
+        removeOnFail: { age: 24 * 3600 },
+      },
+    );
+  }
+
+  private async process(job: Job<JobData>): Promise<void> {
+    const data = job.data;
+    if (data.kind === "deliver") return this.service.deliver(data.delivery, job.attemptsMade + 1);
+    const deliveries = await this.service.decide(data.job);
+    await this.queue.addBulk(
+      deliveries.map((delivery) => ({
+        name: "deliver",
+        data: { kind: "deliver" as const, delivery },
+        opts: {
+          // Idempotent if this decision is retried after some deliveries were added.
+          jobId: `${delivery.subscriptionId}_${delivery.conversationId}_${delivery.seq}`,
+          attempts: this.retry.attempts,
+          backoff: { type: "custom" },
+          removeOnComplete: { age: 3600 },
+          removeOnFail: { age: 24 * 3600 },
+        },
+      })),
+    );
+  }
+
+  async close(): Promise<void> {
+    // Delayed and waiting jobs stay in Redis for the other pods (or this one after a restart).
+    await this.worker.close();
+    await this.queue.close();
+  }
+}
+
+/**
+ * One node, no Redis: timers and retries in memory. Pending decisions and retries do not survive a crash of the
+ * node; on a graceful drain the pending decisions are run at once instead of being dropped.
+ */
+export class InProcessPushQueue implements PushQueue {
+  private readonly pending = new Map<string, { timer: NodeJS.Timeout; job: DecideJob }>();
+  private readonly running = new Set<Promise<void>>();
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private closed = false;
+
+  constructor(
+    private readonly service: PushService,
+    private readonly options: { graceMs: number; retry: RetryPolicy; log: Logger },
+  ) {}
+
+  async schedule(job: DecideJob): Promise<void> {
+    if (this.closed) return;
+    const key = dedupKey(job);
+    if (this.pending.has(key)) return;
+    const timer = setTimeout(() => this.runDecision(key), this.options.graceMs);
+    this.pending.set(key, { timer, job });
+  }
+
+  private runDecision(key: string): void {
+    const entry = this.pending.get(key);
+    if (entry === undefined) return;
+    clearTimeout(entry.timer);
+    // Leaving `pending` before running: a message stored from now on schedules the next decision.
+    this.pending.delete(key);
+    this.track(
+      this.attempt(
+        () => this.service.decide(entry.job),
+        1,
+        (deliveries) => {
+          for (const delivery of deliveries) {
+            this.track(
+              this.attempt(
+                (n) => this.service.deliver(delivery, n),
+                1,
+                () => undefined,
+                () => this.service.exhausted(delivery),
+              ),
+            );
+          }
+        },
+        (err) => this.options.log.warn({ err }, "push decision failed"),
+      ),
+    );
+  }
+
+  private async attempt<T>(
+    run: (attempt: number) => Promise<T>,
+    attempt: number,
+    onDone: (value: T) => void,
+    onGiveUp: (err: unknown) => void,
+  ): Promise<void> {
+    try {
+      onDone(await run(attempt));
+    } catch (err) {
+      const transient = err instanceof TransientPushError || !(err instanceof Error && err.name === "AppError");
+      if (!transient || attempt >= this.options.retry.attempts || this.closed) return onGiveUp(err);
+      const timer = setTimeout(
+        () => {
+          this.retryTimers.delete(timer);
+          this.track(this.attempt(run, attempt + 1, onDone, onGiveUp));
+        },
+        backoffMs(this.options.retry, attempt),
+      );
+      this.retryTimers.add(timer);
+    }
+  }
+
+  private track(promise: Promise<void>): void {
+    this.running.add(promise);
+    void promise.finally(() => this.running.delete(promise));
+  }
+
+  async close(): Promise<void> {
+    for (const key of [...this.pending.keys()]) this.runDecision(key);
+    this.closed = true;
+    for (const timer of this.retryTimers) clearTimeout(timer);
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+  }
+}

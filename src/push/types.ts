@@ -1,0 +1,80 @@
+// What travels through the push pipeline: the decision job, one delivery per target, the notification a device
+// receives, and the outcome a provider reports.
+
+/** One pending decision per (user, conversation): "after the grace period, does this user need a push?" */
+export interface DecideJob {
+  userId: string;
+  conversationId: string;
+  /** The newest stored seq when the job was scheduled; the decision reads the database again anyway. */
+  seq: number;
+}
+
+/**
+ * What a device receives (Web Push payload, FCM data, webhook body). Without PUSH_INCLUDE_CONTENT it names the
+ * conversation and how many messages are waiting, never what they say.
+ */
+export interface PushNotification {
+  type: "messages";
+  conversationId: string;
+  /** Newest undelivered seq: the client syncs up to it. */
+  seq: number;
+  /** Messages from others this user has not received on any device. */
+  count: number;
+  /** Only with PUSH_INCLUDE_CONTENT=on. */
+  sender?: { id: string; displayName: string };
+  /** Only with PUSH_INCLUDE_CONTENT=on; null for direct conversations. */
+  title?: string | null;
+  /** Only with PUSH_INCLUDE_CONTENT=on: the newest message, truncated. */
+  body?: string;
+}
+
+/** One notification to one target. `subscriptionId` is a push_subscriptions id, or "webhook" for the operator hook. */
+export interface Delivery {
+  subscriptionId: string;
+  provider: ProviderName;
+  userId: string;
+  conversationId: string;
+  seq: number;
+  notification: PushNotification;
+}
+
+export type ProviderName = "webpush" | "fcm" | "webhook";
+
+/** What a subscription row gives a provider: its address and, for Web Push, its keys. */
+export interface PushTarget {
+  userId: string;
+  endpoint: string;
+  p256dh: string | null;
+  auth: string | null;
+}
+
+/**
+ * sent: accepted by the push service. gone: the service says the subscription no longer exists (404/410), so it is
+ * deleted. rejected: a permanent refusal (bad request, bad credentials) that a retry would not fix.
+ * A transient failure (5xx, 429, network) is thrown as TransientPushError and retried with backoff.
+ */
+export type DeliveryOutcome = { kind: "sent" } | { kind: "gone" } | { kind: "rejected"; status: number };
+
+export interface PushProvider {
+  readonly name: ProviderName;
+  send(target: PushTarget, notification: PushNotification, collapseKey: string): Promise<DeliveryOutcome>;
+}
+
+export class TransientPushError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = "TransientPushError";
+  }
+}
+
+/** Maps an HTTP status from a push service to an outcome; throws for the ones worth retrying. */
+export function outcomeOfStatus(status: number, what: string): DeliveryOutcome {
+  if (status >= 200 && status < 300) return { kind: "sent" };
+  if (status === 404 || status === 410) return { kind: "gone" };
+  if (status === 408 || status === 429 || status >= 500)
+    throw new TransientPushError(`${what} answered ${status}`, status);
+  return { kind: "rejected", status };
+}

@@ -1,0 +1,77 @@
+// Web Push (RFC 8030) with VAPID (RFC 8292) through the `web-push` package: aes128gcm payload encryption, the
+// VAPID JWT, and the Topic header so a newer notification for the same conversation replaces an undelivered one.
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import webpush from "web-push";
+import {
+  type DeliveryOutcome,
+  outcomeOfStatus,
+  type PushNotification,
+  type PushProvider,
+  type PushTarget,
+  TransientPushError,
+} from "./types.js";
+
+export interface VapidKeys {
+  publicKey: string;
+  privateKey: string;
+}
+
+export interface WebPushOptions extends VapidKeys {
+  subject: string;
+  ttlSeconds: number;
+}
+
+export class WebPushProvider implements PushProvider {
+  readonly name = "webpush";
+
+  constructor(private readonly options: WebPushOptions) {}
+
+  async send(target: PushTarget, notification: PushNotification, collapseKey: string): Promise<DeliveryOutcome> {
+    if (target.p256dh === null || target.auth === null) return { kind: "rejected", status: 0 };
+    try {
+      const res = await webpush.sendNotification(
+        { endpoint: target.endpoint, keys: { p256dh: target.p256dh, auth: target.auth } },
+        JSON.stringify(notification),
+        {
+          vapidDetails: {
+            subject: this.options.subject,
+            publicKey: this.options.publicKey,
+            privateKey: this.options.privateKey,
+          },
+          TTL: this.options.ttlSeconds,
+          // Topic allows at most 32 URL-safe characters: a UUID without its dashes is exactly that.
+          topic: collapseKey.replace(/-/g, "").slice(0, 32),
+          urgency: "high",
+          timeout: 10_000,
+        },
+      );
+      return outcomeOfStatus(res.statusCode, "web push service");
+    } catch (err) {
+      if (err instanceof webpush.WebPushError) return outcomeOfStatus(err.statusCode, "web push service");
+      if (err instanceof TransientPushError) throw err;
+      // Network errors (refused, reset, timeout, TLS): the service may come back.
+      throw new TransientPushError(`web push request failed: ${(err as Error).message}`);
+    }
+  }
+}
+
+/**
+ * Embedded mode only: VAPID keys generated once and kept in DATA_DIR beside the database, so browser
+ * subscriptions (which are bound to the public key) survive a restart.
+ */
+export function embeddedVapidKeys(dataDir: string): VapidKeys {
+  const file = join(dataDir, "vapid-keys.json");
+  try {
+    const parsed = JSON.parse(readFileSync(file, "utf8")) as Partial<VapidKeys>;
+    if (typeof parsed.publicKey === "string" && typeof parsed.privateKey === "string") {
+      return { publicKey: parsed.publicKey, privateKey: parsed.privateKey };
+    }
+  } catch {
+    // absent or unreadable: generate below
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const keys = webpush.generateVAPIDKeys();
+  writeFileSync(file, JSON.stringify(keys), { mode: 0o600 });
+  return keys;
+}

@@ -1,0 +1,102 @@
+// Shared by the push tests: the fake push services, a gateway cluster configured to use them, and small helpers
+// to send, to look for the gateways' push decisions in their logs, and to count what each user received.
+import { randomBytes, randomUUID } from "node:crypto";
+import webpush from "web-push";
+import { FakeFcm } from "../fixtures/push/fake-fcm.js";
+import { FakeWebPushService } from "../fixtures/push/fake-web-push.js";
+import { selfSignedCertificate, type TlsIdentity } from "../fixtures/push/tls.js";
+import { WebhookReceiver } from "../fixtures/push/webhook-receiver.js";
+import { api, eventually } from "../helpers/clients.js";
+import type { Cluster } from "../helpers/gateways.js";
+
+export interface PushServices {
+  tls: TlsIdentity;
+  vapid: { publicKey: string; privateKey: string };
+  webPush: FakeWebPushService;
+  /** A second Web Push service, for the one that goes down and comes back. */
+  flakyWebPush: FakeWebPushService;
+  fcm: FakeFcm;
+  webhook: WebhookReceiver;
+  /** Gateway environment pointing at all of the above. */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export async function startPushServices(options: { generatedVapid?: () => string } = {}): Promise<PushServices> {
+  const tls = selfSignedCertificate();
+  const vapid = webpush.generateVAPIDKeys();
+  const publicKey = options.generatedVapid ?? (() => vapid.publicKey);
+  const webPush = new FakeWebPushService(tls, publicKey);
+  const flakyWebPush = new FakeWebPushService(tls, publicKey);
+  const fcm = new FakeFcm();
+  const webhook = new WebhookReceiver(randomBytes(32).toString("hex"));
+  await Promise.all([webPush.start(), flakyWebPush.start(), fcm.start(), webhook.start()]);
+  const env: Record<string, string> = {
+    NODE_EXTRA_CA_CERTS: tls.certFile,
+    PUSH_RETRY_BASE_MS: "300",
+    PUSH_MAX_ATTEMPTS: "12",
+    PUSH_QUEUE_PREFIX: `test-push-${randomBytes(4).toString("hex")}`,
+    FCM_SERVICE_ACCOUNT: fcm.serviceAccountJson(),
+    FCM_ENDPOINT: fcm.url,
+    PUSH_WEBHOOK_URL: webhook.url,
+    PUSH_WEBHOOK_SECRET: webhook.secret,
+    ...(options.generatedVapid ? {} : { VAPID_PUBLIC_KEY: vapid.publicKey, VAPID_PRIVATE_KEY: vapid.privateKey }),
+  };
+  return {
+    tls,
+    vapid,
+    webPush,
+    flakyWebPush,
+    fcm,
+    webhook,
+    env,
+    stop: async () => {
+      await Promise.all([webPush.stop(), flakyWebPush.stop(), fcm.stop(), webhook.stop()]);
+      tls.remove();
+    },
+  };
+}
+
+export async function send(url: string, token: string, conversationId: string, content: string): Promise<number> {
+  const res = await api<{ message: { seq: number } }>(url, "POST", `/v1/conversations/${conversationId}/messages`, {
+    token,
+    body: { clientMsgId: randomUUID(), content },
+  });
+  if (res.status !== 201) throw new Error(`send failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.message.seq;
+}
+
+interface LogEntry {
+  msg?: string;
+  userId?: string;
+  conversationId?: string;
+  reason?: string;
+}
+
+export function pushLogs(cluster: Cluster, msg: string, filter: Partial<LogEntry>): LogEntry[] {
+  const found: LogEntry[] = [];
+  for (const gateway of cluster.gateways) {
+    for (const line of gateway.logs) {
+      if (!line.startsWith("{") || !line.includes(msg)) continue;
+      const entry = JSON.parse(line) as LogEntry;
+      if (entry.msg !== msg) continue;
+      if (Object.entries(filter).every(([k, v]) => entry[k as keyof LogEntry] === v)) found.push(entry);
+    }
+  }
+  return found;
+}
+
+/** Waits until a gateway logged that it decided not to push, and why. */
+export async function skipLogged(cluster: Cluster, userId: string, conversationId: string, reason: string) {
+  await eventually(
+    () => pushLogs(cluster, "push skipped", { userId, conversationId, reason }).length > 0,
+    20_000,
+    `push skipped (${reason})`,
+  );
+}
+
+/**
+ * Late duplicates would come after another grace period plus a retry: give them that chance before asserting that
+ * nothing more arrived. This waits for quiet, it does not measure speed.
+ */
+export const settle = (graceMs: number) => new Promise((r) => setTimeout(r, graceMs + 1500));
