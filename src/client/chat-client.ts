@@ -120,6 +120,7 @@ export class ChatClient {
   private readonly presenceSubscriptions = new Set<string>();
   private readonly presenceStates = new Map<string, PresenceState>();
   private readonly gapFills = new Set<string>();
+  private readonly typingChains = new Map<string, Promise<void>>();
 
   private socket: ChatSocket | null = null;
   private currentState: ConnectionState = "disconnected";
@@ -128,6 +129,8 @@ export class ChatClient {
   private everConnected = false;
   private closed = false;
   private socketToken: string | null = null;
+  /** Whether the last handshake presented a token we believed valid, rather than a stale one because refresh failed. */
+  private handshakeTokenFresh = false;
   private sessionEndReason: string | null = null;
   private reconnectAttempts = 0;
   private authRejections = 0;
@@ -191,10 +194,7 @@ export class ChatClient {
       clock,
     });
     this.typingThrottle = new TypingThrottle({
-      // Typing is a hint: a lost one is not worth a retry or an error event.
-      send: (conversationId, isTyping) => {
-        this.request("typing", { conversationId, isTyping }).catch(() => undefined);
-      },
+      send: (conversationId, isTyping) => this.sendTyping(conversationId, isTyping),
       throttleMs: options.typing?.throttleMs,
       idleMs: options.typing?.idleMs,
       clock,
@@ -343,10 +343,14 @@ export class ChatClient {
         this.tokens.getAccessToken().then(
           (token) => {
             this.socketToken = token;
+            this.handshakeTokenFresh = true;
             cb({ token });
           },
           // The refresh could not get through (offline?): try the last token; a refusal lands in connect_error.
-          () => cb({ token: this.tokens.lastKnownToken() ?? "" }),
+          () => {
+            this.handshakeTokenFresh = false;
+            cb({ token: this.tokens.lastKnownToken() ?? "" });
+          },
         );
       },
     });
@@ -431,7 +435,8 @@ export class ChatClient {
       this.scheduleReconnect(this.nextReconnectDelay());
       return;
     }
-    this.authRejections += 1;
+    // Refusing a stale token (the refresh endpoint was unreachable) says nothing about the login itself.
+    if (this.handshakeTokenFresh) this.authRejections += 1;
     if (this.authRejections > MAX_AUTH_REJECTIONS) {
       this.tokens.signOut("unauthorized", new ChatApiError("unauthorized", "the gateway refused every fresh token"));
       return;
@@ -605,6 +610,25 @@ export class ChatClient {
       // Not fatal: at expiry the gateway disconnects and the reconnection presents the new token.
       (err: unknown) => this.reportError("auth-refresh", err),
     );
+  }
+
+  /**
+   * One typing event per conversation in flight at a time: the gateway handles events concurrently, and a `false`
+   * overtaking its `true` would leave the others seeing "typing…" until their own timeout.
+   */
+  private sendTyping(conversationId: string, isTyping: boolean): void {
+    const previous = this.typingChains.get(conversationId) ?? Promise.resolve();
+    // Typing is a hint: a lost one is not worth a retry or an error event.
+    const next = previous
+      .then(() => this.request("typing", { conversationId, isTyping }))
+      .then(
+        () => undefined,
+        () => undefined,
+      );
+    this.typingChains.set(conversationId, next);
+    void next.then(() => {
+      if (this.typingChains.get(conversationId) === next) this.typingChains.delete(conversationId);
+    });
   }
 
   private request<E extends RequestEvent>(event: E, payload: RequestPayload<E>): Promise<RequestResult<E>> {

@@ -41,12 +41,14 @@ export interface TokenManagerOptions {
 const EXPIRY_MARGIN_MS = 5_000;
 
 /**
- * How long to wait before refreshing a token valid for `remainingMs` more: with a fifth of its life left, but never
- * more than a minute early, so a 15-minute token is refreshed after 14 minutes and a 20-second one after 16 seconds.
+ * How long to wait before refreshing a token valid for `remainingMs` more: with 30% of its life left, but never more
+ * than 90 s early, so a 15-minute token is refreshed after 13.5 minutes and a 20-second one after 14 seconds. That is
+ * just before the gateway's own `auth:expiring` warning (a minute, or a quarter of the life, before expiry), so the
+ * live socket has its new token before the warning would go out.
  */
 export function refreshDelayMs(remainingMs: number): number {
   if (remainingMs <= 0) return 0;
-  return Math.round(remainingMs - Math.min(60_000, remainingMs * 0.2));
+  return Math.round(remainingMs - Math.min(90_000, remainingMs * 0.3));
 }
 
 function isProvider(source: TokenSource): source is TokenProvider {

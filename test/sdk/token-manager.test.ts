@@ -45,9 +45,9 @@ function manager(overrides: Partial<TokenManagerOptions> = {}) {
   return { tm, clock, accessTokens, pairs, signedOut };
 }
 
-test("a token is refreshed with a fifth of its life left, at most a minute early", () => {
-  assert.equal(refreshDelayMs(900_000), 840_000);
-  assert.equal(refreshDelayMs(20_000), 16_000);
+test("a token is refreshed with 30% of its life left, at most 90 s early", () => {
+  assert.equal(refreshDelayMs(900_000), 810_000);
+  assert.equal(refreshDelayMs(20_000), 14_000);
   assert.equal(refreshDelayMs(0), 0);
   assert.equal(refreshDelayMs(-5), 0);
 });
@@ -56,7 +56,7 @@ test("the SDK refreshes before expiry, rotates the refresh token and tells the a
   const { presented, refreshTokens } = rotatingRefresh();
   const { tm, clock, accessTokens, pairs } = manager({ refreshTokens });
   assert.equal(await tm.getAccessToken(), "access-0");
-  await clock.advance(839_999);
+  await clock.advance(809_999);
   assert.deepEqual(presented, []);
   await clock.advance(1);
   assert.deepEqual(presented, ["refresh-0"]);
@@ -64,8 +64,8 @@ test("the SDK refreshes before expiry, rotates the refresh token and tells the a
   assert.deepEqual(pairs, [{ accessToken: "access-1", refreshToken: "refresh-1", expiresIn: 900 }]);
   assert.equal(await tm.getAccessToken(), "access-1");
   assert.equal(tm.currentRefreshToken, "refresh-1");
-  // And again 14 minutes later, with the rotated token.
-  await clock.advance(840_000);
+  // And again 13.5 minutes later, with the rotated token.
+  await clock.advance(810_000);
   assert.deepEqual(presented, ["refresh-0", "refresh-1"]);
   tm.close();
 });
@@ -111,7 +111,7 @@ test("while the gateway cannot be reached, refresh keeps retrying with backoff",
       return rotate(token);
     },
   });
-  await clock.advance(840_000);
+  await clock.advance(810_000);
   assert.equal(attempts.length, 1);
   assert.equal(await tm.getAccessToken(), "access-0", "the old token is still valid");
   await clock.advance(375); // first backoff with random 0.5
@@ -143,7 +143,7 @@ test("an app's own token provider: expiry read from the JWT, refreshed through t
   });
   assert.equal(await tm.getAccessToken(), current);
   assert.equal(tm.accessTokenExpiresAt, (nowSeconds + 100) * 1000);
-  await clock.advance(80_000);
+  await clock.advance(70_000);
   assert.equal(refreshes, 1);
   tm.close();
 });
