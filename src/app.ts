@@ -178,6 +178,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     async drain(timeoutMs: number) {
       draining = true;
       metrics.draining.set(1);
+      presence.stop();
       await drainGateway({ io: server, http, writer, log }, { timeoutMs });
       // After the writer is idle, so the last stored messages are scheduled too.
       await push.close();
