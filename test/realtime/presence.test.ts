@@ -21,108 +21,110 @@ const TTL_MS = 1500;
 type SubscribeAnswer = { ok: boolean; presence: Record<string, PresenceState> };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe("presence across pods (sharded adapter)", () => {
-  let cluster: Cluster;
-  const devices: Device[] = [];
-  before(async () => {
-    cluster = await startGateways(3, {
-      adapter: "sharded",
-      env: { PRESENCE_HEARTBEAT_MS: String(HEARTBEAT_MS), PRESENCE_TTL_MS: String(TTL_MS) },
+// Presence has its own pub/sub channel on the adapter's subscriber connection: check it beside both adapters.
+for (const adapter of ["sharded", "classic"] as const)
+  describe(`presence across pods (${adapter} adapter)`, () => {
+    let cluster: Cluster;
+    const devices: Device[] = [];
+    before(async () => {
+      cluster = await startGateways(3, {
+        adapter,
+        env: { PRESENCE_HEARTBEAT_MS: String(HEARTBEAT_MS), PRESENCE_TTL_MS: String(TTL_MS) },
+      });
+    });
+    after(async () => {
+      for (const d of devices) d.close();
+      await cluster.cleanup();
+    });
+
+    async function watcherAndTarget() {
+      const [u0] = cluster.urls as [string];
+      const watcher = await registerUser(u0);
+      const target = await registerUser(u0);
+      await createConversation(u0, watcher.accessToken, { type: "direct", userId: target.user.id });
+      const watching = await connectDevice(u0, watcher.accessToken);
+      devices.push(watching);
+      const events = collect(watching, "presence");
+      const answer = await request<SubscribeAnswer>(watching, "presence:subscribe", { userIds: [target.user.id] });
+      assert.equal(answer.ok, true);
+      assert.deepEqual(answer.presence[target.user.id], { online: false, lastSeenAt: null });
+      return { watcher, target, watching, events };
+    }
+
+    test("online from any pod, offline only after the last of several devices, no flapping", async () => {
+      const [, u1, u2] = cluster.urls as [string, string, string];
+      const { target, watching, events } = await watcherAndTarget();
+
+      const phone = await connectDevice(u1, target.accessToken);
+      devices.push(phone);
+      const online = await waitForEvent(watching, "presence", (e) => e.userId === target.user.id, 10_000);
+      assert.equal(online.online, true);
+      assert.equal(typeof online.lastSeenAt, "string");
+
+      const laptop = await connectDevice(u2, target.accessToken);
+      devices.push(laptop);
+      const again = await request<SubscribeAnswer>(watching, "presence:subscribe", { userIds: [target.user.id] });
+      assert.equal(again.presence[target.user.id]?.online, true);
+
+      phone.close();
+      // Several heartbeats and sweeps pass with one device left: still online, nothing announced.
+      await sleep(TTL_MS + 3 * HEARTBEAT_MS);
+      assert.deepEqual(
+        events.map((e) => e.online),
+        [true],
+      );
+
+      laptop.close();
+      await eventually(() => events.length >= 2, 10_000, "offline event");
+      await sleep(TTL_MS + 2 * HEARTBEAT_MS); // a late duplicate would show up here
+      assert.deepEqual(
+        events.map((e) => [e.userId, e.online]),
+        [
+          [target.user.id, true],
+          [target.user.id, false],
+        ],
+      );
+      const offline = events[1]!;
+      assert.ok(Date.parse(offline.lastSeenAt!) >= Date.parse(online.lastSeenAt!));
+      const final = await request<SubscribeAnswer>(watching, "presence:subscribe", { userIds: [target.user.id] });
+      assert.deepEqual(final.presence[target.user.id], { online: false, lastSeenAt: offline.lastSeenAt });
+    });
+
+    test("only users who share a conversation can be watched", async () => {
+      const [u0] = cluster.urls as [string];
+      const { watching, target } = await watcherAndTarget();
+      const stranger = await registerUser(u0);
+      const strangerDevice = await connectDevice(u0, stranger.accessToken);
+      devices.push(strangerDevice);
+      const answer = await request<SubscribeAnswer>(watching, "presence:subscribe", {
+        userIds: [stranger.user.id, target.user.id, "not-a-uuid", "00000000-0000-4000-8000-000000000000"],
+      });
+      assert.equal(answer.ok, true);
+      assert.deepEqual(Object.keys(answer.presence), [target.user.id]);
+    });
+
+    test("a SIGKILLed pod's users go offline within the TTL plus a sweep, announced once", async () => {
+      const { target, watching, events } = await watcherAndTarget();
+      const doomed = cluster.gateways[2]!;
+      const onDoomed = await connectDevice(doomed.url, target.accessToken);
+      devices.push(onDoomed);
+      await eventually(() => events.some((e) => e.online), 10_000, "online event");
+
+      await doomed.stop("SIGKILL");
+      const killedAt = Date.now();
+      await eventually(() => events.some((e) => !e.online), 15_000, "offline after the pod died");
+      // Generous for a contended machine; the design bound is TTL_MS + HEARTBEAT_MS from the last heartbeat.
+      const tookMs = Date.now() - killedAt;
+      assert.ok(tookMs < TTL_MS + HEARTBEAT_MS + 8_000, `offline took ${tookMs} ms`);
+      await sleep(2 * HEARTBEAT_MS);
+      assert.deepEqual(
+        events.map((e) => e.online),
+        [true, false],
+      );
+      const state = await request<SubscribeAnswer>(watching, "presence:subscribe", { userIds: [target.user.id] });
+      assert.equal(state.presence[target.user.id]?.online, false);
     });
   });
-  after(async () => {
-    for (const d of devices) d.close();
-    await cluster.cleanup();
-  });
-
-  async function watcherAndTarget() {
-    const [u0] = cluster.urls as [string];
-    const watcher = await registerUser(u0);
-    const target = await registerUser(u0);
-    await createConversation(u0, watcher.accessToken, { type: "direct", userId: target.user.id });
-    const watching = await connectDevice(u0, watcher.accessToken);
-    devices.push(watching);
-    const events = collect(watching, "presence");
-    const answer = await request<SubscribeAnswer>(watching, "presence:subscribe", { userIds: [target.user.id] });
-    assert.equal(answer.ok, true);
-    assert.deepEqual(answer.presence[target.user.id], { online: false, lastSeenAt: null });
-    return { watcher, target, watching, events };
-  }
-
-  test("online from any pod, offline only after the last of several devices, no flapping", async () => {
-    const [, u1, u2] = cluster.urls as [string, string, string];
-    const { target, watching, events } = await watcherAndTarget();
-
-    const phone = await connectDevice(u1, target.accessToken);
-    devices.push(phone);
-    const online = await waitForEvent(watching, "presence", (e) => e.userId === target.user.id, 10_000);
-    assert.equal(online.online, true);
-    assert.equal(typeof online.lastSeenAt, "string");
-
-    const laptop = await connectDevice(u2, target.accessToken);
-    devices.push(laptop);
-    const again = await request<SubscribeAnswer>(watching, "presence:subscribe", { userIds: [target.user.id] });
-    assert.equal(again.presence[target.user.id]?.online, true);
-
-    phone.close();
-    // Several heartbeats and sweeps pass with one device left: still online, nothing announced.
-    await sleep(TTL_MS + 3 * HEARTBEAT_MS);
-    assert.deepEqual(
-      events.map((e) => e.online),
-      [true],
-    );
-
-    laptop.close();
-    await eventually(() => events.length >= 2, 10_000, "offline event");
-    await sleep(TTL_MS + 2 * HEARTBEAT_MS); // a late duplicate would show up here
-    assert.deepEqual(
-      events.map((e) => [e.userId, e.online]),
-      [
-        [target.user.id, true],
-        [target.user.id, false],
-      ],
-    );
-    const offline = events[1]!;
-    assert.ok(Date.parse(offline.lastSeenAt!) >= Date.parse(online.lastSeenAt!));
-    const final = await request<SubscribeAnswer>(watching, "presence:subscribe", { userIds: [target.user.id] });
-    assert.deepEqual(final.presence[target.user.id], { online: false, lastSeenAt: offline.lastSeenAt });
-  });
-
-  test("only users who share a conversation can be watched", async () => {
-    const [u0] = cluster.urls as [string];
-    const { watching, target } = await watcherAndTarget();
-    const stranger = await registerUser(u0);
-    const strangerDevice = await connectDevice(u0, stranger.accessToken);
-    devices.push(strangerDevice);
-    const answer = await request<SubscribeAnswer>(watching, "presence:subscribe", {
-      userIds: [stranger.user.id, target.user.id, "not-a-uuid", "00000000-0000-4000-8000-000000000000"],
-    });
-    assert.equal(answer.ok, true);
-    assert.deepEqual(Object.keys(answer.presence), [target.user.id]);
-  });
-
-  test("a SIGKILLed pod's users go offline within the TTL plus a sweep, announced once", async () => {
-    const { target, watching, events } = await watcherAndTarget();
-    const doomed = cluster.gateways[2]!;
-    const onDoomed = await connectDevice(doomed.url, target.accessToken);
-    devices.push(onDoomed);
-    await eventually(() => events.some((e) => e.online), 10_000, "online event");
-
-    await doomed.stop("SIGKILL");
-    const killedAt = Date.now();
-    await eventually(() => events.some((e) => !e.online), 15_000, "offline after the pod died");
-    // Generous for a contended machine; the design bound is TTL_MS + HEARTBEAT_MS from the last heartbeat.
-    const tookMs = Date.now() - killedAt;
-    assert.ok(tookMs < TTL_MS + HEARTBEAT_MS + 8_000, `offline took ${tookMs} ms`);
-    await sleep(2 * HEARTBEAT_MS);
-    assert.deepEqual(
-      events.map((e) => e.online),
-      [true, false],
-    );
-    const state = await request<SubscribeAnswer>(watching, "presence:subscribe", { userIds: [target.user.id] });
-    assert.equal(state.presence[target.user.id]?.online, false);
-  });
-});
 
 describe("presence on one node (memory adapter)", () => {
   let cluster: Cluster;
