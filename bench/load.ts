@@ -89,6 +89,8 @@ export interface LoadResult {
   acked: number;
   ackedInWindow: number;
   deliveries: number;
+  /** Live count, for late deliveries still arriving after the drain. */
+  deliveredSoFar: () => number;
   deliveriesInWindow: number;
   expectedDeliveries: number;
   ackLatencies: number[];
@@ -216,6 +218,7 @@ export async function driveLoad(
     acked,
     ackedInWindow,
     deliveries,
+    deliveredSoFar: () => deliveries,
     deliveriesInWindow,
     expectedDeliveries,
     ackLatencies,

@@ -158,6 +158,11 @@ async function main() {
     const result = await resultPromise;
 
     const history = await verifyHistory(population, result.ackedByConversation);
+    // Sends that timed out were often stored anyway and are still being fanned out: give them a bounded while.
+    const lateDeadline = Date.now() + 20_000;
+    while (result.deliveredSoFar() < history.expectedDeliveries && Date.now() < lateDeadline)
+      await new Promise((r) => setTimeout(r, 250));
+    const delivered = result.deliveredSoFar();
     const ack = summary(result.ackLatencies);
     const delivery = summary(result.deliveryLatencies);
     const perSecond = (n: number) => n / result.windowSeconds;
@@ -182,7 +187,7 @@ async function main() {
       .join(", ");
     console.log(`errors                 ${errorText || "none"}; disconnects ${result.disconnects}`);
     console.log(
-      `deliveries after drain ${result.deliveries} of ${history.expectedDeliveries} expected for ` +
+      `deliveries after drain ${delivered} of ${history.expectedDeliveries} expected for ` +
         `${history.messages} stored messages (${result.acked} acked in time)`,
     );
     cluster.gateways.forEach((g, i) => {
@@ -198,7 +203,7 @@ async function main() {
     console.log(
       `machine CPU busy       ${fixed(machineBusy * 100, 0)}% of ${cpus().length} cores in the window (all processes)`,
     );
-    const lost = result.deliveries < history.expectedDeliveries;
+    const lost = delivered < history.expectedDeliveries;
     console.log(
       `history check          ${history.messages} messages in ${history.conversations} conversations: ` +
         (history.problems.length === 0 ? "seqs gapless, every acked send present" : "FAILED"),
