@@ -50,6 +50,7 @@ export class ChatApp {
   private readonly awaitingConversation = new Map<string, Message[]>();
   /** clientMsgIds the gateway acknowledged, in case an ack ever beats the outbox's own promise. */
   private readonly acked = new Set<string>();
+  private readonly rowCache = new Map<string, { look: string; el: HTMLElement }>();
   private readonly dialog: NewChatDialog;
   private closed = false;
 
@@ -587,7 +588,11 @@ export class ChatApp {
     const oldHeight = el.scrollHeight;
     const oldTop = el.scrollTop;
     const oldFirst = el.querySelector<HTMLElement>(".msg")?.dataset.key;
-    el.replaceChildren(...this.messageRows(thread));
+    if (switched) {
+      this.rowCache.clear();
+      el.replaceChildren();
+    }
+    syncChildren(el, this.messageRows(thread));
     this.renderedThreadId = thread.id;
     const newFirst = el.querySelector<HTMLElement>(".msg")?.dataset.key;
     if (switched || this.stickToBottom) el.scrollTop = el.scrollHeight;
@@ -639,14 +644,26 @@ export class ChatApp {
     );
   }
 
+  /**
+   * The pane's rows, keyed: a row whose key and look did not change keeps its element, so an arriving message is one
+   * inserted node (screen readers announce just it, selections and focus survive) rather than a rebuilt list.
+   */
   private messageRows(thread: Thread): HTMLElement[] {
     const { state } = this;
     const me = state.me.id;
     const conversation = thread.conversation;
     const rows: HTMLElement[] = [];
-    if (thread.loadingOlder) rows.push(h("div", { class: "history-note", attrs: { role: "status" } }, "Loading…"));
-    else if (thread.historyLoaded && !thread.hasOlder) {
-      rows.push(h("div", { class: "history-note" }, "This is the beginning of the conversation."));
+    const row = (key: string, look: string, build: () => HTMLElement) => {
+      const cached = this.rowCache.get(key);
+      if (cached && cached.look === look) return void rows.push(cached.el);
+      const el = build();
+      this.rowCache.set(key, { look, el });
+      rows.push(el);
+    };
+    if (thread.loadingOlder) {
+      row("note:loading", "", () => h("div", { class: "history-note", attrs: { role: "status" } }, "Loading…"));
+    } else if (thread.historyLoaded && !thread.hasOlder) {
+      row("note:start", "", () => h("div", { class: "history-note" }, "This is the beginning of the conversation."));
     }
     let lastDay = "";
     let lastSender = "";
@@ -655,52 +672,67 @@ export class ChatApp {
       const senderId = mine ? me : bubble.senderId;
       const day = dayKey(bubble.createdAt);
       if (day !== lastDay) {
-        rows.push(h("div", { class: "day" }, h("span", null, dayLabel(bubble.createdAt))));
+        row(`day:${day}`, "", () => h("div", { class: "day" }, h("span", null, dayLabel(bubble.createdAt))));
         lastDay = day;
         lastSender = "";
       }
       const first = senderId !== lastSender;
       lastSender = senderId;
       const status = mine ? thread.statusOf(bubble, me) : null;
-      const meta = h("span", { class: "msg-meta" }, clockTime(bubble.createdAt));
-      if (status) meta.append(statusMark(status));
-      const row = h(
-        "div",
-        {
-          class: `msg ${mine ? "mine" : "theirs"}${first ? " first" : ""}`,
-          attrs: {
-            "data-key": bubble.key,
-            "data-client-msg-id": bubble.clientMsgId,
-            "data-seq": bubble.seq === null ? undefined : String(bubble.seq),
-            "data-status": status ?? undefined,
-          },
-        },
-        !mine &&
-          first &&
-          conversation.type === "group" &&
-          h("span", { class: "msg-author" }, state.nameOf(conversation, senderId)),
-        h("div", { class: "msg-bubble" }, h("p", { class: "msg-text" }, bubble.content), meta),
-      );
-      if (status === "failed") {
-        row.append(
-          h(
-            "button",
-            {
-              class: "retry-btn",
-              attrs: { type: "button" },
-              on: { click: () => this.retry(thread, bubble.clientMsgId) },
+      const failure = thread.pending.get(bubble.clientMsgId)?.failed ?? "Not sent";
+      row(bubble.key, `${status}|${first}|${failure}`, () => {
+        const meta = h("span", { class: "msg-meta" }, clockTime(bubble.createdAt));
+        if (status) meta.append(statusMark(status));
+        const el = h(
+          "div",
+          {
+            class: `msg ${mine ? "mine" : "theirs"}${first ? " first" : ""}`,
+            attrs: {
+              "data-key": bubble.key,
+              "data-client-msg-id": bubble.clientMsgId,
+              "data-seq": bubble.seq === null ? undefined : String(bubble.seq),
+              "data-status": status ?? undefined,
             },
-            `${thread.pending.get(bubble.clientMsgId)?.failed ?? "Not sent"} · Retry`,
-          ),
+          },
+          !mine &&
+            first &&
+            conversation.type === "group" &&
+            h("span", { class: "msg-author" }, state.nameOf(conversation, senderId)),
+          h("div", { class: "msg-bubble" }, h("p", { class: "msg-text" }, bubble.content), meta),
         );
-      }
-      rows.push(row);
+        if (status === "failed") {
+          el.append(
+            h(
+              "button",
+              {
+                class: "retry-btn",
+                attrs: { type: "button" },
+                on: { click: () => this.retry(thread, bubble.clientMsgId) },
+              },
+              `${failure} · Retry`,
+            ),
+          );
+        }
+        return el;
+      });
     }
-    if (rows.length === 0 || (thread.historyLoaded && thread.stored.size === 0 && thread.pending.size === 0)) {
-      rows.push(h("div", { class: "history-note" }, "No messages yet. Say hello!"));
+    if (thread.historyLoaded && thread.stored.size === 0 && thread.pending.size === 0) {
+      row("note:empty", "", () => h("div", { class: "history-note" }, "No messages yet. Say hello!"));
     }
+    const shown = new Set(rows);
+    for (const [key, cached] of this.rowCache) if (!shown.has(cached.el)) this.rowCache.delete(key);
     return rows;
   }
+}
+
+/** Makes `parent`'s children exactly `wanted`, moving or inserting only what differs. */
+function syncChildren(parent: HTMLElement, wanted: HTMLElement[]): void {
+  const keep = new Set<Node>(wanted);
+  for (const child of [...parent.children]) if (!keep.has(child)) child.remove();
+  wanted.forEach((el, i) => {
+    const at = parent.children[i];
+    if (at !== el) parent.insertBefore(el, at ?? null);
+  });
 }
 
 function activeTypers(thread: Thread): string[] {
