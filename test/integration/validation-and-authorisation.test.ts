@@ -97,8 +97,9 @@ describe("validation, authorisation and idempotency", () => {
       const ack = await request<Ack>(aliceDevice, event, payload);
       assert.equal(ack.error?.code, "bad_request", `${event} ${JSON.stringify(payload)}`);
     }
-    aliceDevice.emit("no:such:event" as never);
-    (aliceDevice as unknown as { emit(e: string, p: unknown): void }).emit("message:send", {
+    const raw = aliceDevice as unknown as { emit(e: string, p?: unknown): void };
+    raw.emit("no:such:event");
+    raw.emit("message:send", {
       conversationId,
       clientMsgId: "no-ack",
       content: "x",
@@ -111,7 +112,11 @@ describe("validation, authorisation and idempotency", () => {
   test("a frame over the size limit closes only that socket; the gateway serves everyone else", async () => {
     const victim = await connectDevice(url, alice.accessToken);
     const closed = new Promise((resolve) => victim.once("disconnect", resolve));
-    victim.emit("message:send", { conversationId, clientMsgId: "huge", content: "x".repeat(10_000) } as never);
+    (victim as unknown as { emit(e: string, p: unknown): void }).emit("message:send", {
+      conversationId,
+      clientMsgId: "huge",
+      content: "x".repeat(10_000),
+    });
     await closed;
     const ack = await request<Ack>(aliceDevice, "sync", { cursors: {} });
     assert.equal(ack.ok, true);
