@@ -41,8 +41,12 @@ export class PushService {
     const jobs: DecideJob[] = [];
     for (const member of members) {
       if (member.userId === message.senderId) {
-        // Counted, but not logged: it happens for every message.
+        // Counted, and logged at debug only: it happens for every message.
         this.deps.metrics.skipped.inc({ reason: "sender" });
+        this.deps.log.debug(
+          { userId: member.userId, conversationId: message.conversationId, reason: "sender" },
+          "push skipped",
+        );
       } else if (member.muted) this.skip(member.userId, message.conversationId, "muted");
       else jobs.push({ userId: member.userId, conversationId: message.conversationId, seq: message.seq });
     }

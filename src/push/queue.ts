@@ -23,6 +23,9 @@ export interface RetryPolicy {
 
 const MAX_BACKOFF_MS = 10 * 60_000;
 const dedupKey = (job: DecideJob) => `${job.userId}_${job.conversationId}`;
+// The same notification (subscription, conversation, newest seq) is sent once even when two decisions overlap.
+const deliveryKey = (d: Delivery) => `${d.subscriptionId}_${d.conversationId}_${d.seq}`;
+const DELIVERY_KEY_TTL_MS = 3600_000;
 
 export function backoffMs(policy: RetryPolicy, attemptsMade: number): number {
   const exponential = Math.min(MAX_BACKOFF_MS, policy.baseDelayMs * 2 ** Math.max(0, attemptsMade - 1));
@@ -90,7 +93,7 @@ export class BullPushQueue implements PushQueue {
         data: { kind: "deliver" as const, delivery },
         opts: {
           // Idempotent if this decision is retried after some deliveries were added.
-          jobId: `${delivery.subscriptionId}_${delivery.conversationId}_${delivery.seq}`,
+          jobId: deliveryKey(delivery),
           attempts: this.retry.attempts,
           backoff: { type: "custom" },
           removeOnComplete: { age: 3600 },
@@ -115,6 +118,8 @@ export class InProcessPushQueue implements PushQueue {
   private readonly pending = new Map<string, { timer: NodeJS.Timeout; job: DecideJob }>();
   private readonly running = new Set<Promise<void>>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
+  /** Delivery keys already queued, with when: the in-memory twin of BullMQ's retained job ids. */
+  private readonly queued = new Map<string, number>();
   private closed = false;
 
   constructor(
@@ -142,6 +147,7 @@ export class InProcessPushQueue implements PushQueue {
         1,
         (deliveries) => {
           for (const delivery of deliveries) {
+            if (!this.firstTime(deliveryKey(delivery))) continue;
             this.track(
               this.attempt(
                 (n) => this.service.deliver(delivery, n),
@@ -155,6 +161,16 @@ export class InProcessPushQueue implements PushQueue {
         (err) => this.options.log.warn({ err }, "push decision failed"),
       ),
     );
+  }
+
+  private firstTime(key: string): boolean {
+    const now = Date.now();
+    if (this.queued.size > 10_000) {
+      for (const [k, at] of this.queued) if (now - at > DELIVERY_KEY_TTL_MS) this.queued.delete(k);
+    }
+    if (this.queued.has(key)) return false;
+    this.queued.set(key, now);
+    return true;
   }
 
   private async attempt<T>(

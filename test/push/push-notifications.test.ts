@@ -146,6 +146,19 @@ describe("push notifications (BullMQ, two pods)", () => {
     assert.equal(services.webhook.for(alice.user.id).length, 0);
     assert.equal(pushLogs(cluster, "push sent", { userId: bob.user.id, conversationId: conversation.id }).length, 3);
     assertNothingRefused();
+
+    const counter = async (line: string) => {
+      let total = 0;
+      for (const url of cluster.urls) {
+        const text = await (await fetch(`${url}/metrics`)).text();
+        total += Number(new RegExp(`^${line.replace(/[{}]/g, "\\$&")} (\\d+)`, "m").exec(text)?.[1] ?? 0);
+      }
+      return total;
+    };
+    assert.ok((await counter('chat_push_sent_total{provider="webpush"}')) >= 1);
+    assert.ok((await counter('chat_push_sent_total{provider="fcm"}')) >= 1);
+    assert.ok((await counter('chat_push_sent_total{provider="webhook"}')) >= 1);
+    assert.ok((await counter('chat_push_skipped_total{reason="sender"}')) >= 1);
   });
 
   test("a member online on another pod, whose device acks message:delivered, gets none", async () => {
