@@ -85,7 +85,8 @@ export class ChatHttpApi {
 
   constructor(private readonly options: ChatHttpApiOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
-    const fetchFn = options.fetch ?? (globalThis.fetch as FetchFn | undefined);
+    // Browsers refuse a fetch called as another object's method ("Illegal invocation"): bind it to its global.
+    const fetchFn = options.fetch ?? (globalThis.fetch?.bind(globalThis) as FetchFn | undefined);
     if (!fetchFn) throw new TypeError("no fetch available: pass options.fetch");
     this.fetchFn = fetchFn;
     this.timeoutMs = options.timeoutMs ?? 15_000;
