@@ -72,7 +72,7 @@ async function main(): Promise<void> {
     event,
     json ? (JSON.parse(json) as unknown) : {},
   );
-  console.log(JSON.stringify({ emitted: event, to: `user:${userId}`, adapter }));
+  process.stdout.write(`${JSON.stringify({ emitted: event, to: `user:${userId}`, adapter })}\n`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();
