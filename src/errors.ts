@@ -1,20 +1,10 @@
 // The one catalog of error codes, and the one place that maps any error to a client answer.
 // Library errors (Prisma, Redis, Zod) become protocol codes here and nowhere else.
 import { ZodError } from "zod";
+import { ERROR_STATUS } from "./protocol/errors.js";
 import type { ErrorCode, WireError } from "./protocol/types.js";
 
-/** HTTP status of each code; the README's error table is tested against this map. */
-export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
-  bad_request: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  payload_too_large: 413,
-  rate_limited: 429,
-  unavailable: 503,
-  internal: 500,
-});
+export { ERROR_STATUS };
 
 /** An error the client is meant to see, with its code. */
 export class AppError extends Error {
@@ -56,32 +46,45 @@ const UNAVAILABLE_CODES = new Set([
   "EPIPE",
   "ENOTFOUND",
   "EAI_AGAIN",
-  "57P01", // admin_shutdown
-  "57P02",
-  "57P03", // cannot_connect_now
-  "53300", // too_many_connections
-  "08000",
-  "08001",
-  "08003",
-  "08006",
   "P1001", // Prisma: can't reach database server
   "P1002",
   "P1017", // server closed the connection
   "P2024", // pool timeout
 ]);
 
+// Driver-adapter error kinds (Prisma 7) that mean the database is unreachable or refusing work, not a bad request.
+const UNAVAILABLE_KINDS = new Set([
+  "ConnectionClosed",
+  "DatabaseNotReachable",
+  "DatabaseDoesNotExist",
+  "DatabaseAccessDenied",
+  "AuthenticationFailed",
+  "SocketTimeout",
+  "TlsConnectionError",
+  "TooManyConnections",
+  "TransactionWriteConflict",
+]);
+
+/** Every code-like field in an error and the errors it wraps (cause, AggregateError, Prisma's adapter metadata). */
 function errorCodes(err: unknown, depth = 0): string[] {
-  if (err === null || typeof err !== "object" || depth > 4) return [];
-  const e = err as { code?: unknown; cause?: unknown; errors?: unknown; name?: unknown; message?: unknown };
-  const own = typeof e.code === "string" ? [e.code] : [];
-  const nested = Array.isArray(e.errors) ? e.errors.flatMap((x) => errorCodes(x, depth + 1)) : [];
-  return [...own, ...errorCodes(e.cause, depth + 1), ...nested];
+  if (err === null || typeof err !== "object" || depth > 5) return [];
+  const e = err as Record<string, unknown>;
+  const own = ["code", "kind", "originalCode"].map((k) => e[k]).filter((v): v is string => typeof v === "string");
+  // A FATAL PostgreSQL error ends the session: the server is refusing connections, whatever the code.
+  if (e.severity === "FATAL") own.push("FATAL");
+  const nested = [e.cause, e.meta, e.driverAdapterError].flatMap((x) => errorCodes(x, depth + 1));
+  const aggregated = Array.isArray(e.errors) ? e.errors.flatMap((x) => errorCodes(x, depth + 1)) : [];
+  return [...own, ...nested, ...aggregated];
 }
 
 export function isUnavailableError(err: unknown): boolean {
   if (err instanceof AppError) return err.code === "unavailable";
   const codes = errorCodes(err);
-  if (codes.some((c) => UNAVAILABLE_CODES.has(c))) return true;
+  // SQLSTATE classes 08 (connection), 53 (insufficient resources), 57 (operator intervention, e.g. shutdown).
+  const connectionClass = (c: string) => /^(08|53|57)[0-9A-Z]{3}$/.test(c);
+  if (codes.some((c) => UNAVAILABLE_CODES.has(c) || UNAVAILABLE_KINDS.has(c) || connectionClass(c) || c === "FATAL")) {
+    return true;
+  }
   const text = err instanceof Error ? `${err.name} ${err.message}` : "";
   return /connection (terminated|refused|closed|is closed)|Connection terminated|ClientClosedError|The client is closed|Socket closed unexpectedly|DatabaseNotReachable|Can't reach database|timeout exceeded when trying to connect/i.test(
     text,
@@ -90,7 +93,7 @@ export function isUnavailableError(err: unknown): boolean {
 
 /** A unique-constraint violation (Prisma P2002 or PostgreSQL 23505). */
 export function isUniqueViolation(err: unknown): boolean {
-  return errorCodes(err).some((c) => c === "P2002" || c === "23505");
+  return errorCodes(err).some((c) => c === "P2002" || c === "23505" || c === "UniqueConstraintViolation");
 }
 
 /** Fastify's own request errors (body too large, bad JSON, wrong content type) by their HTTP status. */

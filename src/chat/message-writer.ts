@@ -13,6 +13,7 @@ import { randomUUID } from "node:crypto";
 import type { Db } from "../db/client.js";
 import { isUniqueViolation, isUnavailableError, notFound, unavailable } from "../errors.js";
 import type { Message } from "../protocol/types.js";
+import { MESSAGE_COLUMNS, type MessageRow, toMessage } from "./message-rows.js";
 
 export interface SendRequest {
   conversationId: string;
@@ -35,28 +36,6 @@ interface Pending {
   request: SendRequest;
   resolve: (result: StoredSend) => void;
   reject: (err: unknown) => void;
-}
-
-interface MessageRow {
-  id: string;
-  conversation_id: string;
-  seq: number;
-  sender_id: string;
-  client_msg_id: string;
-  content: string;
-  created_at: Date;
-}
-
-export function toMessage(row: MessageRow): Message {
-  return {
-    id: row.id,
-    conversationId: row.conversation_id,
-    seq: Number(row.seq),
-    senderId: row.sender_id,
-    clientMsgId: row.client_msg_id,
-    content: row.content,
-    createdAt: new Date(row.created_at).toISOString(),
-  };
 }
 
 export interface MessageWriterOptions {
@@ -178,7 +157,7 @@ async function writeBatch(tx: Tx, requests: SendRequest[]): Promise<BatchResult[
   }
 
   const existingRows = await tx.$queryRawUnsafe<MessageRow[]>(
-    `SELECT m.id::text, m.conversation_id::text, m.seq, m.sender_id::text, m.client_msg_id, m.content, m.created_at
+    `SELECT ${MESSAGE_COLUMNS}
        FROM messages m
        JOIN unnest($1::uuid[], $2::text[]) AS k(sender_id, client_msg_id)
          ON m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id`,

@@ -4,7 +4,8 @@ import type { Db } from "../db/client.js";
 import { notFound, payloadTooLarge } from "../errors.js";
 import type { Message } from "../protocol/types.js";
 import type { Conversations } from "./conversations.js";
-import { type MessageWriter, type StoredSend, toMessage } from "./message-writer.js";
+import { MESSAGE_COLUMNS, type MessageRow, toMessage } from "./message-rows.js";
+import type { MessageWriter, StoredSend } from "./message-writer.js";
 import { isUuid, type MessageStoredListener, type Notifier } from "./ports.js";
 
 export interface SendInput {
@@ -62,10 +63,10 @@ export class Messages {
   ): Promise<HistoryPage> {
     await this.conversations.requireMember(viewerId, conversationId);
     const limit = query.limit ?? 50;
-    const select = `SELECT id::text, conversation_id::text, seq, sender_id::text, client_msg_id, content, created_at FROM messages`;
+    const select = `SELECT ${MESSAGE_COLUMNS} FROM messages m`;
     let rows;
     if (query.after !== undefined) {
-      rows = await this.db.$queryRawUnsafe<Parameters<typeof toMessage>[0][]>(
+      rows = await this.db.$queryRawUnsafe<MessageRow[]>(
         `${select} WHERE conversation_id = $1::uuid AND seq > $2 ORDER BY seq ASC LIMIT $3`,
         conversationId,
         query.after,
@@ -75,7 +76,7 @@ export class Messages {
       return { messages: rows.slice(0, limit).map(toMessage), hasMore };
     }
     // Newest first to take the page, then ascending for the answer.
-    rows = await this.db.$queryRawUnsafe<Parameters<typeof toMessage>[0][]>(
+    rows = await this.db.$queryRawUnsafe<MessageRow[]>(
       `${select} WHERE conversation_id = $1::uuid AND seq < $2 ORDER BY seq DESC LIMIT $3`,
       conversationId,
       query.before ?? 2_147_483_647,

@@ -7,7 +7,7 @@ import type { Db } from "../db/client.js";
 import type { SyncResult } from "../protocol/events.js";
 import type { Message } from "../protocol/types.js";
 import { loadConversationViews } from "./conversation-views.js";
-import { toMessage } from "./message-writer.js";
+import { MESSAGE_COLUMNS, type MessageRow, toMessage } from "./message-rows.js";
 
 export const SYNC_DEFAULT_LIMIT = 500;
 
@@ -30,8 +30,8 @@ export async function syncAfterCursors(
   let messages: Message[] = [];
   let hasMore = false;
   if (withMessages.length > 0) {
-    const rows = await db.$queryRawUnsafe<Parameters<typeof toMessage>[0][]>(
-      `SELECT m.id::text, m.conversation_id::text, m.seq, m.sender_id::text, m.client_msg_id, m.content, m.created_at
+    const rows = await db.$queryRawUnsafe<MessageRow[]>(
+      `SELECT ${MESSAGE_COLUMNS}
          FROM unnest($1::uuid[], $2::int[]) AS c(id, after)
          CROSS JOIN LATERAL (
            SELECT * FROM messages WHERE conversation_id = c.id AND seq > c.after ORDER BY seq LIMIT $3

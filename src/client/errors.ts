@@ -1,5 +1,6 @@
 // The one error type the SDK surfaces, for HTTP answers, socket acks and local failures alike, so an app handles
 // `err.code` the same way whichever transport a call used.
+import { ERROR_STATUS } from "../protocol/errors.js";
 import type { ErrorCode, WireError } from "../protocol/types.js";
 
 /** Failures that never reached the gateway's error catalog: the request did not get an answer. */
@@ -7,15 +8,7 @@ export type LocalErrorCode = "network_error" | "timeout";
 export type ChatErrorCode = ErrorCode | LocalErrorCode;
 
 const STATUS_OF: Readonly<Record<ChatErrorCode, number>> = {
-  bad_request: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  payload_too_large: 413,
-  rate_limited: 429,
-  unavailable: 503,
-  internal: 500,
+  ...ERROR_STATUS,
   network_error: 0,
   timeout: 0,
 };
