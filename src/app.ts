@@ -23,6 +23,7 @@ import { createPush } from "./push/index.js";
 import { userRoom } from "./protocol/events.js";
 import { createRedisAdapter, type AdapterMode } from "./realtime/adapter.js";
 import { registerChatHandlers } from "./realtime/handlers.js";
+import { resyncAfterRedisOutage } from "./realtime/resync.js";
 import { socketNotifier } from "./realtime/notifier.js";
 import { originPolicy } from "./realtime/origins.js";
 import type { RedisConnections } from "./realtime/redis.js";
@@ -144,6 +145,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     const { mode, adapter } = createRedisAdapter(redis, config.REDIS_ADAPTER);
     server.adapter(adapter);
     adapterMode = mode;
+    resyncAfterRedisOutage(server, redis, log);
   }
 
   server.on("connection", (socket) => {

@@ -374,6 +374,8 @@ export class ChatClient {
       this.events.emit("presence", event);
     });
     socket.on("auth:expiring", () => void this.renewSocketToken());
+    // The gateway lost Redis for a while, so live delivery may have skipped messages: catch up as after a reconnect.
+    socket.on("sync:required", () => void this.syncUntilCaughtUp(this.epoch));
     socket.on("session:ended", ({ reason }) => {
       this.sessionEndReason = reason;
       if (reason === "logged_out" || reason === "revoked") this.tokens.signOut(reason);

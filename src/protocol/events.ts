@@ -54,6 +54,10 @@ export interface ServerToClientEvents {
   typing: (event: { conversationId: string; userId: string; isTyping: boolean }) => void;
   presence: (event: { userId: string } & PresenceState) => void;
   "auth:expiring": (event: { expiresAt: string }) => void;
+  /**
+   * Live delivery may have missed this socket (its pod lost Redis for a while): run `sync` with the current cursors.
+   */
+  "sync:required": () => void;
   /** Sent before the server disconnects a socket on purpose, so the client knows whether to reconnect. */
   "session:ended": (event: { reason: "token_expired" | "logged_out" | "revoked" | "draining" }) => void;
 }

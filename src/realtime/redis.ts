@@ -10,12 +10,15 @@ export interface RedisConnections {
   sub: RedisClientType;
   /** Whether the server has sharded pub/sub (Redis 7+). */
   supportsSharded: boolean;
+  /** Called when a connection is ready again after an outage (for the resync of live delivery). */
+  onRecovered(listener: (client: "pub" | "sub") => void): void;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function connectRedis(url: string, log: Logger): Promise<RedisConnections> {
-  const make = (name: string) => {
+  const recoveredListeners: ((client: "pub" | "sub") => void)[] = [];
+  const make = (name: "pub" | "sub") => {
     const client = createClient({
       url,
       name: `chat-gateway-${name}`,
@@ -33,7 +36,10 @@ export async function connectRedis(url: string, log: Logger): Promise<RedisConne
       down = true;
     });
     client.on("ready", () => {
-      if (down) log.info({ client: name }, "redis connection restored");
+      if (down) {
+        log.info({ client: name }, "redis connection restored");
+        for (const listener of recoveredListeners) listener(name);
+      }
       down = false;
     });
     return client;
@@ -47,6 +53,7 @@ export async function connectRedis(url: string, log: Logger): Promise<RedisConne
     pub,
     sub,
     supportsSharded: major >= 7,
+    onRecovered: (listener) => recoveredListeners.push(listener),
     ping: async () => {
       await withTimeout(pub.ping(), 1_000);
     },

@@ -1,8 +1,6 @@
 // /metrics is valid Prometheus text (checked by a strict parser below) and its counters move with traffic; the
 // structured logs carry request and socket ids but never a token or a message body.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
 import {
   api,
@@ -14,7 +12,7 @@ import {
   request,
 } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
-import { freePort } from "../helpers/haproxy.js";
+import { type PrivateRedis, startPrivateRedis } from "../helpers/private-redis.js";
 
 interface Sample {
   name: string;
@@ -232,55 +230,29 @@ describe("metrics and logs", () => {
 
 describe("Redis health metrics", () => {
   let cluster: Cluster | undefined;
-  let redis: ChildProcess | undefined;
-  let port = 0;
-  const startRedis = async () => {
-    redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
-      stdio: "ignore",
-    });
-    await eventually(
-      () =>
-        new Promise<boolean>((resolve) => {
-          const s = connect(port, "127.0.0.1", () => {
-            s.end();
-            resolve(true);
-          });
-          s.on("error", () => resolve(false));
-        }),
-      10_000,
-      "redis-server up",
-    );
-  };
-  const stopRedis = async () => {
-    const r = redis;
-    if (r === undefined || r.exitCode !== null) return;
-    const exited = new Promise((resolve) => r.once("exit", resolve));
-    r.kill("SIGKILL");
-    await exited;
-  };
+  let redis: PrivateRedis | undefined;
   after(async () => {
-    await stopRedis();
+    await redis?.stop();
     await cluster?.cleanup();
   });
 
   test("a Redis outage shows in chat_dependency_up and chat_redis_reconnects_total", async () => {
-    port = await freePort();
-    await startRedis();
-    cluster = await startGateways(1, { adapter: "classic", env: { REDIS_URL: `redis://127.0.0.1:${port}` } });
+    redis = await startPrivateRedis();
+    cluster = await startGateways(1, { adapter: "classic", env: { REDIS_URL: redis.url } });
     const url = cluster.urls[0]!;
     assert.equal((await api(url, "GET", "/readyz")).status, 200);
     const before = await scrape(url);
     assert.equal(valueOf(before.samples, "chat_dependency_up", { dependency: "redis" }), 1);
     assert.equal(valueOf(before.samples, "chat_redis_reconnects_total"), 0);
 
-    await stopRedis();
+    await redis.stop();
     await eventually(async () => (await api(url, "GET", "/readyz")).status === 503, 15_000, "readyz 503");
     const down = await scrape(url);
     assert.equal(valueOf(down.samples, "chat_dependency_up", { dependency: "redis" }), 0);
     assert.ok(valueOf(down.samples, "chat_redis_reconnects_total", { client: "pub" }) >= 1);
     assert.ok(valueOf(down.samples, "chat_redis_reconnects_total", { client: "sub" }) >= 1);
 
-    await startRedis();
+    await redis.start();
     await eventually(async () => (await api(url, "GET", "/readyz")).status === 200, 30_000, "readyz 200 again");
     const up = await scrape(url);
     assert.equal(valueOf(up.samples, "chat_dependency_up", { dependency: "redis" }), 1);

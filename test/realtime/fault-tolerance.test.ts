@@ -4,13 +4,13 @@
 // variant, a private Redis server is restarted). Afterwards every acked message is on every member device exactly
 // once and in order, and every conversation's history is gapless with no message stored twice.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { ChatClient, type Message } from "../../src/client/index.js";
 import type { AuthResult } from "../../src/protocol/types.js";
 import { api, createConversation, eventually, registerUser } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
+import { type PrivateRedis, startPrivateRedis } from "../helpers/private-redis.js";
 
 const USERS = 4;
 const SENDS_PER_DEVICE = 12;
@@ -264,61 +264,23 @@ describe("fault tolerance: a pod is SIGKILLed mid-stream", () => {
   });
 });
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** A private Redis for this test only: the shared one must never be restarted. */
-function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("redis-server did not start")), 10_000);
-    child.stdout!.on("data", (chunk: Buffer) => {
-      if (chunk.toString().includes("Ready to accept connections")) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`redis-server exited with ${code}`)));
-  });
-}
-
-async function stopRedis(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGKILL");
-  await exited;
-}
-
 describe("fault tolerance: the Redis server restarts mid-stream", () => {
   let cluster: Cluster;
-  let redis: ChildProcess | undefined;
-  let redisPort: number;
+  let redis: PrivateRedis | undefined;
   before(async () => {
-    redisPort = await freePort();
-    redis = await startRedis(redisPort);
-    cluster = await startGateways(3, { adapter: "sharded", env: { REDIS_URL: `redis://127.0.0.1:${redisPort}` } });
+    redis = await startPrivateRedis();
+    cluster = await startGateways(3, { adapter: "sharded", env: { REDIS_URL: redis.url } });
   });
   after(async () => {
     await cluster?.cleanup();
-    await stopRedis(redis);
+    await redis?.stop();
   });
 
   test("every acked message reaches every member device exactly once, in order", async () => {
     await streamThroughFault(cluster, "redis-restart", async () => {
-      await stopRedis(redis);
+      await redis!.stop();
       await sleep(1_000);
-      redis = await startRedis(redisPort);
+      await redis!.start();
     });
     for (const g of cluster.gateways) assert.equal(g.process.exitCode, null, "no gateway died with Redis");
   });
