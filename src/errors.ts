@@ -91,6 +91,11 @@ export function isUnavailableError(err: unknown): boolean {
   );
 }
 
+/** A deadlock or serialization failure: PostgreSQL aborted the statement to break a tie; running it again is safe. */
+export function isRetryableConflict(err: unknown): boolean {
+  return errorCodes(err).some((c) => c === "40P01" || c === "40001" || c === "TransactionWriteConflict");
+}
+
 /** A unique-constraint violation (Prisma P2002 or PostgreSQL 23505). */
 export function isUniqueViolation(err: unknown): boolean {
   return errorCodes(err).some((c) => c === "P2002" || c === "23505" || c === "UniqueConstraintViolation");
