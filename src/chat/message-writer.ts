@@ -42,7 +42,11 @@ interface Pending {
 export interface MessageWriterOptions {
   /** Most sends in one statement. @default 256 */
   maxBatch?: number;
-  /** Batches in flight at once (each holds one pooled connection at a time). @default 4 */
+  /**
+   * Batches in flight at once. One is best measured (bench/RESULTS.md): while a batch is in flight the next one
+   * grows, and several small concurrent batches from every pod only queue on the same conversation rows.
+   * @default 1
+   */
   concurrency?: number;
 }
 
@@ -58,7 +62,7 @@ export class MessageWriter {
     options: MessageWriterOptions = {},
   ) {
     this.maxBatch = options.maxBatch ?? 256;
-    this.concurrency = options.concurrency ?? 4;
+    this.concurrency = options.concurrency ?? 1;
   }
 
   /** Resolves once the message is committed (or was already stored). */
