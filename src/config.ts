@@ -87,6 +87,11 @@ const EnvSchema = z.object({
   PUSH_RETRY_BASE_MS: int(1000, 10, 3_600_000),
   /** How long push services keep an undelivered notification (Web Push TTL, FCM ttl), in seconds. @default 86400 */
   PUSH_TTL_SECONDS: int(86_400, 0, 28 * 86_400),
+  /** How long a running push job stays locked to its pod (BullMQ lock, renewed at half of it, and the stalled-job
+   * check interval): a job left running by a pod that died is run again by another pod within about three times
+   * this. Shorter recovers sooner but costs more Redis calls, and an event loop blocked for half of it makes a
+   * job run twice. @default 30000 */
+  PUSH_JOB_LOCK_MS: int(30_000, 1000, 600_000),
   /** Redis key prefix of the push job queue (BullMQ); one per deployment sharing a Redis. @default "chat-push" */
   PUSH_QUEUE_PREFIX: z
     .string()

@@ -77,6 +77,7 @@ export function createPush(deps: { db: Db; log: Logger; registry: Registry }, co
           redisUrl: config.REDIS_URL,
           prefix: config.PUSH_QUEUE_PREFIX,
           graceMs: config.PUSH_GRACE_MS,
+          lockMs: config.PUSH_JOB_LOCK_MS,
           retry,
           log,
         })

@@ -41,7 +41,7 @@ export class BullPushQueue implements PushQueue {
 
   constructor(
     private readonly service: PushService,
-    options: { redisUrl: string; prefix: string; graceMs: number; retry: RetryPolicy; log: Logger },
+    options: { redisUrl: string; prefix: string; graceMs: number; lockMs: number; retry: RetryPolicy; log: Logger },
   ) {
     const connection = { url: options.redisUrl, maxRetriesPerRequest: null };
     const common = { connection, prefix: options.prefix };
@@ -51,6 +51,9 @@ export class BullPushQueue implements PushQueue {
     this.worker = new Worker<JobData>("push", (job) => this.process(job), {
       ...common,
       concurrency: 16,
+      // A job whose pod died mid-run keeps its lock until it lapses; every pod checks for such jobs this often.
+      lockDuration: options.lockMs,
+      stalledInterval: options.lockMs,
       settings: { backoffStrategy: (attemptsMade: number) => backoffMs(retry, attemptsMade) },
     });
     this.worker.on("error", (err) => options.log.warn({ err }, "push worker error"));
