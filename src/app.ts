@@ -105,6 +105,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     metrics.storeToEmit.observe(Math.max(0, Date.now() - Date.parse(message.createdAt)) / 1000);
   });
   metrics.watchWriter(writer);
+  metrics.watchDatabasePool(() => database.poolStats?.());
   const push = createPush({ db, log, registry: metrics.registry }, config);
   messages.onStored((message, members) => push.onStored(message, members));
   if (redis) metrics.watchRedis({ pub: redis.pub, sub: redis.sub });

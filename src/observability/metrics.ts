@@ -40,6 +40,27 @@ export class GatewayMetrics {
       if (pending !== undefined) this.writerPending.set(pending);
     },
   });
+  readonly dbPoolConnections = new Gauge({
+    name: "chat_db_pool_connections",
+    help: "Database pool connections, total (open or opening) and idle; absent with embedded PGlite",
+    labelNames: ["state"] as const,
+    registers: [this.registry],
+    collect: () => {
+      const stats = this.sources.dbPool?.();
+      if (stats === undefined) return;
+      this.dbPoolConnections.set({ state: "total" }, stats.total);
+      this.dbPoolConnections.set({ state: "idle" }, stats.idle);
+    },
+  });
+  readonly dbPoolWaiting = new Gauge({
+    name: "chat_db_pool_waiting",
+    help: "Queries queued for a database pool connection (all connections busy)",
+    registers: [this.registry],
+    collect: () => {
+      const stats = this.sources.dbPool?.();
+      if (stats !== undefined) this.dbPoolWaiting.set(stats.waiting);
+    },
+  });
   readonly storeToEmit = new Histogram({
     name: "chat_store_to_emit_seconds",
     help: "From a message's created_at (database clock, inside the commit) to its fan-out emit on this pod",
@@ -76,7 +97,10 @@ export class GatewayMetrics {
   });
 
   /** Read at scrape time, set once the parts they read exist. */
-  private readonly sources: { writerPending?: () => number } = {};
+  private readonly sources: {
+    writerPending?: () => number;
+    dbPool?: () => { total: number; idle: number; waiting: number } | undefined;
+  } = {};
 
   constructor() {
     // Includes nodejs_eventloop_lag_seconds and the monitorEventLoopDelay percentiles (nodejs_eventloop_lag_p99_seconds).
@@ -86,6 +110,11 @@ export class GatewayMetrics {
   /** Reports the writer's queue depth at every scrape. */
   watchWriter(writer: { readonly pending: number }): void {
     this.sources.writerPending = () => writer.pending;
+  }
+
+  /** Reports the database pool's connections and waiting queries at every scrape (no-op for PGlite). */
+  watchDatabasePool(stats: () => { total: number; idle: number; waiting: number } | undefined): void {
+    this.sources.dbPool = stats;
   }
 
   /** Counts reconnects of node-redis clients (their "reconnecting" event). */

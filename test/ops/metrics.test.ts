@@ -140,6 +140,8 @@ describe("metrics and logs", () => {
       "chat_dependency_up",
       "chat_draining",
       "chat_http_requests_total",
+      "chat_db_pool_connections",
+      "chat_db_pool_waiting",
       "nodejs_eventloop_lag_seconds",
       "nodejs_eventloop_lag_p99_seconds",
     ]) {
@@ -183,6 +185,24 @@ describe("metrics and logs", () => {
     assert.equal(valueOf(now.samples, "chat_dependency_up", { dependency: "database" }), 1);
     assert.equal(valueOf(now.samples, "chat_draining"), 0);
     assert.equal(valueOf(now.samples, "chat_message_writer_pending"), 0);
+    // The pool gauges are read from the live pg.Pool: after traffic it holds at least one connection.
+    const pool = (state?: string) =>
+      now.samples.filter(
+        (s) => s.name === "chat_db_pool_connections" && (state === undefined || s.labels.state === state),
+      );
+    assert.deepEqual(
+      pool()
+        .map((s) => s.labels.state)
+        .sort(),
+      ["idle", "total"],
+    );
+    const total = pool("total")[0]!.value;
+    const idle = pool("idle")[0]!.value;
+    assert.ok(Number.isInteger(total) && total >= 1, `pool total ${total}`);
+    assert.ok(Number.isInteger(idle) && idle >= 0 && idle <= total, `pool idle ${idle} of ${total}`);
+    const waiting = now.samples.filter((s) => s.name === "chat_db_pool_waiting");
+    assert.equal(waiting.length, 1);
+    assert.ok(Number.isInteger(waiting[0]!.value) && waiting[0]!.value >= 0, `pool waiting ${waiting[0]!.value}`);
   });
 
   test("logs are JSON with request and socket ids, and never hold a token or a message body", async () => {
