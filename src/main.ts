@@ -25,6 +25,7 @@ async function main(): Promise<void> {
     databaseUrl: config.DATABASE_URL,
     dataDir: config.DATA_DIR,
     poolSize: config.DATABASE_POOL_SIZE,
+    log,
   });
   if (config.MIGRATE_ON_START) {
     const applied = await applyMigrations(database, (msg) => log.info(msg));
