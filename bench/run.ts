@@ -234,7 +234,9 @@ async function main() {
     }
     const warnings = cluster.gateways.flatMap((g) => g.logs).filter((l) => /"level":(40|50|60)/.test(l));
     if (warnings.length > 0) {
-      console.log(`gateway warning/error log lines: ${warnings.length}; first ones:\n${warnings.slice(0, 3).join("\n")}`);
+      console.log(
+        `gateway warning/error log lines: ${warnings.length}; first ones:\n${warnings.slice(0, 3).join("\n")}`,
+      );
     }
   } finally {
     await closeAll(devices.filter(Boolean));
