@@ -30,6 +30,8 @@ function toView(
       username: m.user.username,
       displayName: m.user.displayName,
       role: m.role,
+      readSeq: m.readSeq,
+      deliveredSeq: m.deliveredSeq,
     })),
     lastSeq: c.lastSeq,
     lastMessage,

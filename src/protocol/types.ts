@@ -26,6 +26,10 @@ export interface PublicUser {
 
 export interface ConversationMember extends PublicUser {
   role: "admin" | "member";
+  /** Highest seq this member has read (any device): lets a client that just loaded show "read" marks. */
+  readSeq: number;
+  /** Highest seq any device of this member has acknowledged as delivered. */
+  deliveredSeq: number;
 }
 
 export interface Message {

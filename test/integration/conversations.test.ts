@@ -119,5 +119,13 @@ describe("conversations", () => {
       token: me.accessToken,
     });
     assert.equal(after.body.conversation.unreadCount, 0);
+    // Everyone's markers travel with the conversation, so a freshly loaded client can show read marks at once.
+    const markers = Object.fromEntries(
+      after.body.conversation.members.map((m) => [m.id, { readSeq: m.readSeq, deliveredSeq: m.deliveredSeq }]),
+    );
+    assert.deepEqual(markers, {
+      [me.user.id]: { readSeq: 2, deliveredSeq: 0 },
+      [others[0]!.user.id]: { readSeq: 2, deliveredSeq: 0 },
+    });
   });
 });
