@@ -185,6 +185,20 @@ describe("chat page in a browser", { timeout: 360_000 }, () => {
     await waitForText(bob1.page, "Anything else?");
     await eventually(async () => (await badgeOf(bob2.page, "Weekend hike").count()) === 0, WAIT, "the badge to clear");
     assert.equal(await badgeOf(bob1.page, "Weekend hike").count(), 0);
+
+    // Bob has read the group but written nothing in it, so a page loaded now hears no read event and has no message
+    // of his to infer it from: the mark can only come from the members' markers in the conversation list.
+    await eventually(
+      async () => (await alice.page.locator("#messages .msg.mine").last().getAttribute("data-status")) === "read",
+      WAIT,
+      "Alice's group message to show as read on her open page",
+    );
+    const fresh = await device();
+    await signIn(fresh.page, urlB, "alice");
+    await open(fresh.page, "Weekend hike");
+    await waitForText(fresh.page, "Anything else?");
+    assert.equal(await fresh.page.locator("#messages .msg.mine").last().getAttribute("data-status"), "read");
+    await fresh.context.close();
   });
 
   test("scrolling up loads older history page by page", async () => {

@@ -103,14 +103,28 @@ export class ChatState {
     if (!thread) {
       const created = new Thread(conversation);
       this.threads.set(conversation.id, created);
+      this.seedMarkers(created, conversation);
       return created;
     }
+    this.seedMarkers(thread, conversation);
     // A full object from the gateway is newer than what we had, except that messages may have raced ahead of it.
     const known = thread.conversation;
     if (known.lastSeq > conversation.lastSeq) {
       thread.conversation = { ...conversation, lastSeq: known.lastSeq, lastMessage: known.lastMessage };
     } else thread.conversation = conversation;
     return thread;
+  }
+
+  /**
+   * Markers that happened before this page loaded arrive only inside conversation objects, not as events, so they are
+   * taken from there; noteMarker keeps the higher value, so an object older than an event never moves a mark back.
+   */
+  private seedMarkers(thread: Thread, conversation: Conversation): void {
+    for (const member of conversation.members) {
+      if (member.id === this.me.id) continue;
+      thread.noteMarker("read", member.id, member.readSeq);
+      thread.noteMarker("delivered", member.id, member.deliveredSeq);
+    }
   }
 
   /** Most recent activity first. */
