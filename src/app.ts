@@ -96,7 +96,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   // The notifier needs the Socket.IO server, which needs the HTTP server, which needs the domain: the getter is
   // only called once sockets exist.
   const notifier = socketNotifier(() => server);
-  const writer = new MessageWriter(db);
+  const writer = new MessageWriter(database.sql);
   const conversations = new Conversations(db, notifier, config.GROUP_MAX_MEMBERS);
   const messages = new Messages(db, writer, conversations, notifier, config.MESSAGE_MAX_CHARS);
   // onStored runs right after the fan-out emit, so this is commit-to-emit on this pod.

@@ -1,20 +1,19 @@
 // The hot path's storage: sends are queued and written in batches (group commit).
 //
 // Why batches: awaiting one INSERT per message caps a pod far below what Socket.IO can deliver, while PostgreSQL
-// takes hundreds of thousands of rows per second in multi-row statements. Each batch is two round trips:
-//   1. a read, without locks: the members of the batch's conversations (authorisation, and who to fan out to) and
-//      the sends whose (sender, clientMsgId) is already stored (idempotent retries);
-//   2. one statement that locks the conversation rows in id order, allocates the next seqs, inserts the messages,
-//      bumps last_seq and moves each sender's read marker. It commits on its own, so a conversation's row lock is
-//      held for that one statement only. The lock is what makes `seq` gapless and commit-ordered: nobody else can
-//      allocate in that conversation until this statement commits.
-// A duplicate that races past step 1 hits the unique (sender, clientMsgId) index; the batch is then retried one send
-// at a time, so each retry finds the stored row and one bad send cannot fail its neighbours.
+// takes hundreds of thousands of rows per second in multi-row statements. Each batch is one statement, one round
+// trip (WRITE_BATCH_SQL below): it finds retried sends, checks membership, locks the batch's conversation rows in id
+// order, allocates the next seqs, inserts the messages, bumps last_seq, moves each sender's read marker, and returns
+// the members to fan out to. It commits on its own, so a conversation's row lock is held for that one statement
+// only. The lock is what makes `seq` gapless and commit-ordered: nobody else can allocate in that conversation until
+// this statement commits.
+// A duplicate that races past the statement's idempotency read hits the unique (sender, clientMsgId) index; the
+// batch is then retried one send at a time, so each retry finds the stored row and one bad send cannot fail its
+// neighbours.
 import { randomUUID } from "node:crypto";
-import type { Db } from "../db/client.js";
+import type { Sql } from "../db/client.js";
 import { isRetryableConflict, isUniqueViolation, isUnavailableError, notFound, unavailable } from "../errors.js";
 import type { Message } from "../protocol/types.js";
-import { MESSAGE_COLUMNS, type MessageRow, toMessage } from "./message-rows.js";
 
 export interface SendRequest {
   conversationId: string;
@@ -58,7 +57,7 @@ export class MessageWriter {
   private idleWaiters: (() => void)[] = [];
 
   constructor(
-    private readonly db: Db,
+    private readonly sql: Sql,
     options: MessageWriterOptions = {},
   ) {
     this.maxBatch = options.maxBatch ?? 256;
@@ -101,7 +100,7 @@ export class MessageWriter {
     const requests = batch.map((p) => p.request);
     for (let attempt = 1; ; attempt++) {
       try {
-        const results = await writeBatch(this.db, requests);
+        const results = await writeBatch(this.sql, requests);
         batch.forEach((p, i) => settle(p, results[i]!));
         return;
       } catch (err) {
@@ -125,120 +124,139 @@ export class MessageWriter {
 }
 
 type BatchResult = StoredSend | { error: unknown };
-type Decision = BatchResult | { sameAs: number };
 
 function settle(p: Pending, result: BatchResult): void {
   if ("error" in result) p.reject(result.error);
   else p.resolve(result);
 }
 
-async function writeBatch(db: Db, requests: SendRequest[]): Promise<BatchResult[]> {
-  const conversationIds = [...new Set(requests.map((r) => r.conversationId))].sort();
-  const [memberRows, existingRows] = await Promise.all([
-    db.$queryRawUnsafe<{ conversation_id: string; user_id: string; muted: boolean }[]>(
-      `SELECT conversation_id::text, user_id::text, muted FROM members WHERE conversation_id = ANY($1::uuid[])`,
-      conversationIds,
-    ),
-    db.$queryRawUnsafe<MessageRow[]>(
-      `SELECT ${MESSAGE_COLUMNS}
-         FROM messages m
-         JOIN unnest($1::uuid[], $2::text[]) AS k(sender_id, client_msg_id)
-           ON m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id`,
-      requests.map((r) => r.senderId),
-      requests.map((r) => r.clientMsgId),
-    ),
-  ]);
-  const members = new Map<string, { userId: string; muted: boolean }[]>();
-  for (const m of memberRows) {
-    const list = members.get(m.conversation_id) ?? [];
-    list.push({ userId: m.user_id, muted: m.muted });
-    members.set(m.conversation_id, list);
-  }
-  const stored = new Map(existingRows.map((row) => [`${row.sender_id}\n${row.client_msg_id}`, toMessage(row)]));
+interface BatchRow {
+  /** "i": inserted by this statement, "e": already stored (a retry), "m": a member of a batch conversation. */
+  kind: "i" | "e" | "m";
+  idx: number | null;
+  id: string | null;
+  conversation_id: string;
+  seq: number | null;
+  sender_id: string | null;
+  client_msg_id: string | null;
+  content: string | null;
+  created_at: Date | null;
+  muted: boolean | null;
+}
 
-  // Decide each send; new ones get their place (1, 2, ...) among this batch's sends to their conversation.
-  const results: Decision[] = [];
-  const inserts: { id: string; conversationId: string; ord: number; request: SendRequest; index: number }[] = [];
-  const pendingByKey = new Map<string, number>();
-  const ordinals = new Map<string, number>();
-  for (const r of requests) {
+// One statement, one round trip per batch (measured: the database round trips, not the SQL, were the largest cost
+// of a send in the pod). In order: which sends are already stored (retries), which senders are members, the
+// position of each new send among the batch's sends to its conversation, then the lock on the conversation rows in
+// id order, the seqs, the inserts and the senders' read markers; last, what the caller needs back: the new rows,
+// the stored ones, and the members of every conversation touched (for fan-out and push).
+// The membership and idempotency reads see the statement's snapshot, taken before the row locks are granted; a
+// duplicate committed in between is caught by the unique index (the writer then retries each send alone).
+const WRITE_BATCH_SQL = `
+WITH req AS (
+  SELECT * FROM unnest($1::int[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bool[], $7::uuid[])
+    AS r(idx, conversation_id, sender_id, client_msg_id, content, system_sender, id)
+), existing AS (
+  SELECT r.idx, m.id, m.conversation_id, m.seq, m.sender_id, m.client_msg_id, m.content, m.created_at
+    FROM req r JOIN messages m ON m.sender_id = r.sender_id AND m.client_msg_id = r.client_msg_id
+), numbered AS (
+  SELECT r.*, row_number() OVER (PARTITION BY r.conversation_id ORDER BY r.idx)::int AS ord
+    FROM req r
+   WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.idx = r.idx)
+     AND EXISTS (SELECT 1 FROM members mb
+                  WHERE mb.conversation_id = r.conversation_id AND (r.system_sender OR mb.user_id = r.sender_id))
+), locked AS (
+  SELECT id, last_seq FROM conversations
+   WHERE id IN (SELECT conversation_id FROM numbered) ORDER BY id FOR UPDATE
+), bumped AS (
+  UPDATE conversations c SET last_seq = l.last_seq + k.n, last_message_at = now()
+    FROM locked l JOIN (SELECT conversation_id, count(*)::int AS n FROM numbered GROUP BY 1) k
+      ON k.conversation_id = l.id
+   WHERE c.id = l.id
+   RETURNING c.id, l.last_seq AS base
+), inserted AS (
+  INSERT INTO messages (id, conversation_id, seq, sender_id, client_msg_id, content)
+  SELECT n.id, n.conversation_id, b.base + n.ord, n.sender_id, n.client_msg_id, n.content
+    FROM numbered n JOIN bumped b ON b.id = n.conversation_id
+  RETURNING id, conversation_id, seq, sender_id, created_at
+), sender_reads AS (
+  UPDATE members m SET read_seq = GREATEST(m.read_seq, r.seq)
+    FROM (SELECT conversation_id, sender_id, max(seq) AS seq FROM inserted GROUP BY 1, 2) r
+   WHERE m.conversation_id = r.conversation_id AND m.user_id = r.sender_id
+)
+SELECT 'i' AS kind, n.idx, i.id::text, i.conversation_id::text, i.seq, NULL::text AS sender_id,
+       NULL::text AS client_msg_id, NULL::text AS content, i.created_at, NULL::bool AS muted
+  FROM inserted i JOIN numbered n ON n.id = i.id
+UNION ALL
+SELECT 'e', e.idx, e.id::text, e.conversation_id::text, e.seq, e.sender_id::text, e.client_msg_id, e.content,
+       e.created_at, NULL
+  FROM existing e
+UNION ALL
+SELECT 'm', NULL, mb.user_id::text, mb.conversation_id::text, NULL, NULL, NULL, NULL, NULL, mb.muted
+  FROM members mb
+ WHERE mb.conversation_id IN (SELECT conversation_id FROM req UNION SELECT conversation_id FROM existing)`;
+
+async function writeBatch(sql: Sql, requests: SendRequest[]): Promise<BatchResult[]> {
+  // A send repeated within the batch is written once; the repeats get the first one's message, marked as not new.
+  const firstOfKey = new Map<string, number>();
+  const unique: number[] = [];
+  const sameAs = requests.map((r, i) => {
     const key = `${r.senderId}\n${r.clientMsgId}`;
-    const previous = stored.get(key);
-    if (previous !== undefined) {
-      // A retry: the stored message, whichever conversation it went to, and nothing new to fan out.
-      results.push({ message: previous, created: false, members: members.get(previous.conversationId) ?? [] });
-      continue;
-    }
-    if (pendingByKey.has(key)) {
-      results.push({ sameAs: pendingByKey.get(key)! });
-      continue;
-    }
-    const convMembers = members.get(r.conversationId) ?? [];
-    if (!r.systemSender ? !convMembers.some((m) => m.userId === r.senderId) : convMembers.length === 0) {
-      results.push({ error: notFound() });
-      continue;
-    }
-    const ord = (ordinals.get(r.conversationId) ?? 0) + 1;
-    ordinals.set(r.conversationId, ord);
-    pendingByKey.set(key, results.length);
-    inserts.push({ id: randomUUID(), conversationId: r.conversationId, ord, request: r, index: results.length });
-    results.push({ error: notFound() }); // replaced below once the row is committed
-  }
+    const first = firstOfKey.get(key);
+    if (first !== undefined) return first;
+    firstOfKey.set(key, i);
+    unique.push(i);
+    return i;
+  });
+  const ids = requests.map(() => randomUUID());
+  const rows = await sql<BatchRow>(WRITE_BATCH_SQL, [
+    unique,
+    unique.map((i) => requests[i]!.conversationId),
+    unique.map((i) => requests[i]!.senderId),
+    unique.map((i) => requests[i]!.clientMsgId),
+    unique.map((i) => requests[i]!.content),
+    unique.map((i) => requests[i]!.systemSender === true),
+    unique.map((i) => ids[i]!),
+  ]);
 
-  if (inserts.length > 0) {
-    // Sending a message moves the sender's own read marker to it (the contract), in the same statement.
-    const committed = await db.$queryRawUnsafe<{ id: string; seq: number; created_at: Date }[]>(
-      `WITH locked AS (
-         SELECT id, last_seq FROM conversations WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
-       ), counts AS (
-         SELECT conversation_id, count(*)::int AS n FROM unnest($2::uuid[]) AS t(conversation_id) GROUP BY 1
-       ), bumped AS (
-         UPDATE conversations c SET last_seq = l.last_seq + k.n, last_message_at = now()
-           FROM locked l JOIN counts k ON k.conversation_id = l.id
-          WHERE c.id = l.id
-          RETURNING c.id, l.last_seq AS base
-       ), inserted AS (
-         INSERT INTO messages (id, conversation_id, seq, sender_id, client_msg_id, content)
-         SELECT i.id, i.conversation_id, b.base + i.ord, i.sender_id, i.client_msg_id, i.content
-           FROM unnest($3::uuid[], $2::uuid[], $4::int[], $5::uuid[], $6::text[], $7::text[])
-                AS i(id, conversation_id, ord, sender_id, client_msg_id, content)
-           JOIN bumped b ON b.id = i.conversation_id
-         RETURNING id, conversation_id, seq, sender_id, created_at
-       ), sender_reads AS (
-         UPDATE members m SET read_seq = GREATEST(m.read_seq, r.seq)
-           FROM (SELECT conversation_id, sender_id, max(seq) AS seq FROM inserted GROUP BY 1, 2) r
-          WHERE m.conversation_id = r.conversation_id AND m.user_id = r.sender_id
-       )
-       SELECT id::text, seq, created_at FROM inserted`,
-      [...new Set(inserts.map((i) => i.conversationId))].sort(),
-      inserts.map((i) => i.conversationId),
-      inserts.map((i) => i.id),
-      inserts.map((i) => i.ord),
-      inserts.map((i) => i.request.senderId),
-      inserts.map((i) => i.request.clientMsgId),
-      inserts.map((i) => i.request.content),
-    );
-    const byId = new Map(committed.map((row) => [row.id, row]));
-    for (const i of inserts) {
-      const row = byId.get(i.id);
-      // No row: the conversation disappeared between the read and the write.
-      if (row === undefined) continue;
-      const message: Message = {
-        id: i.id,
-        conversationId: i.conversationId,
+  const members = new Map<string, { userId: string; muted: boolean }[]>();
+  const outcome = new Map<number, Message & { created: boolean }>();
+  for (const row of rows) {
+    if (row.kind === "m") {
+      let list = members.get(row.conversation_id);
+      if (list === undefined) members.set(row.conversation_id, (list = []));
+      list.push({ userId: row.id!, muted: row.muted === true });
+    } else if (row.kind === "i") {
+      const r = requests[row.idx!]!;
+      outcome.set(row.idx!, {
+        id: row.id!,
+        conversationId: row.conversation_id,
         seq: Number(row.seq),
-        senderId: i.request.senderId,
-        clientMsgId: i.request.clientMsgId,
-        content: i.request.content,
-        createdAt: new Date(row.created_at).toISOString(),
-      };
-      results[i.index] = { message, created: true, members: members.get(i.conversationId) ?? [] };
+        senderId: r.senderId,
+        clientMsgId: r.clientMsgId,
+        content: r.content,
+        createdAt: new Date(row.created_at!).toISOString(),
+        created: true,
+      });
+    } else {
+      // A retry: the stored message, whichever conversation it went to, and nothing new to fan out.
+      outcome.set(row.idx!, {
+        id: row.id!,
+        conversationId: row.conversation_id,
+        seq: Number(row.seq),
+        senderId: row.sender_id!,
+        clientMsgId: row.client_msg_id!,
+        content: row.content!,
+        createdAt: new Date(row.created_at!).toISOString(),
+        created: false,
+      });
     }
   }
-  // A send repeated within the batch gets the first one's message, marked as not new.
-  return results.map((r): BatchResult => {
-    if (!("sameAs" in r)) return r;
-    const first = results[r.sameAs] as BatchResult;
-    return "message" in first ? { ...first, created: false } : first;
+  return requests.map((_, i): BatchResult => {
+    const first = sameAs[i]!;
+    const found = outcome.get(first);
+    // Neither stored nor inserted: not a member, or no such conversation.
+    if (found === undefined) return { error: notFound() };
+    const { created, ...message } = found;
+    return { message, created: created && first === i, members: members.get(message.conversationId) ?? [] };
   });
 }

@@ -179,6 +179,7 @@ test("the same migrations apply to PGlite, where Prisma queries and array parame
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
   const db: Database = {
     prisma,
+    sql: <T>(text: string, params: readonly unknown[]) => prisma.$queryRawUnsafe<T[]>(text, ...params),
     kind: "pglite",
     ping: async () => {
       await prisma.$queryRaw`SELECT 1`;
