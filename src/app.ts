@@ -74,7 +74,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     audience: config.JWT_AUDIENCE,
     ttlSeconds: config.ACCESS_TOKEN_TTL,
   });
-  const accounts = new Accounts(db, tokens, config.REFRESH_TOKEN_TTL);
+  const accounts = new Accounts(db, tokens, config.REFRESH_TOKEN_TTL, database.sql);
 
   let draining = false;
   const readiness = async () => {

@@ -2,7 +2,8 @@
 // A login is a refresh family; every refresh spends the presented token and issues the next one in the family.
 // Presenting a spent token means it was copied: the whole family is revoked and its live sockets are disconnected.
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import type { Db } from "../db/client.js";
+import type { Db, Sql } from "../db/client.js";
+import { isUuid } from "../chat/ports.js";
 import { conflict, isUniqueViolation, unauthorized } from "../errors.js";
 import type { AuthResult, PublicUser } from "../protocol/types.js";
 import type { AccessTokens } from "./access-tokens.js";
@@ -31,6 +32,8 @@ export class Accounts {
     private readonly db: Db,
     private readonly tokens: AccessTokens,
     private readonly refreshTtlSeconds: number,
+    /** Raw SQL for the check every handshake and HTTP call makes (a reconnect storm is thousands a second). */
+    private readonly sql: Sql = (text, params) => db.$queryRawUnsafe(text, ...params),
   ) {}
 
   onSessionRevoked(listener: SessionRevokedListener): void {
@@ -94,8 +97,12 @@ export class Accounts {
 
   /** True while the login exists and is not revoked; checked on every connection and HTTP call. */
   async isSessionActive(sessionId: string): Promise<boolean> {
-    const family = await this.db.refreshFamily.findUnique({ where: { id: sessionId }, select: { revokedAt: true } });
-    return family !== null && family.revokedAt === null;
+    if (!isUuid(sessionId)) return false;
+    const rows = await this.sql<{ active: boolean }>(
+      "SELECT revoked_at IS NULL AS active FROM refresh_families WHERE id = $1::uuid",
+      [sessionId],
+    );
+    return rows[0]?.active === true;
   }
 
   async getUser(userId: string): Promise<PublicUser | null> {

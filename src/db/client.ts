@@ -65,7 +65,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
       sql: async <T>(text: string, params: readonly unknown[]) => (await pool.query(text, [...params])).rows as T[],
       kind: "postgres",
       ping: async () => {
-        await prisma.$queryRaw`SELECT 1`;
+        await pool.query("SELECT 1");
       },
       poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
       // The adapter leaves an external pool open on dispose (disposeExternalPool is off), so end it ourselves.
