@@ -3,6 +3,7 @@
 // one coalesced `conversation:markers` per window (detail or counts), the reader's other devices hear a read at once,
 // and a 200-member group over three pods converges on every device with a bounded number of marker events.
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { inBatches } from "../../bench/load.js";
 import { type AuthSession, ChatClient, type Message as SdkMessage } from "../../src/client/index.js";
@@ -228,6 +229,39 @@ describe("group receipts", () => {
     // bob sent it (read 1), alice read it, now carol: three of six at seq 1; alice and bob... delivered 1 too.
     for (const m of markers) {
       assert.deepEqual(m.at(-1), { conversationId: group.id, readCounts: [[1, 3]], deliveredCounts: [[1, 3]] });
+    }
+  });
+
+  test("a 1000-member group can be created, and its receipts come as counts", async () => {
+    const [owner, reader] = await Promise.all([0, 1].map((p) => registerUser(cluster.urls[p]!)));
+    // The other 998 straight into the table: registering them would only measure argon2.
+    const others = Array.from({ length: 998 }, () => randomUUID());
+    await database.prisma.$executeRawUnsafe(
+      `INSERT INTO users (id, username, display_name, password_hash)
+       SELECT id, 'bulk' || replace(id::text, '-', ''), 'Bulk member', 'not-a-hash' FROM unnest($1::uuid[]) AS t(id)`,
+      others,
+    );
+    const ownerDevice = await connect(0, owner!);
+    const readerDevice = await connect(1, reader!);
+    const updated = collect(readerDevice, "conversation:updated");
+    const markers = [ownerDevice, readerDevice].map((d) => collect(d, "conversation:markers"));
+    const started = Date.now();
+    const group = await createConversation(cluster.urls[2]!, owner!.accessToken, {
+      type: "group",
+      title: "a thousand",
+      memberIds: [reader!.user.id, ...others],
+    });
+    await eventually(() => updated.length === 1, 20_000, "the new group announced");
+    const createMs = Date.now() - started;
+    const bytes = JSON.stringify(updated[0]).length;
+    console.log(`1000-member group: created and announced in ${createMs} ms, conversation:updated ${bytes} bytes each`);
+    assert.equal(updated[0]!.conversation.members.length, 1000);
+
+    await send(ownerDevice, group.id, "to a thousand");
+    assert.equal((await request<Ok>(readerDevice, "message:read", { conversationId: group.id, seq: 1 })).ok, true);
+    await eventually(() => markers.every((m) => m.length === 1), 10_000, "counts to both devices");
+    for (const m of markers) {
+      assert.deepEqual(m[0], { conversationId: group.id, readCounts: [[1, 2]], deliveredCounts: [[1, 2]] });
     }
   });
 
