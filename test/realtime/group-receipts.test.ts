@@ -267,12 +267,19 @@ describe("group receipts", () => {
     console.log(`1000-member group: created and announced in ${createMs} ms, conversation:updated ${bytes} bytes each`);
     assert.equal(updated[0]!.conversation.members.length, 1000);
 
+    // The owner also on the SDK, which reports counts as `conversationReceipts`.
+    const ownerApp = new ChatClient({ url: cluster.urls[2]!, auth: owner as AuthSession, transports: ["websocket"] });
+    clients.push(ownerApp);
+    const receipts: unknown[] = [];
+    ownerApp.on("conversationReceipts", (event) => receipts.push(event));
+    await ownerApp.connect();
+
     await send(ownerDevice, group.id, "to a thousand");
     assert.equal((await request<Ok>(readerDevice, "message:read", { conversationId: group.id, seq: 1 })).ok, true);
-    await eventually(() => markers.every((m) => m.length === 1), 10_000, "counts to both devices");
-    for (const m of markers) {
-      assert.deepEqual(m[0], { conversationId: group.id, readCounts: [[1, 2]], deliveredCounts: [[1, 2]] });
-    }
+    await eventually(() => markers.every((m) => m.length === 1) && receipts.length === 1, 10_000, "counts everywhere");
+    const counts = { conversationId: group.id, readCounts: [[1, 2]], deliveredCounts: [[1, 2]] };
+    for (const m of markers) assert.deepEqual(m[0], counts);
+    assert.deepEqual(receipts, [counts]);
   });
 
   test("a 200-member group over three pods: every device gets every message and converges on every marker", async () => {
