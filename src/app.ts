@@ -8,8 +8,10 @@ import type { Logger } from "pino";
 import { AccessTokens } from "./auth/access-tokens.js";
 import { Accounts } from "./auth/accounts.js";
 import { Conversations } from "./chat/conversations.js";
+import { MarkerWriter } from "./chat/marker-writer.js";
 import { MessageWriter } from "./chat/message-writer.js";
 import { Messages } from "./chat/messages.js";
+import { ReceiptAnnouncer } from "./chat/receipt-announcer.js";
 import type { Config } from "./config.js";
 import type { Database } from "./db/client.js";
 import { createHttpServer } from "./http/http-server.js";
@@ -97,8 +99,16 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   // only called once sockets exist.
   const notifier = socketNotifier(() => server);
   const writer = new MessageWriter(database.sql);
+  const markerWriter = new MarkerWriter(database.sql);
+  const receipts = new ReceiptAnnouncer(database.sql, notifier, {
+    flushMs: config.RECEIPTS_FLUSH_MS,
+    perMemberMaxMembers: config.RECEIPTS_PER_MEMBER_MAX_MEMBERS,
+    detailMaxMembers: config.RECEIPTS_DETAIL_MAX_MEMBERS,
+    onError: (err) => log.warn({ err }, "could not announce read/delivery markers"),
+  });
+  markerWriter.onMoved((moved) => receipts.announce(moved));
   const conversations = new Conversations(db, notifier, config.GROUP_MAX_MEMBERS);
-  const messages = new Messages(db, writer, conversations, notifier, config.MESSAGE_MAX_CHARS);
+  const messages = new Messages(db, writer, markerWriter, conversations, notifier, config.MESSAGE_MAX_CHARS);
   // onStored runs right after the fan-out emit, so this is commit-to-emit on this pod.
   messages.onStored((message) => {
     metrics.messagesStored.inc();
@@ -182,7 +192,9 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       draining = true;
       metrics.draining.set(1);
       presence.stop();
-      await drainGateway({ io: server, http, writer, log }, { timeoutMs });
+      // Queued markers are committed and acked before their sockets are let go, like queued sends.
+      const writers = { idle: () => Promise.all([writer.idle(), markerWriter.idle()]).then(() => undefined) };
+      await drainGateway({ io: server, http, writer: writers, log }, { timeoutMs });
       // After the writer is idle, so the last stored messages are scheduled too.
       await push.close();
     },

@@ -54,8 +54,17 @@ const EnvSchema = z.object({
   SERVICE_JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   /** Longest message content, in Unicode code points. @default 4000 */
   MESSAGE_MAX_CHARS: int(4000, 1, 100_000),
-  /** Largest group, creator included. @default 256 */
-  GROUP_MAX_MEMBERS: int(256, 2, 10_000),
+  /** Largest group, creator included. @default 1000 */
+  GROUP_MAX_MEMBERS: int(1000, 2, 10_000),
+  /** How long moved read/delivery markers of a larger conversation gather before one `conversation:markers` event
+   * per conversation goes out from each pod, in ms. Longer means fewer events and later receipts. @default 500 */
+  RECEIPTS_FLUSH_MS: int(500, 10, 60_000),
+  /** Conversations with at most this many members keep per-member `conversation:read` / `conversation:delivered`
+   * events to every member instead of `conversation:markers`. @default 4 */
+  RECEIPTS_PER_MEMBER_MAX_MEMBERS: int(4, 0, 10_000),
+  /** Up to this many members `conversation:markers` names each moved marker; larger conversations get counts per
+   * seq instead, so the event does not grow with the group. @default 256 */
+  RECEIPTS_DETAIL_MAX_MEMBERS: int(256, 0, 10_000),
   /** Largest HTTP body in bytes. @default 65536 */
   HTTP_BODY_LIMIT: int(64 * 1024, 1024, 10 * 1024 * 1024),
   /** Largest Socket.IO frame in bytes (Socket.IO's maxHttpBufferSize; its default of 1 MB is far too generous). @default 65536 */

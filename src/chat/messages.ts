@@ -1,10 +1,12 @@
 // Sending, history and read/delivery markers. `send` is the one domain function behind both the socket event and
-// the HTTP route: authorise (member?), validate, persist idempotently, fan out to every member's devices.
+// the HTTP route: authorise (member?), validate, persist idempotently, fan out to every member's devices. Markers
+// are written in batches by the MarkerWriter and announced by the ReceiptAnnouncer.
 import type { Db } from "../db/client.js";
 import { notFound, payloadTooLarge } from "../errors.js";
 import type { Message } from "../protocol/types.js";
 import type { Conversations } from "./conversations.js";
 import { MESSAGE_COLUMNS, type MessageRow, toMessage } from "./message-rows.js";
+import type { MarkerWriter } from "./marker-writer.js";
 import type { MessageWriter, StoredSend } from "./message-writer.js";
 import { isUuid, type MessageStoredListener, type Notifier } from "./ports.js";
 
@@ -25,6 +27,7 @@ export class Messages {
   constructor(
     private readonly db: Db,
     private readonly writer: MessageWriter,
+    private readonly markers: MarkerWriter,
     private readonly conversations: Conversations,
     private readonly notifier: Notifier,
     private readonly maxChars: number,
@@ -86,47 +89,20 @@ export class Messages {
     return { messages: rows.slice(0, limit).reverse().map(toMessage), hasMore };
   }
 
-  /** Moves the reader's read marker forward (never back, never past the last message) and tells every member. */
-  async markRead(userId: string, conversationId: string, seq: number): Promise<void> {
-    await this.moveMarker("read_seq", "conversation:read", userId, conversationId, seq);
-  }
-
-  /** Records that a device of this user has everything up to `seq`, and tells every member. */
-  async markDelivered(userId: string, conversationId: string, seq: number): Promise<void> {
-    await this.moveMarker("delivered_seq", "conversation:delivered", userId, conversationId, seq);
-  }
-
-  private async moveMarker(
-    column: "read_seq" | "delivered_seq",
-    event: "conversation:read" | "conversation:delivered",
-    userId: string,
-    conversationId: string,
-    seq: number,
-  ): Promise<void> {
+  /**
+   * Moves the reader's read marker forward (never back, never past the last message); resolves once it is committed.
+   * Members hear of it through the receipt announcer (receipt-announcer.ts). `originSocketId`: the device it came
+   * from, which needs no echo.
+   */
+  async markRead(userId: string, conversationId: string, seq: number, originSocketId?: string): Promise<void> {
     if (!isUuid(conversationId)) throw notFound();
-    // One statement: membership, the forward-only rule and the clamp to last_seq, race-free.
-    const moved = await this.db.$queryRawUnsafe<{ seq: number }[]>(
-      `UPDATE members m SET ${column} = LEAST($3::int, c.last_seq)
-         FROM conversations c
-        WHERE m.conversation_id = $1::uuid AND m.user_id = $2::uuid AND c.id = m.conversation_id
-          AND m.${column} < LEAST($3::int, c.last_seq)
-        RETURNING m.${column} AS seq`,
-      conversationId,
-      userId,
-      seq,
-    );
-    if (moved.length === 0) {
-      // Nothing moved: either a stale marker (fine, acked ok) or not a member (not_found).
-      await this.conversations.requireMember(userId, conversationId);
-      return;
-    }
-    const members = await this.memberIds(conversationId);
-    this.notifier.toUsers(members, event, { conversationId, userId, seq: Number(moved[0]!.seq) });
+    await this.markers.move({ conversationId, userId, kind: "read", seq, originSocketId });
   }
 
-  private async memberIds(conversationId: string): Promise<string[]> {
-    const rows = await this.db.member.findMany({ where: { conversationId }, select: { userId: true } });
-    return rows.map((r) => r.userId);
+  /** Records that a device of this user has everything up to `seq`; resolves once it is committed. */
+  async markDelivered(userId: string, conversationId: string, seq: number): Promise<void> {
+    if (!isUuid(conversationId)) throw notFound();
+    await this.markers.move({ conversationId, userId, kind: "delivered", seq });
   }
 
   private fanOut(stored: StoredSend): void {

@@ -9,6 +9,23 @@ export interface Notifier {
     event: E,
     ...args: Parameters<ServerToClientEvents[E]>
   ): void;
+  /**
+   * The same event to every connected device of all these users as ONE emit: encoded once and, across pods, published
+   * once (on the channel every pod reads) instead of once per user. For events every member of a large conversation
+   * gets together (`conversation:markers`).
+   */
+  toUsersTogether<E extends keyof ServerToClientEvents>(
+    userIds: Iterable<string>,
+    event: E,
+    ...args: Parameters<ServerToClientEvents[E]>
+  ): void;
+  /** To every connected device of one user except the socket `exceptSocketId` (the one the change came from). */
+  toOtherDevices<E extends keyof ServerToClientEvents>(
+    userId: string,
+    exceptSocketId: string | undefined,
+    event: E,
+    ...args: Parameters<ServerToClientEvents[E]>
+  ): void;
 }
 
 /** Told once per newly stored message, after commit (push notifications listen here). */

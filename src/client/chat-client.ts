@@ -2,7 +2,7 @@
 // turns the wire contract's guarantee (every acked message reaches every device, live or on the next sync) into what an
 // app wants: each message exactly once, in order, and sends that are never lost.
 import { io } from "socket.io-client";
-import type { MarkerEvent } from "../protocol/events.js";
+import type { MarkerCounts, MarkerEvent, MarkersEvent } from "../protocol/events.js";
 import type { Conversation, Message, PresenceState } from "../protocol/types.js";
 import { backoffDelay, retryDelay } from "./backoff.js";
 import { type Clock, sleep, systemClock, TimerSet } from "./clock.js";
@@ -49,8 +49,14 @@ export interface ChatClientEvents {
   sendFailed: { entry: OutboxEntry; error: ChatApiError };
   /** A (re)connection caught up: every message up to now has been delivered. Conversations with news, full objects. */
   synced: { conversations: Conversation[] };
+  /** A member's read marker moved (also from the gateway's coalesced `conversation:markers`, one per member). */
   conversationRead: MarkerEvent;
   conversationDelivered: MarkerEvent;
+  /**
+   * A conversation too large for per-member receipts: how many members have read / received each recent seq, highest
+   * seq first. Each replaces the previous one for that conversation.
+   */
+  conversationReceipts: { conversationId: string; readCounts: MarkerCounts; deliveredCounts: MarkerCounts };
   conversationUpdated: Conversation;
   typing: { conversationId: string; userId: string; isTyping: boolean };
   presence: { userId: string } & PresenceState;
@@ -366,6 +372,7 @@ export class ChatClient {
     socket.on("message:new", (message) => this.ingest([message]));
     socket.on("conversation:read", (event) => this.events.emit("conversationRead", event));
     socket.on("conversation:delivered", (event) => this.events.emit("conversationDelivered", event));
+    socket.on("conversation:markers", (event) => this.receiveMarkers(event));
     socket.on("conversation:updated", (event) => this.events.emit("conversationUpdated", event.conversation));
     socket.on("typing", (event) => this.events.emit("typing", event));
     socket.on("presence", (event) => {
@@ -512,6 +519,23 @@ export class ChatClient {
     this.events.emit("synced", { conversations: [...conversations.values()] });
     this.settleFirstSync?.resolve();
     this.settleFirstSync = null;
+  }
+
+  /** Coalesced receipts: the per-member shape becomes the usual per-member events, so apps need only one path. */
+  private receiveMarkers(event: MarkersEvent): void {
+    const { conversationId } = event;
+    if ("readCounts" in event) {
+      this.events.emit("conversationReceipts", {
+        conversationId,
+        readCounts: event.readCounts,
+        deliveredCounts: event.deliveredCounts,
+      });
+      return;
+    }
+    for (const [userId, seq] of Object.entries(event.delivered))
+      this.events.emit("conversationDelivered", { conversationId, userId, seq });
+    for (const [userId, seq] of Object.entries(event.read))
+      this.events.emit("conversationRead", { conversationId, userId, seq });
   }
 
   /** Every message from any source comes through here, and leaves in order and once. */

@@ -38,4 +38,4 @@ export { Outbox, type OutboxOptions } from "./outbox.js";
 export { backoffDelay, retryDelay, type BackoffOptions } from "./backoff.js";
 export { createClientMsgId } from "./ids.js";
 export type { Conversation, ConversationMember, Message, PresenceState, PublicUser } from "../protocol/types.js";
-export type { MarkerEvent } from "../protocol/events.js";
+export type { MarkerCounts, MarkerEvent, MarkersEvent } from "../protocol/events.js";

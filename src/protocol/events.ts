@@ -46,10 +46,30 @@ export interface MarkerEvent {
   seq: number;
 }
 
+/** `[seq, members]` pairs, highest seq first: how many members' marker is at or past each seq. */
+export type MarkerCounts = [seq: number, membersAtOrPast: number][];
+
+/**
+ * Read and delivery markers of a conversation with more than RECEIPTS_PER_MEMBER_MAX_MEMBERS members, gathered over
+ * RECEIPTS_FLUSH_MS and sent once per window per gateway pod to every member together. Two shapes:
+ * - up to RECEIPTS_DETAIL_MAX_MEMBERS members, `read` and `delivered` map userId -> the marker's new seq, for the
+ *   markers that moved in the window only (a marker never moves back, so keep the highest seen);
+ * - larger conversations get counts instead, so the payload does not grow with the group: `readCounts` and
+ *   `deliveredCounts` for the highest distinct marker values (at most 50), counting every member, the sender of a
+ *   message included (sending moves one's own read marker). A member who has read a message has also received it,
+ *   so `deliveredCounts` counts the higher of each member's two markers. Each event is the state at that moment:
+ *   it replaces the previous one, values missing below the lowest listed seq are at least that seq's count.
+ */
+export type MarkersEvent =
+  | { conversationId: string; read: Record<string, number>; delivered: Record<string, number> }
+  | { conversationId: string; readCounts: MarkerCounts; deliveredCounts: MarkerCounts };
+
 export interface ServerToClientEvents {
   "message:new": (message: Message) => void;
   "conversation:read": (event: MarkerEvent) => void;
   "conversation:delivered": (event: MarkerEvent) => void;
+  /** Receipts of a larger conversation, coalesced (see MarkersEvent). Small ones keep the two events above. */
+  "conversation:markers": (event: MarkersEvent) => void;
   "conversation:updated": (event: { conversation: Conversation }) => void;
   typing: (event: { conversationId: string; userId: string; isTyping: boolean }) => void;
   presence: (event: { userId: string } & PresenceState) => void;

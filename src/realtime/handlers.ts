@@ -83,7 +83,7 @@ export function registerChatHandlers(socket: GatewaySocket, deps: HandlerDeps): 
     () => deps.limits.send.consume(userId),
   );
   handle("message:read", schemas.MarkerPayload, async ({ conversationId, seq }) => {
-    await deps.messages.markRead(userId, conversationId, seq);
+    await deps.messages.markRead(userId, conversationId, seq, socket.id);
     return {};
   });
   handle("message:delivered", schemas.MarkerPayload, async ({ conversationId, seq }) => {

@@ -165,6 +165,8 @@ export class ChatApp {
       const thread = state.threads.get(event.conversationId);
       if (!thread) return;
       if (event.userId === state.me.id) {
+        // This device reported it already (larger conversations echo every reader in `conversation:markers`).
+        if (event.seq <= thread.readReported) return;
         // Another device of mine read it: clear the badge here too.
         thread.readReported = Math.max(thread.readReported, event.seq);
         if (event.seq >= thread.conversation.lastSeq) thread.conversation.unreadCount = 0;
@@ -179,6 +181,13 @@ export class ChatApp {
       const thread = state.threads.get(event.conversationId);
       if (!thread || event.userId === state.me.id) return;
       thread.noteMarker("delivered", event.userId, event.seq);
+      this.messagesDirty = true;
+      this.render();
+    });
+    client.on("conversationReceipts", ({ conversationId, readCounts, deliveredCounts }) => {
+      const thread = state.threads.get(conversationId);
+      if (!thread) return;
+      thread.receipts = { read: readCounts, delivered: deliveredCounts };
       this.messagesDirty = true;
       this.render();
     });

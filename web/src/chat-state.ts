@@ -1,6 +1,13 @@
 // What the page shows, kept apart from the DOM: conversations, the loaded part of each one's history, messages on
 // their way out, and what is known of the other members (read, delivered, typing, presence).
-import type { Conversation, Message, OutboxEntry, PresenceState, PublicUser } from "../../src/client/index.js";
+import type {
+  Conversation,
+  MarkerCounts,
+  Message,
+  OutboxEntry,
+  PresenceState,
+  PublicUser,
+} from "../../src/client/index.js";
 
 export type DeliveryStatus = "pending" | "failed" | "sent" | "delivered" | "read";
 
@@ -23,6 +30,8 @@ export class Thread {
   readonly readBy = new Map<string, number>();
   readonly deliveredTo = new Map<string, number>();
   readonly typing = new Map<string, number>();
+  /** Large conversations report counts instead of each member's markers (the gateway's `conversation:markers`). */
+  receipts: { read: MarkerCounts; delivered: MarkerCounts } | null = null;
   /** The newest page was asked for: from then on the thread holds every message from its oldest loaded one on. */
   historyRequested = false;
   historyLoaded = false;
@@ -65,9 +74,13 @@ export class Thread {
     const others = this.conversation.members.filter((m) => m.id !== me);
     if (others.length === 0) return "sent";
     const seq = bubble.seq;
+    // Counts include every member, the sender too (sending moves one's own read marker).
+    const everyone = this.conversation.members.length;
     if (others.every((m) => (this.readBy.get(m.id) ?? 0) >= seq)) return "read";
+    if (this.receipts && membersAtOrPast(this.receipts.read, seq) >= everyone) return "read";
     const received = (id: string) => Math.max(this.deliveredTo.get(id) ?? 0, this.readBy.get(id) ?? 0);
     if (others.every((m) => received(m.id) >= seq)) return "delivered";
+    if (this.receipts && membersAtOrPast(this.receipts.delivered, seq) >= everyone) return "delivered";
     return "sent";
   }
 
@@ -156,4 +169,14 @@ export class ChatState {
     if (userId === this.me.id) return "You";
     return conversation.members.find((m) => m.id === userId)?.displayName ?? "Someone";
   }
+}
+
+/** How many members are at or past `seq`, from counts listed highest seq first; below the lowest listed, a lower bound. */
+function membersAtOrPast(counts: MarkerCounts, seq: number): number {
+  let members = 0;
+  for (const [at, count] of counts) {
+    if (at < seq) break;
+    members = count;
+  }
+  return members;
 }

@@ -1,0 +1,238 @@
+// Read and delivery markers, written in batches (group commit), like sends in message-writer.ts.
+//
+// Why batches: in a group whose devices ack every message, each message brings two markers per member. One UPDATE
+// (plus a membership query) per marker is 2·G round trips per message; a batch is one statement for all of them.
+// The first marker of an idle writer goes out at once; markers that arrive while a batch is in flight gather and
+// leave together, so batches grow with load and latency stays one statement when idle.
+//
+// Per batch:
+//   1. duplicates collapse: one row per (conversation, user) carrying the highest read and delivered seq asked for;
+//   2. one statement locks those member rows in key order (so batches of several pods never deadlock each other),
+//      moves each marker forward only (`col < LEAST(seq, last_seq)`, clamped to the conversation's last message) and
+//      returns which markers moved, with the values they moved to;
+//   3. only for rows that did not move: one query for which of them are members at all. Those that are not answer
+//      `not_found`, exactly like an unknown conversation; a stale marker from a member answers ok.
+// The moved markers go to the `onMoved` listeners (the receipt announcer) once per batch, after commit.
+import type { Sql } from "../db/client.js";
+import { AppError, isRetryableConflict, isUnavailableError, notFound, unavailable } from "../errors.js";
+
+export type MarkerKind = "read" | "delivered";
+
+export interface MarkerRequest {
+  conversationId: string;
+  userId: string;
+  kind: MarkerKind;
+  seq: number;
+  /** The socket that sent it, so the reader's other devices can be told without echoing it back. */
+  originSocketId?: string | undefined;
+}
+
+/** One member's markers that moved in a batch: the new value of each one that moved. */
+export interface MovedMarkers {
+  conversationId: string;
+  userId: string;
+  read?: number;
+  delivered?: number;
+  /** The socket of the (last) read request of this member in the batch. */
+  readOriginSocketId?: string;
+}
+
+export type MovedListener = (moved: MovedMarkers[]) => void;
+
+interface Pending {
+  request: MarkerRequest;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export interface MarkerWriterOptions {
+  /** Most markers in one statement. @default 2000 */
+  maxBatch?: number;
+  /** Markers waiting beyond this are refused at once with `unavailable` (the database is not keeping up). @default 10000 */
+  maxPending?: number;
+  /** Suggested retry delay for a refused marker, in ms. @default 1000 */
+  retryAfterMs?: number;
+}
+
+export class MarkerWriter {
+  private queue: Pending[] = [];
+  private inFlight = 0;
+  private readonly listeners: MovedListener[] = [];
+  private idleWaiters: (() => void)[] = [];
+  private readonly maxBatch: number;
+  private readonly maxPending: number;
+  private readonly retryAfterMs: number;
+
+  constructor(
+    private readonly sql: Sql,
+    options: MarkerWriterOptions = {},
+  ) {
+    this.maxBatch = options.maxBatch ?? 2000;
+    this.maxPending = options.maxPending ?? 10_000;
+    this.retryAfterMs = options.retryAfterMs ?? 1000;
+  }
+
+  onMoved(listener: MovedListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Resolves once the batch holding this marker has committed; `not_found` for a non-member. */
+  move(request: MarkerRequest): Promise<void> {
+    if (this.queue.length >= this.maxPending) {
+      return Promise.reject(
+        new AppError("unavailable", "too many read and delivery markers waiting, retry later", {
+          retryAfterMs: this.retryAfterMs,
+        }),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ request, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** Resolves when every queued marker has been written or failed: used by the graceful drain. */
+  async idle(): Promise<void> {
+    if (this.queue.length === 0 && this.inFlight === 0) return;
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  get pending(): number {
+    return this.queue.length + this.inFlight;
+  }
+
+  private pump(): void {
+    // One batch in flight: while it is, the next one grows (see message-writer.ts for the measurement).
+    if (this.queue.length === 0 || this.inFlight > 0) return;
+    const batch = this.queue.splice(0, this.maxBatch);
+    this.inFlight++;
+    void this.commit(batch).finally(() => {
+      this.inFlight--;
+      if (this.queue.length > 0) this.pump();
+      else for (const done of this.idleWaiters.splice(0)) done();
+    });
+  }
+
+  private async commit(batch: Pending[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      let result: Awaited<ReturnType<typeof writeBatch>>;
+      try {
+        result = await writeBatch(
+          this.sql,
+          batch.map((p) => p.request),
+        );
+      } catch (err) {
+        // A message batch moving a sender's read marker can meet this batch's row locks in the other order;
+        // PostgreSQL breaks the tie by failing one statement, which is safe to run again.
+        if (isRetryableConflict(err) && attempt < 3) continue;
+        const failure = isUnavailableError(err) ? unavailable() : err;
+        for (const p of batch) p.reject(failure);
+        return;
+      }
+      for (const p of batch) {
+        if (result.notMembers.has(keyOf(p.request))) p.reject(notFound());
+        else p.resolve();
+      }
+      if (result.moved.length > 0) for (const listener of this.listeners) listener(result.moved);
+      return;
+    }
+  }
+}
+
+const keyOf = (r: { conversationId: string; userId: string }) => `${r.conversationId}\n${r.userId}`;
+
+interface Wanted {
+  conversationId: string;
+  userId: string;
+  read: number;
+  delivered: number;
+  readOriginSocketId?: string | undefined;
+}
+
+async function writeBatch(
+  sql: Sql,
+  requests: MarkerRequest[],
+): Promise<{ moved: MovedMarkers[]; notMembers: Set<string> }> {
+  // One row per member: an UPDATE ... FROM with two source rows for one target row would apply only one of them.
+  const wanted = new Map<string, Wanted>();
+  for (const r of requests) {
+    const key = keyOf(r);
+    const w = wanted.get(key) ?? { conversationId: r.conversationId, userId: r.userId, read: 0, delivered: 0 };
+    if (r.kind === "read") {
+      w.read = Math.max(w.read, r.seq);
+      if (r.originSocketId !== undefined) w.readOriginSocketId = r.originSocketId;
+    } else w.delivered = Math.max(w.delivered, r.seq);
+    wanted.set(key, w);
+  }
+  const rows = [...wanted.values()];
+  // `prev` locks the rows in key order and, under READ COMMITTED, reads their latest committed values, so
+  // comparing them with the new ones says exactly which marker this statement moved.
+  const movedRows = await sql<{
+    conversation_id: string;
+    user_id: string;
+    read_seq: number | null;
+    delivered_seq: number | null;
+  }>(
+    `WITH wanted AS (
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::int[]) AS w(conversation_id, user_id, read_seq, delivered_seq)
+     ), prev AS (
+       SELECT m.conversation_id, m.user_id, m.read_seq, m.delivered_seq,
+              LEAST(w.read_seq, c.last_seq) AS read_to, LEAST(w.delivered_seq, c.last_seq) AS delivered_to
+         FROM members m
+         JOIN wanted w ON w.conversation_id = m.conversation_id AND w.user_id = m.user_id
+         JOIN conversations c ON c.id = m.conversation_id
+        WHERE m.read_seq < LEAST(w.read_seq, c.last_seq) OR m.delivered_seq < LEAST(w.delivered_seq, c.last_seq)
+        ORDER BY m.conversation_id, m.user_id
+          FOR UPDATE OF m
+     ), moved AS (
+       UPDATE members m
+          SET read_seq = GREATEST(m.read_seq, p.read_to), delivered_seq = GREATEST(m.delivered_seq, p.delivered_to)
+         FROM prev p
+        WHERE m.conversation_id = p.conversation_id AND m.user_id = p.user_id
+        RETURNING m.conversation_id, m.user_id, m.read_seq, m.delivered_seq,
+                  p.read_seq AS old_read, p.delivered_seq AS old_delivered
+     )
+     SELECT conversation_id::text, user_id::text,
+            CASE WHEN read_seq > old_read THEN read_seq END AS read_seq,
+            CASE WHEN delivered_seq > old_delivered THEN delivered_seq END AS delivered_seq
+       FROM moved`,
+    [
+      rows.map((w) => w.conversationId),
+      rows.map((w) => w.userId),
+      rows.map((w) => w.read),
+      rows.map((w) => w.delivered),
+    ],
+  );
+
+  const moved: MovedMarkers[] = [];
+  const touched = new Set<string>();
+  for (const row of movedRows) {
+    const key = keyOf({ conversationId: row.conversation_id, userId: row.user_id });
+    touched.add(key);
+    if (row.read_seq === null && row.delivered_seq === null) continue;
+    const entry: MovedMarkers = { conversationId: row.conversation_id, userId: row.user_id };
+    if (row.read_seq !== null) {
+      entry.read = Number(row.read_seq);
+      const origin = wanted.get(key)?.readOriginSocketId;
+      if (origin !== undefined) entry.readOriginSocketId = origin;
+    }
+    if (row.delivered_seq !== null) entry.delivered = Number(row.delivered_seq);
+    moved.push(entry);
+  }
+
+  // Nothing moved for these: a stale marker from a member (ok) or someone who is not one (not_found).
+  const unmoved = rows.filter((w) => !touched.has(keyOf(w)));
+  const notMembers = new Set<string>();
+  if (unmoved.length > 0) {
+    const members = await sql<{ conversation_id: string; user_id: string }>(
+      `SELECT m.conversation_id::text, m.user_id::text
+         FROM members m
+         JOIN unnest($1::uuid[], $2::uuid[]) AS k(conversation_id, user_id)
+           ON m.conversation_id = k.conversation_id AND m.user_id = k.user_id`,
+      [unmoved.map((w) => w.conversationId), unmoved.map((w) => w.userId)],
+    );
+    const found = new Set(members.map((m) => keyOf({ conversationId: m.conversation_id, userId: m.user_id })));
+    for (const w of unmoved) if (!found.has(keyOf(w))) notMembers.add(keyOf(w));
+  }
+  return { moved, notMembers };
+}
