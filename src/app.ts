@@ -22,6 +22,7 @@ import { createPresence } from "./presence/index.js";
 import { createPush } from "./push/index.js";
 import { userRoom } from "./protocol/events.js";
 import { createRedisAdapter, type AdapterMode } from "./realtime/adapter.js";
+import { guardSocketBuffers } from "./realtime/buffer-guard.js";
 import { registerChatHandlers } from "./realtime/handlers.js";
 import { resyncAfterRedisOutage } from "./realtime/resync.js";
 import { socketNotifier } from "./realtime/notifier.js";
@@ -78,7 +79,9 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
 
   let draining = false;
   const readiness = async () => {
-    const checks: Record<string, boolean> = { notDraining: !draining };
+    // A writer stuck on the database (a batch in flight too long, or sends queued past their deadline) fails
+    // readiness too, so the load balancer stops sending new clients to a pod that can only refuse their sends.
+    const checks: Record<string, boolean> = { notDraining: !draining, writer: !writer.health().stuck };
     const probe = async (name: string, ping: () => Promise<void>) => {
       checks[name] = await ping().then(
         () => true,
@@ -96,7 +99,11 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   // The notifier needs the Socket.IO server, which needs the HTTP server, which needs the domain: the getter is
   // only called once sockets exist.
   const notifier = socketNotifier(() => server);
-  const writer = new MessageWriter(db);
+  const writer = new MessageWriter(db, {
+    maxQueue: config.WRITER_MAX_QUEUE,
+    maxWaitMs: config.WRITER_MAX_WAIT_MS,
+    stuckAfterMs: config.WRITER_STUCK_MS,
+  });
   const conversations = new Conversations(db, notifier, config.GROUP_MAX_MEMBERS);
   const messages = new Messages(db, writer, conversations, notifier, config.MESSAGE_MAX_CHARS);
   // onStored runs right after the fan-out emit, so this is commit-to-emit on this pod.
@@ -149,6 +156,12 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     resyncAfterRedisOutage(server, redis, log);
   }
 
+  const bufferGuard = guardSocketBuffers(server, {
+    maxBytes: config.SOCKET_MAX_BUFFERED_BYTES,
+    log,
+    onOverflow: () => metrics.socketBufferOverflows.inc(),
+  });
+
   server.on("connection", (socket) => {
     metrics.socketsConnected.inc();
     metrics.socketConnections.inc();
@@ -182,6 +195,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       draining = true;
       metrics.draining.set(1);
       presence.stop();
+      bufferGuard.stop();
       await drainGateway({ io: server, http, writer, log }, { timeoutMs });
       // After the writer is idle, so the last stored messages are scheduled too.
       await push.close();
