@@ -41,7 +41,7 @@ const EnvSchema = z.object({
   /** Client-side query timeout, in ms, a backstop for a server that stops answering; 0 means statement timeout plus a
    * second (none when that is 0 too). @default 0 */
   DATABASE_QUERY_TIMEOUT_MS: int(0, 0, 3_600_000),
-  /** Longest wait for a new database connection, in ms. @default 2000 */
+  /** Longest wait for a database connection (a free pooled one or a new one), in ms. @default 2000 */
   DATABASE_CONNECT_TIMEOUT_MS: int(2000, 100, 600_000),
   /** Most sends queued in one pod's message writer; more are refused with `unavailable`. @default 2000 */
   WRITER_MAX_QUEUE: int(2000, 1, 1_000_000),

@@ -49,7 +49,7 @@ export interface DatabaseTimeouts {
   lockMs: number;
   /** node-postgres query_timeout, ms: the client gives up even when the server never answers; 0 is none. */
   queryMs: number;
-  /** node-postgres connectionTimeoutMillis: the longest wait for a new connection. */
+  /** node-postgres connectionTimeoutMillis: the longest checkout, waiting for a free pooled connection or a new one. */
   connectMs: number;
 }
 
