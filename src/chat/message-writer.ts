@@ -203,6 +203,10 @@ export class MessageWriter {
         batch.forEach((p, i) => settle(p, results[i]!));
         return;
       } catch (err) {
+        // Two batches can still meet in the lock queue in opposite orders via the unique index; PostgreSQL breaks
+        // the tie by failing one, which is safe to run again. (Checked first: the adapter's kind for it,
+        // TransactionWriteConflict, also counts as unavailable once retries are spent.)
+        if (isRetryableConflict(err) && attempt < 3) continue;
         if (isUnavailableError(err)) {
           // The database is down or timed out: splitting the batch would only hit it again, and it is nobody's send's
           // fault. Every send answers `unavailable`; clients retry with the same clientMsgId.
@@ -210,9 +214,6 @@ export class MessageWriter {
           for (const p of batch) p.reject(failure);
           return;
         }
-        // Two batches can still meet in the lock queue in opposite orders via the unique index; PostgreSQL breaks
-        // the tie by failing one, which is safe to run again.
-        if (isRetryableConflict(err) && attempt < 3) continue;
         if (batch.length > 1) {
           // Any other failure may be one send's own (its data, or a duplicate that raced past our read): bisect, so
           // that send fails alone and the others commit. Halves run one after the other, keeping arrival order.
