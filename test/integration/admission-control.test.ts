@@ -127,6 +127,14 @@ describe("admission control", () => {
     assert.ok(refused.length > 0, "a burst of 450 against a queue of 20 is refused in part");
     assert.ok(refused.length < acks.length, "and admitted in part");
 
+    // Each refusal is counted on /metrics (this is the first test here to refuse anything).
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const counted = [...metrics.matchAll(/^chat_message_writer_refused_total\{reason="\w+"\} (\d+)$/gm)];
+    assert.equal(
+      counted.reduce((sum, m) => sum + Number(m[1]), 0),
+      refused.length,
+    );
+
     const acked = new Set(sends.filter((_, i) => acks[i]!.ok).map((s) => s.clientMsgId));
     const stored = await history(alice.accessToken, conversation.id);
     assert.deepEqual(new Set(stored.map((m) => m.clientMsgId)), acked, "stored exactly the acked sends");
