@@ -138,7 +138,7 @@ describe("message writer", () => {
       // The queue is full: refused synchronously-fast, before any database work.
       const started = performance.now();
       const full = await settle(writer.write(request("over")));
-      assert.ok(performance.now() - started < 50, "a refusal is answered at once");
+      assert.ok(performance.now() - started < 100, "a refusal is answered at once");
       assert.equal(full.ok, false);
       if (!full.ok) {
         const wire = toWireError(full.error).error;
