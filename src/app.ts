@@ -24,6 +24,7 @@ import { createPresence } from "./presence/index.js";
 import { createPush } from "./push/index.js";
 import { userRoom } from "./protocol/events.js";
 import { createRedisAdapter, type AdapterMode } from "./realtime/adapter.js";
+import { guardSocketBuffers } from "./realtime/buffer-guard.js";
 import { registerChatHandlers } from "./realtime/handlers.js";
 import { resyncAfterRedisOutage } from "./realtime/resync.js";
 import { socketNotifier } from "./realtime/notifier.js";
@@ -80,7 +81,9 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
 
   let draining = false;
   const readiness = async () => {
-    const checks: Record<string, boolean> = { notDraining: !draining };
+    // A writer stuck on the database (a batch in flight too long, or sends queued past their deadline) fails
+    // readiness too, so the load balancer stops sending new clients to a pod that can only refuse their sends.
+    const checks: Record<string, boolean> = { notDraining: !draining, writer: !writer.health().stuck };
     const probe = async (name: string, ping: () => Promise<void>) => {
       checks[name] = await ping().then(
         () => true,
@@ -98,7 +101,11 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   // The notifier needs the Socket.IO server, which needs the HTTP server, which needs the domain: the getter is
   // only called once sockets exist.
   const notifier = socketNotifier(() => server);
-  const writer = new MessageWriter(database.sql);
+  const writer = new MessageWriter(database.sql, {
+    maxQueue: config.WRITER_MAX_QUEUE,
+    maxWaitMs: config.WRITER_MAX_WAIT_MS,
+    stuckAfterMs: config.WRITER_STUCK_MS,
+  });
   const markerWriter = new MarkerWriter(database.sql);
   const receipts = new ReceiptAnnouncer(database.sql, notifier, {
     flushMs: config.RECEIPTS_FLUSH_MS,
@@ -159,6 +166,12 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     resyncAfterRedisOutage(server, redis, log);
   }
 
+  const bufferGuard = guardSocketBuffers(server, {
+    maxBytes: config.SOCKET_MAX_BUFFERED_BYTES,
+    log,
+    onOverflow: () => metrics.socketBufferOverflows.inc(),
+  });
+
   server.on("connection", (socket) => {
     metrics.socketsConnected.inc();
     metrics.socketConnections.inc();
@@ -192,6 +205,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       draining = true;
       metrics.draining.set(1);
       presence.stop();
+      bufferGuard.stop();
       // Queued markers are committed and acked before their sockets are let go, like queued sends.
       const writers = { idle: () => Promise.all([writer.idle(), markerWriter.idle()]).then(() => undefined) };
       await drainGateway({ io: server, http, writer: writers, log }, { timeoutMs });

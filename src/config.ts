@@ -34,6 +34,21 @@ const EnvSchema = z.object({
   DATA_DIR: z.string().min(1).default("./data"),
   /** Pool size per gateway process for DATABASE_URL. @default 10 */
   DATABASE_POOL_SIZE: int(10, 1, 200),
+  /** PostgreSQL statement_timeout of the gateway's connections, in ms (0: none). @default 5000 */
+  DATABASE_STATEMENT_TIMEOUT_MS: int(5000, 0, 3_600_000),
+  /** PostgreSQL lock_timeout of the gateway's connections, in ms (0: none). @default 2000 */
+  DATABASE_LOCK_TIMEOUT_MS: int(2000, 0, 3_600_000),
+  /** Client-side query timeout, in ms, a backstop for a server that stops answering; 0 means statement timeout plus a
+   * second (none when that is 0 too). @default 0 */
+  DATABASE_QUERY_TIMEOUT_MS: int(0, 0, 3_600_000),
+  /** Longest wait for a database connection (a free pooled one or a new one), in ms. @default 2000 */
+  DATABASE_CONNECT_TIMEOUT_MS: int(2000, 100, 600_000),
+  /** Most sends queued in one pod's message writer; more are refused with `unavailable`. @default 2000 */
+  WRITER_MAX_QUEUE: int(2000, 1, 1_000_000),
+  /** Longest a send may wait for its batch, in ms; one that would wait longer is refused with `unavailable`. @default 500 */
+  WRITER_MAX_WAIT_MS: int(500, 1, 600_000),
+  /** A write batch in flight longer than this, in ms, fails /readyz. @default 5000 */
+  WRITER_STUCK_MS: int(5000, 100, 3_600_000),
   /** Apply prisma/migrations at start-up. @default on in embedded mode, off with DATABASE_URL */
   MIGRATE_ON_START: z.enum(["on", "off", "true", "false", "1", "0"]).optional(),
   /** Redis URL. Unset: one node with the in-memory adapter. */
@@ -69,6 +84,9 @@ const EnvSchema = z.object({
   HTTP_BODY_LIMIT: int(64 * 1024, 1024, 10 * 1024 * 1024),
   /** Largest Socket.IO frame in bytes (Socket.IO's maxHttpBufferSize; its default of 1 MB is far too generous). @default 65536 */
   SOCKET_MAX_PAYLOAD: int(64 * 1024, 1024, 10 * 1024 * 1024),
+  /** Bytes a socket may have waiting to be written to it (a client that stopped reading) before it is disconnected;
+   * it reconnects and catches up through `sync`. @default 1048576 */
+  SOCKET_MAX_BUFFERED_BYTES: int(1024 * 1024, 1024, 1024 * 1024 * 1024),
   /** Comma-separated exact browser origins allowed for HTTP and Socket.IO. @default the gateway's own origin only */
   CORS_ORIGINS: csv,
   /** on, or off for benchmarks and deployments that limit in front of the gateway. @default on */

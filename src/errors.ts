@@ -27,8 +27,8 @@ export const payloadTooLarge = (message: string, details?: unknown) =>
   new AppError("payload_too_large", message, details);
 export const rateLimited = (retryAfterMs: number) =>
   new AppError("rate_limited", "too many requests", { retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)) });
-export const unavailable = (message = "a dependency is unavailable, retry later") =>
-  new AppError("unavailable", message);
+export const unavailable = (message = "a dependency is unavailable, retry later", details?: unknown) =>
+  new AppError("unavailable", message, details);
 
 /** Zod issues as `details`: which field, and why. */
 export function validationError(error: ZodError): AppError {
@@ -50,6 +50,7 @@ const UNAVAILABLE_CODES = new Set([
   "P1002",
   "P1017", // server closed the connection
   "P2024", // pool timeout
+  "55P03", // lock_not_available: lock_timeout expired waiting for a row another session holds
 ]);
 
 // Driver-adapter error kinds (Prisma 7) that mean the database is unreachable or refusing work, not a bad request.
@@ -86,9 +87,21 @@ export function isUnavailableError(err: unknown): boolean {
     return true;
   }
   const text = err instanceof Error ? `${err.name} ${err.message}` : "";
-  return /connection (terminated|refused|closed|is closed)|Connection terminated|ClientClosedError|The client is closed|Socket closed unexpectedly|DatabaseNotReachable|Can't reach database|timeout exceeded when trying to connect/i.test(
+  return /connection (terminated|refused|closed|is closed)|Connection terminated|Query read timeout|ClientClosedError|The client is closed|Socket closed unexpectedly|DatabaseNotReachable|Can't reach database|timeout exceeded when trying to connect/i.test(
     text,
   );
+}
+
+// Driver-adapter error kinds (Prisma 7) for PostgreSQL's data exceptions, when its SQLSTATE is not carried along.
+const BAD_INPUT_KINDS = new Set(["LengthMismatch", "ValueOutOfRange", "InvalidInputValue"]);
+
+/**
+ * PostgreSQL refused the request's own data: SQLSTATE class 22 (data exception: a NUL byte 22021, a malformed value
+ * 22P02, a value too long 22001, ...) or 54 (program limit exceeded: a value or statement too large). Sending it
+ * again cannot succeed, and it is the request's fault rather than a bug of ours: `bad_request`, not `internal`.
+ */
+export function isBadInputError(err: unknown): boolean {
+  return errorCodes(err).some((c) => /^(22|54)[0-9A-Z]{3}$/.test(c) || BAD_INPUT_KINDS.has(c));
 }
 
 /** A deadlock or serialization failure: PostgreSQL aborted the statement to break a tie; running it again is safe. */
@@ -120,6 +133,7 @@ export function toWireError(err: unknown): { error: WireError; status: number; i
   else if (err instanceof ZodError) app = validationError(err);
   else if (frameworkError(err)) app = frameworkError(err)!;
   else if (isUnavailableError(err)) app = unavailable();
+  else if (isBadInputError(err)) app = badRequest("the database refused this request's data");
   else app = new AppError("internal", "internal error");
   const error: WireError = { code: app.code, message: app.message };
   if (app.details !== undefined) error.details = app.details;

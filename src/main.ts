@@ -21,15 +21,31 @@ async function main(): Promise<void> {
   const log = createLogger(config.LOG_LEVEL);
   for (const warning of config.warnings) log.warn(warning);
 
+  const statementMs = config.DATABASE_STATEMENT_TIMEOUT_MS;
   const database = await createDatabase({
     databaseUrl: config.DATABASE_URL,
     dataDir: config.DATA_DIR,
     poolSize: config.DATABASE_POOL_SIZE,
+    timeouts: {
+      statementMs,
+      lockMs: config.DATABASE_LOCK_TIMEOUT_MS,
+      queryMs: config.DATABASE_QUERY_TIMEOUT_MS || (statementMs > 0 ? statementMs + 1_000 : 0),
+      connectMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+    },
     log,
   });
   if (config.MIGRATE_ON_START) {
-    const applied = await applyMigrations(database, (msg) => log.info(msg));
-    if (applied.length > 0) log.info({ applied }, "migrations applied");
+    // Migrations run on their own connections without the request deadlines: an index build, or waiting for another
+    // pod's migration, may rightly take minutes. (Embedded PGlite has no deadlines and allows one client only.)
+    const migrator = config.embedded
+      ? database
+      : await createDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolSize: 2, log });
+    try {
+      const applied = await applyMigrations(migrator, (msg) => log.info(msg));
+      if (applied.length > 0) log.info({ applied }, "migrations applied");
+    } finally {
+      if (migrator !== database) await migrator.close();
+    }
   }
   const redis = config.REDIS_URL ? await connectRedis(config.REDIS_URL, log) : undefined;
   const gateway = await createGateway({ database, redis, log }, config);

@@ -7,9 +7,15 @@
 // the members to fan out to. It commits on its own, so a conversation's row lock is held for that one statement
 // only. The lock is what makes `seq` gapless and commit-ordered: nobody else can allocate in that conversation until
 // this statement commits.
-// A duplicate that races past the statement's idempotency read hits the unique (sender, clientMsgId) index; the
-// batch is then retried one send at a time, so each retry finds the stored row and one bad send cannot fail its
-// neighbours.
+// A batch that fails for any reason but the database being unavailable is split in halves and each half retried
+// (bisection), down to single sends: a duplicate that raced past the statement's idempotency read (the unique
+// (sender, clientMsgId) index) then finds its stored row, and a send PostgreSQL refuses for its own data (a NUL
+// byte, SQLSTATE 22021) fails alone instead of failing every send batched with it.
+//
+// Admission control: past capacity a queue only turns into latency for everyone. The queue is bounded (maxQueue) and
+// has a deadline (maxWaitMs): a send that would wait longer is refused at once with `unavailable` and a jittered
+// `retryAfterMs`, and a queued send whose deadline passed before its batch started is failed without being written.
+// Refused sends were never written, so the client's retry with the same clientMsgId is safe.
 import { randomUUID } from "node:crypto";
 import type { Sql } from "../db/client.js";
 import { isRetryableConflict, isUniqueViolation, isUnavailableError, notFound, unavailable } from "../errors.js";
@@ -36,7 +42,12 @@ interface Pending {
   request: SendRequest;
   resolve: (result: StoredSend) => void;
   reject: (err: unknown) => void;
+  /** performance.now() when queued. */
+  queuedAt: number;
 }
+
+/** Why a send was refused for capacity: the queue was full, it would have waited too long, or it did wait too long. */
+export type RefusalReason = "queue_full" | "wait" | "expired";
 
 export interface MessageWriterOptions {
   /** Most sends in one statement. @default 256 */
@@ -47,14 +58,43 @@ export interface MessageWriterOptions {
    * @default 1
    */
   concurrency?: number;
+  /** Most sends queued (not yet in a batch); more are refused. @default 2000 */
+  maxQueue?: number;
+  /** Longest a send may wait in the queue before its batch starts, in ms. @default 500 */
+  maxWaitMs?: number;
+  /** A batch in flight longer than this, in ms, makes the writer report itself stuck (readiness). @default 5000 */
+  stuckAfterMs?: number;
+  /** The client's wait after a refusal: a random value in this range, in ms, so refused clients spread out. */
+  retryAfterMs?: { min: number; max: number };
+  random?: () => number;
+}
+
+/** What /readyz and /metrics read. */
+export interface WriterHealth {
+  /** Age of the oldest queued send, ms (0 when the queue is empty). */
+  oldestQueuedMs: number;
+  /** Age of the oldest batch in flight, ms (0 when none). */
+  inFlightMs: number;
+  /** A batch has been in flight longer than stuckAfterMs, or a queued send has waited past its deadline. */
+  stuck: boolean;
 }
 
 export class MessageWriter {
   private queue: Pending[] = [];
   private inFlight = 0;
+  /** When each batch in flight started (performance.now()). */
+  private readonly batchesInFlight = new Set<{ startedAt: number }>();
   private readonly maxBatch: number;
   private readonly concurrency: number;
+  private readonly maxQueue: number;
+  private readonly maxWaitMs: number;
+  private readonly stuckAfterMs: number;
+  private readonly retryAfter: { min: number; max: number };
+  private readonly random: () => number;
+  /** Recent batch duration (exponentially weighted), to judge how long a queue of a given length takes to write. */
+  private batchMs = 0;
   private idleWaiters: (() => void)[] = [];
+  private readonly refusedListeners: ((reason: RefusalReason) => void)[] = [];
 
   constructor(
     private readonly sql: Sql,
@@ -62,14 +102,38 @@ export class MessageWriter {
   ) {
     this.maxBatch = options.maxBatch ?? 256;
     this.concurrency = options.concurrency ?? 1;
+    this.maxQueue = options.maxQueue ?? 2000;
+    this.maxWaitMs = options.maxWaitMs ?? 500;
+    this.stuckAfterMs = options.stuckAfterMs ?? 5000;
+    this.retryAfter = options.retryAfterMs ?? { min: 200, max: 1000 };
+    this.random = options.random ?? Math.random;
   }
 
-  /** Resolves once the message is committed (or was already stored). */
+  /** Resolves once the message is committed (or was already stored); rejects `unavailable` when over capacity. */
   write(request: SendRequest): Promise<StoredSend> {
+    const refusal = this.admit();
+    if (refusal !== undefined) return Promise.reject(this.refuse(refusal));
     return new Promise((resolve, reject) => {
-      this.queue.push({ request, resolve, reject });
+      this.queue.push({ request, resolve, reject, queuedAt: performance.now() });
       this.pump();
     });
+  }
+
+  /** Told about every send refused for capacity (for metrics). */
+  onRefused(listener: (reason: RefusalReason) => void): void {
+    this.refusedListeners.push(listener);
+  }
+
+  health(): WriterHealth {
+    const now = performance.now();
+    const oldestQueuedMs = this.queue.length > 0 ? now - this.queue[0]!.queuedAt : 0;
+    let inFlightMs = 0;
+    for (const b of this.batchesInFlight) inFlightMs = Math.max(inFlightMs, now - b.startedAt);
+    return {
+      oldestQueuedMs,
+      inFlightMs,
+      stuck: inFlightMs > this.stuckAfterMs || oldestQueuedMs > this.maxWaitMs,
+    };
   }
 
   /** Resolves when every queued send has been committed or failed: used by the graceful drain. */
@@ -82,18 +146,51 @@ export class MessageWriter {
     return this.queue.length + this.inFlight;
   }
 
+  /** Why a new send cannot be admitted now, or undefined. O(1): it runs for every send. */
+  private admit(): RefusalReason | undefined {
+    if (this.queue.length === 0) return undefined;
+    // The queue is already behind: its oldest send has waited past the deadline, so a new one would too.
+    if (performance.now() - this.queue[0]!.queuedAt > this.maxWaitMs) return "wait";
+    if (this.queue.length >= this.maxQueue) return "queue_full";
+    // The sends ahead would take longer than the deadline to write at the recent pace (full batches, one after
+    // another per concurrency slot).
+    const batchesAhead = Math.floor(this.queue.length / this.maxBatch) / this.concurrency;
+    if (batchesAhead * this.batchMs > this.maxWaitMs) return "wait";
+    return undefined;
+  }
+
+  private refuse(reason: RefusalReason): Error {
+    for (const listener of this.refusedListeners) listener(reason);
+    const { min, max } = this.retryAfter;
+    const retryAfterMs = Math.round(min + this.random() * (max - min));
+    return unavailable("the server is busy, retry later", { retryAfterMs });
+  }
+
   private pump(): void {
     // The first send of an idle writer goes out at once; sends that arrive while batches are in flight queue up
     // and leave together, so batches grow with load and latency stays one transaction when idle.
     while (this.queue.length > 0 && this.inFlight < this.concurrency) {
+      // Sends that waited past their deadline are failed unwritten: their clients have been kept waiting long
+      // enough, and writing them would only make the sends behind them late too. The queue is in arrival order,
+      // so they are at its head.
+      const now = performance.now();
+      while (this.queue.length > 0 && now - this.queue[0]!.queuedAt > this.maxWaitMs) {
+        this.queue.shift()!.reject(this.refuse("expired"));
+      }
+      if (this.queue.length === 0) break;
       const batch = this.queue.splice(0, this.maxBatch);
       this.inFlight++;
+      const started = { startedAt: now };
+      this.batchesInFlight.add(started);
       void this.commit(batch).finally(() => {
+        this.batchesInFlight.delete(started);
+        const elapsed = performance.now() - now;
+        this.batchMs = this.batchMs === 0 ? elapsed : 0.8 * this.batchMs + 0.2 * elapsed;
         this.inFlight--;
-        if (this.queue.length > 0) this.pump();
-        else if (this.inFlight === 0) for (const done of this.idleWaiters.splice(0)) done();
+        this.pump();
       });
     }
+    if (this.queue.length === 0 && this.inFlight === 0) for (const done of this.idleWaiters.splice(0)) done();
   }
 
   private async commit(batch: Pending[]): Promise<void> {
@@ -104,19 +201,28 @@ export class MessageWriter {
         batch.forEach((p, i) => settle(p, results[i]!));
         return;
       } catch (err) {
-        if (isUniqueViolation(err)) {
-          // Another batch stored one of these sends since our read: re-run each alone, which finds the stored row.
-          if (batch.length > 1) {
-            await Promise.all(batch.map((p) => this.commit([p])));
-            return;
-          }
-          if (attempt < 3) continue;
-        }
         // Two batches can still meet in the lock queue in opposite orders via the unique index; PostgreSQL breaks
-        // the tie by failing one, which is safe to run again.
+        // the tie by failing one, which is safe to run again. (Checked first: the adapter's kind for it,
+        // TransactionWriteConflict, also counts as unavailable once retries are spent.)
         if (isRetryableConflict(err) && attempt < 3) continue;
-        const failure = isUnavailableError(err) ? unavailable() : err;
-        for (const p of batch) p.reject(failure);
+        if (isUnavailableError(err)) {
+          // The database is down or timed out: splitting the batch would only hit it again, and it is nobody's send's
+          // fault. Every send answers `unavailable`; clients retry with the same clientMsgId.
+          const failure = unavailable();
+          for (const p of batch) p.reject(failure);
+          return;
+        }
+        if (batch.length > 1) {
+          // Any other failure may be one send's own (its data, or a duplicate that raced past our read): bisect, so
+          // that send fails alone and the others commit. Halves run one after the other, keeping arrival order.
+          const half = Math.ceil(batch.length / 2);
+          await this.commit(batch.slice(0, half));
+          await this.commit(batch.slice(half));
+          return;
+        }
+        // A single duplicate: the retry's read finds the row another batch stored since ours.
+        if (isUniqueViolation(err) && attempt < 3) continue;
+        batch[0]!.reject(err);
         return;
       }
     }
@@ -150,7 +256,7 @@ interface BatchRow {
 // id order, the seqs, the inserts and the senders' read markers; last, what the caller needs back: the new rows,
 // the stored ones, and the members of every conversation touched (for fan-out and push).
 // The membership and idempotency reads see the statement's snapshot, taken before the row locks are granted; a
-// duplicate committed in between is caught by the unique index (the writer then retries each send alone).
+// duplicate committed in between is caught by the unique index (the writer then bisects the batch).
 const WRITE_BATCH_SQL = `
 WITH req AS (
   SELECT * FROM unnest($1::int[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bool[], $7::uuid[])

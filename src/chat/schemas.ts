@@ -61,7 +61,9 @@ export const content = z
   .string()
   .refine((s) => !s.includes("\u0000"), "must not contain a NUL character")
   .refine((s) => s.trim().length > 0, "must not be empty");
-export const clientMsgId = z.string().min(1).max(128);
+// Printable ASCII without spaces: enough for UUIDs and any client's own scheme, and nothing the database could refuse
+// (a NUL) or a log could misrender (control characters), so one client's odd id never reaches a shared batch.
+export const clientMsgId = z.string().regex(/^[\x21-\x7e]{1,128}$/, "must be 1 to 128 printable ASCII characters");
 
 export const SendBody = z.strictObject({ clientMsgId, content });
 export const SendPayload = z.object({ conversationId: id, clientMsgId, content });

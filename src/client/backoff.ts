@@ -27,7 +27,8 @@ export function backoffDelay(
 
 /**
  * The delay before retrying a request that failed with `error` on its `attempt`-th try, or `null` when retrying
- * cannot help (the request itself is wrong). A `rate_limited` answer is honoured to the millisecond the server asked.
+ * cannot help (the request itself is wrong). A `rate_limited` or `unavailable` answer with `retryAfterMs` is honoured
+ * to the millisecond the server asked.
  */
 export function retryDelay(
   error: ChatApiError,
@@ -36,7 +37,9 @@ export function retryDelay(
   random: () => number = Math.random,
 ): number | null {
   if (isPermanent(error)) return null;
-  if (error.code === "rate_limited") {
+  // The server's own wait wins: `rate_limited` always carries one, `unavailable` does when a pod refuses for capacity
+  // (its jitter already spreads clients out).
+  if (error.code === "rate_limited" || error.code === "unavailable") {
     const asked = error.retryAfterMs;
     if (asked !== undefined) return Math.max(asked, 0);
   }

@@ -31,7 +31,7 @@ export class ChatApiError extends Error {
     return new ChatApiError(error.code, error.message, { status, details: error.details });
   }
 
-  /** `details.retryAfterMs` of a `rate_limited` answer, when the server gave one. */
+  /** `details.retryAfterMs` of a `rate_limited` or `unavailable` answer, when the server gave one. */
   get retryAfterMs(): number | undefined {
     const d = this.details as { retryAfterMs?: unknown } | null | undefined;
     return typeof d?.retryAfterMs === "number" && Number.isFinite(d.retryAfterMs) ? d.retryAfterMs : undefined;

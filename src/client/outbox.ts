@@ -26,7 +26,8 @@ interface ConversationLane {
   timer: TimerHandle | undefined;
   failures: number;
   notBefore: number;
-  rateLimited: boolean;
+  /** The server said how long to wait (rate_limited, or unavailable for capacity): a reconnection does not skip it. */
+  serverWait: boolean;
 }
 
 export class Outbox {
@@ -99,7 +100,7 @@ export class Outbox {
     for (const [conversationId, lane] of this.lanes) {
       this.timers.clear(lane.timer);
       lane.timer = undefined;
-      if (online && !lane.rateLimited) lane.notBefore = 0;
+      if (online && !lane.serverWait) lane.notBefore = 0;
       if (online) this.pump(conversationId);
     }
   }
@@ -130,7 +131,7 @@ export class Outbox {
   private lane(conversationId: string): ConversationLane {
     let lane = this.lanes.get(conversationId);
     if (!lane) {
-      lane = { inFlight: null, timer: undefined, failures: 0, notBefore: 0, rateLimited: false };
+      lane = { inFlight: null, timer: undefined, failures: 0, notBefore: 0, serverWait: false };
       this.lanes.set(conversationId, lane);
     }
     return lane;
@@ -170,7 +171,7 @@ export class Outbox {
     lane.inFlight = null;
     lane.failures = 0;
     lane.notBefore = 0;
-    lane.rateLimited = false;
+    lane.serverWait = false;
     this.remove(entry);
     this.options.onSent?.({ ...entry }, message);
     this.pump(entry.conversationId);
@@ -188,12 +189,13 @@ export class Outbox {
       // One refused message must not hold back the ones queued behind it.
       lane.failures = 0;
       lane.notBefore = 0;
-      lane.rateLimited = false;
+      lane.serverWait = false;
       this.remove(entry);
       this.options.onFailed?.({ ...entry }, error);
     } else {
       lane.notBefore = this.clock.now() + delay;
-      lane.rateLimited = error.code === "rate_limited";
+      lane.serverWait =
+        error.code === "rate_limited" || (error.code === "unavailable" && error.retryAfterMs !== undefined);
     }
     this.pump(entry.conversationId);
   }

@@ -42,18 +42,44 @@ export interface DatabaseOptions {
   databaseUrl?: string | undefined;
   dataDir: string;
   poolSize?: number;
+  /**
+   * Deadlines for PostgreSQL (ignored by PGlite), so a stuck database or a held row lock answers `unavailable` within
+   * seconds instead of piling up requests. Unset: none, as a migration run wants.
+   */
+  timeouts?: DatabaseTimeouts | undefined;
   /** Told about errors of idle pooled connections (the database restarting); they are otherwise only dropped. */
   log?: { warn(obj: object, msg: string): void } | undefined;
+}
+
+export interface DatabaseTimeouts {
+  /** PostgreSQL statement_timeout, ms; 0 is none. */
+  statementMs: number;
+  /** PostgreSQL lock_timeout, ms: a statement waiting this long for a lock fails (55P03); 0 is none. */
+  lockMs: number;
+  /** node-postgres query_timeout, ms: the client gives up even when the server never answers; 0 is none. */
+  queryMs: number;
+  /** node-postgres connectionTimeoutMillis: the longest checkout, waiting for a free pooled connection or a new one. */
+  connectMs: number;
 }
 
 export async function createDatabase(options: DatabaseOptions): Promise<Database> {
   if (options.databaseUrl !== undefined) {
     // Our own pool rather than the adapter's, so /metrics can read its counts.
+    const timeouts = options.timeouts;
     const pool = new pg.Pool({
       connectionString: options.databaseUrl,
       max: options.poolSize ?? 10,
-      connectionTimeoutMillis: 5_000,
+      connectionTimeoutMillis: timeouts?.connectMs ?? 5_000,
       idleTimeoutMillis: 30_000,
+      // TCP keepalive notices a database host that vanished without closing the connection (a network partition).
+      keepAlive: true,
+      // Session settings sent at connect: the server itself cancels a statement past the deadline (57014) or one
+      // waiting too long for a row lock (55P03), both mapped to `unavailable`. 0 leaves them unset (no limit).
+      ...(timeouts?.statementMs ? { statement_timeout: timeouts.statementMs } : {}),
+      ...(timeouts?.lockMs ? { lock_timeout: timeouts.lockMs } : {}),
+      // The client-side backstop for a server that no longer answers at all; above statement_timeout so the server's
+      // own cancellation normally wins and the connection stays usable.
+      ...(timeouts?.queryMs ? { query_timeout: timeouts.queryMs } : {}),
     });
     // An idle connection dies when the database restarts; pg then emits "error" on the pool, which would crash the
     // process without a listener (the adapter adds its own only once Prisma connects, and removes it on disconnect).

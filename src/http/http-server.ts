@@ -44,6 +44,9 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   app.setErrorHandler((err, request, reply) => {
     const { error, status, isBug } = toWireError(err);
     if (isBug) request.log.error({ err, reqId: request.id }, "request failed");
+    // A refusal that says when to come back (overload, rate limit) says it to HTTP clients and proxies too.
+    const retryAfterMs = (error.details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+    if (typeof retryAfterMs === "number") void reply.header("retry-after", String(Math.ceil(retryAfterMs / 1000)));
     void reply.code(status).send({ error });
   });
   app.setNotFoundHandler((_request, reply) => {

@@ -40,6 +40,26 @@ export class GatewayMetrics {
       if (pending !== undefined) this.writerPending.set(pending);
     },
   });
+  readonly writerOldestQueued = new Gauge({
+    name: "chat_message_writer_oldest_queued_seconds",
+    help: "Age of the oldest send waiting in the batched writer's queue (0 when empty)",
+    registers: [this.registry],
+    collect: () => {
+      const ms = this.sources.writerOldestQueuedMs?.();
+      if (ms !== undefined) this.writerOldestQueued.set(ms / 1000);
+    },
+  });
+  readonly writerRefused = new Counter({
+    name: "chat_message_writer_refused_total",
+    help: "Sends refused for capacity (unavailable with retryAfterMs), by reason: queue_full, wait, expired",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly socketBufferOverflows = new Counter({
+    name: "chat_socket_buffer_overflow_disconnects_total",
+    help: "Sockets disconnected because too much output was waiting for them (a client that stopped reading)",
+    registers: [this.registry],
+  });
   readonly dbPoolConnections = new Gauge({
     name: "chat_db_pool_connections",
     help: "Database pool connections, total (open or opening) and idle; absent with embedded PGlite",
@@ -99,6 +119,7 @@ export class GatewayMetrics {
   /** Read at scrape time, set once the parts they read exist. */
   private readonly sources: {
     writerPending?: () => number;
+    writerOldestQueuedMs?: () => number;
     dbPool?: () => { total: number; idle: number; waiting: number } | undefined;
   } = {};
 
@@ -107,9 +128,16 @@ export class GatewayMetrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
-  /** Reports the writer's queue depth at every scrape. */
-  watchWriter(writer: { readonly pending: number }): void {
+  /** Reports the writer's queue depth and oldest queued send at every scrape, and counts its refusals. */
+  watchWriter(writer: {
+    readonly pending: number;
+    health(): { oldestQueuedMs: number };
+    onRefused(listener: (reason: string) => void): void;
+  }): void {
     this.sources.writerPending = () => writer.pending;
+    this.sources.writerOldestQueuedMs = () => writer.health().oldestQueuedMs;
+    for (const reason of ["queue_full", "wait", "expired"]) this.writerRefused.inc({ reason }, 0);
+    writer.onRefused((reason) => this.writerRefused.inc({ reason }));
   }
 
   /** Reports the database pool's connections and waiting queries at every scrape (no-op for PGlite). */

@@ -1,176 +1,184 @@
-// The batched writer in process, on the real PostgreSQL and on embedded PGlite: many sends in one statement, with
-// the rules each send must keep whatever its neighbours do (gapless seqs, idempotent retries, repeats within a batch,
-// membership, system senders).
+// The batched writer in process, over a real PostgreSQL scratch database: one send the database refuses for its own
+// data fails alone (not the 50 batched with it), and past capacity sends are refused at once rather than queued.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { MessageWriter, type SendRequest, type StoredSend } from "../../src/chat/message-writer.js";
+import pg from "pg";
+import { MessageWriter, type RefusalReason, type SendRequest, type StoredSend } from "../../src/chat/message-writer.js";
 import { createDatabase, type Database } from "../../src/db/client.js";
 import { applyMigrations } from "../../src/db/migrate.js";
+import { AppError, toWireError } from "../../src/errors.js";
 import { createScratchDatabase } from "../helpers/gateways.js";
 
-async function seed(database: Database) {
-  const [alice, bob, carol, system] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
-  await database.prisma.user.createMany({
-    data: [
-      { id: alice, username: `a${alice.slice(0, 8)}`, displayName: "Alice", passwordHash: "x" },
-      { id: bob, username: `b${bob.slice(0, 8)}`, displayName: "Bob", passwordHash: "x" },
-      { id: carol, username: `c${carol.slice(0, 8)}`, displayName: "Carol", passwordHash: "x" },
-      { id: system, username: `system:${system.slice(0, 8)}`, displayName: "Bot", passwordHash: "x", isSystem: true },
-    ],
-  });
-  const group = randomUUID();
-  const direct = randomUUID();
-  await database.prisma.conversation.create({
-    data: {
-      id: group,
-      type: "group",
-      title: "g",
-      members: { create: [{ userId: alice, role: "admin" }, { userId: bob }, { userId: carol, muted: true }] },
-    },
-  });
-  await database.prisma.conversation.create({
-    data: {
-      id: direct,
-      type: "direct",
-      directKey: `${alice}:${bob}`,
-      members: { create: [{ userId: alice }, { userId: bob }] },
-    },
-  });
-  return { alice, bob, carol, system, group, direct };
-}
+type Outcome = { ok: true; stored: StoredSend } | { ok: false; error: unknown };
 
-/** Writes every request at once, so they share batches, and answers each outcome in order. */
-function writeAll(writer: MessageWriter, requests: SendRequest[]) {
-  return Promise.allSettled(requests.map((r) => writer.write(r)));
-}
+const settle = (p: Promise<StoredSend>): Promise<Outcome> =>
+  p.then(
+    (stored) => ({ ok: true as const, stored }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
 
-function stored(outcome: PromiseSettledResult<StoredSend> | undefined): StoredSend {
-  assert.equal(outcome?.status, "fulfilled", outcome?.status === "rejected" ? String(outcome.reason) : "");
-  return (outcome as PromiseFulfilledResult<StoredSend>).value;
-}
+describe("message writer", () => {
+  let scratch: { url: string; drop(): Promise<void> };
+  let database: Database;
+  /** Conversations, each with its one member (the sender). */
+  const conversations: { id: string; userId: string }[] = [];
 
-for (const kind of ["postgres", "pglite"] as const) {
-  describe(`message writer on ${kind}`, () => {
-    let database: Database;
-    let cleanup: () => Promise<void>;
-
-    before(async () => {
-      if (kind === "postgres") {
-        const scratch = await createScratchDatabase();
-        database = await createDatabase({ databaseUrl: scratch.url, dataDir: "unused" });
-        cleanup = async () => {
-          await database.close();
-          await scratch.drop();
-        };
-      } else {
-        const dir = mkdtempSync(join(tmpdir(), "writer-"));
-        database = await createDatabase({ dataDir: dir });
-        cleanup = async () => {
-          await database.close();
-          rmSync(dir, { recursive: true, force: true });
-        };
-      }
-      await applyMigrations(database);
+  before(async () => {
+    scratch = await createScratchDatabase();
+    database = await createDatabase({
+      databaseUrl: scratch.url,
+      dataDir: "unused",
+      timeouts: { statementMs: 5_000, lockMs: 1_000, queryMs: 6_000, connectMs: 2_000 },
     });
-    after(() => cleanup());
+    await applyMigrations(database);
+    for (let i = 0; i < 6; i++) {
+      const userId = randomUUID();
+      const id = randomUUID();
+      await database.prisma.$executeRawUnsafe(
+        `INSERT INTO users (id, username, display_name, password_hash) VALUES ($1::uuid, $2, $2, 'x')`,
+        userId,
+        `writer${i}_${userId.slice(0, 8)}`,
+      );
+      await database.prisma.$executeRawUnsafe(
+        `INSERT INTO conversations (id, type, title) VALUES ($1::uuid, 'group', 'g')`,
+        id,
+      );
+      await database.prisma.$executeRawUnsafe(
+        `INSERT INTO members (conversation_id, user_id) VALUES ($1::uuid, $2::uuid)`,
+        id,
+        userId,
+      );
+      conversations.push({ id, userId });
+    }
+  });
+  after(async () => {
+    await database?.close();
+    await scratch?.drop();
+  });
 
-    test("one batch keeps every send's rules, whatever its neighbours", async () => {
-      const { alice, bob, carol, system, group, direct } = await seed(database);
-      // A large batch: the first send leaves alone, the other 119 gather behind it.
-      const writer = new MessageWriter(database.sql, { maxBatch: 256 });
-      const requests: SendRequest[] = [];
-      for (let i = 0; i < 40; i++) {
-        requests.push({
-          conversationId: group,
-          senderId: [alice, bob, carol][i % 3]!,
-          clientMsgId: `g-${i}`,
-          content: `g${i}`,
-        });
-        requests.push({
-          conversationId: direct,
-          senderId: [alice, bob][i % 2]!,
-          clientMsgId: `d-${i}`,
-          content: `d${i}`,
-        });
-      }
-      requests.push({ conversationId: direct, senderId: carol, clientMsgId: "intruder", content: "not a member" });
-      requests.push({ conversationId: randomUUID(), senderId: alice, clientMsgId: "nowhere", content: "no such" });
-      requests.push({ conversationId: group, senderId: alice, clientMsgId: "g-0", content: "repeat in batch" });
-      requests.push({
-        conversationId: group,
-        senderId: system,
-        clientMsgId: "bot-1",
-        content: "hello",
-        systemSender: true,
-      });
-      requests.push({
-        conversationId: direct,
-        senderId: system,
-        clientMsgId: "bot-2",
-        content: "x",
-        systemSender: false,
-      });
-      const outcomes = await writeAll(writer, requests);
+  const send = (i: number, clientMsgId: string, content = `m${clientMsgId}`): SendRequest => {
+    const c = conversations[i % 5]!;
+    return { conversationId: c.id, senderId: c.userId, clientMsgId, content };
+  };
 
-      const created = outcomes.slice(0, 80).map(stored);
-      assert.ok(created.every((s) => s.created));
-      for (const conversationId of [group, direct]) {
-        const seqs = created.filter((s) => s.message.conversationId === conversationId).map((s) => s.message.seq);
-        assert.deepEqual(
-          [...seqs].sort((a, b) => a - b),
-          Array.from({ length: 40 }, (_, i) => i + 1),
-          "gapless",
-        );
-        // Within one conversation, seqs follow the order sends were written.
-        assert.deepEqual(
-          seqs,
-          [...seqs].sort((a, b) => a - b),
-        );
+  async function storedCount(): Promise<number> {
+    const [row] = await database.prisma.$queryRawUnsafe<{ n: number }[]>(`SELECT count(*)::int AS n FROM messages`);
+    return row!.n;
+  }
+
+  for (const poison of ["clientMsgId", "content"] as const) {
+    test(`a send with a NUL in its ${poison} fails alone, bad_request; the 50 batched with it commit`, async () => {
+      const writer = new MessageWriter(database.sql);
+      const before = await storedCount();
+      const tag = randomUUID().slice(0, 8);
+      // The first send of an idle writer leaves alone; everything written while it is in flight forms the next batch.
+      const opener = settle(writer.write(send(0, `${tag}-opener`)));
+      const good = Array.from({ length: 50 }, (_, i) => send(i, `${tag}-good-${i}`));
+      const bad =
+        poison === "clientMsgId" ? send(5, `${tag}-bad\u0000`) : send(5, `${tag}-bad`, "poisoned \u0000 content");
+      const outcomes = await Promise.all([
+        ...good.slice(0, 25).map((r) => settle(writer.write(r))),
+        settle(writer.write(bad)),
+        ...good.slice(25).map((r) => settle(writer.write(r))),
+      ]);
+      assert.equal((await opener).ok, true);
+      const badOutcome = outcomes.splice(25, 1)[0]!;
+      assert.equal(badOutcome.ok, false, "the poisoned send fails");
+      if (!badOutcome.ok) {
+        // It reached PostgreSQL (the schema would have stopped it before): a driver error, not one of ours...
+        assert.ok(!(badOutcome.error instanceof AppError), "refused by the database, not by the writer");
+        // ...that the client sees as its own fault.
+        const wire = toWireError(badOutcome.error);
+        assert.equal(wire.error.code, "bad_request");
+        assert.equal(wire.status, 400);
+        assert.equal(wire.isBug, false);
       }
-      const groupSend = created[0]!;
       assert.deepEqual(
-        groupSend.members.map((m) => [m.userId, m.muted]).sort(),
-        [
-          [alice, false],
-          [bob, false],
-          [carol, true],
-        ].sort(),
+        outcomes.map((o) => o.ok),
+        good.map(() => true),
+        "every good send commits",
       );
-      assert.equal(groupSend.message.content, "g0");
-      assert.equal(groupSend.message.clientMsgId, "g-0");
-      assert.ok(!Number.isNaN(Date.parse(groupSend.message.createdAt)));
-
-      for (const i of [80, 81, 84]) {
-        const outcome = outcomes[i]!;
-        assert.equal(outcome.status, "rejected");
-        assert.equal((outcome as PromiseRejectedResult).reason.code, "not_found");
-      }
-      const repeat = stored(outcomes[82]);
-      assert.equal(repeat.created, false);
-      assert.equal(repeat.message.id, groupSend.message.id);
-      const bot = stored(outcomes[83]);
-      assert.equal(bot.created, true);
-      assert.equal(bot.message.seq, 41);
-
-      // Retried later: the stored message, nothing new, and its own conversation's members.
-      const retry = stored((await writeAll(writer, [{ ...requests[1]!, conversationId: group }]))[0]);
-      assert.equal(retry.created, false);
-      assert.equal(retry.message.conversationId, direct);
-      assert.equal(retry.message.content, "d0");
-      assert.equal(retry.members.length, 2);
-
-      const rows = await database.sql<{ last_seq: number; read_seq: number }>(
-        `SELECT c.last_seq, m.read_seq FROM conversations c JOIN members m ON m.conversation_id = c.id
-          WHERE c.id = $1::uuid AND m.user_id = $2::uuid`,
-        [group, carol],
-      );
-      assert.equal(Number(rows[0]!.last_seq), 41);
-      // Sending moves the sender's own read marker to its last message (carol sent g-38, seq 39).
-      assert.equal(Number(rows[0]!.read_seq), 39);
+      assert.equal(await storedCount(), before + 51, "the opener and the 50 good sends are stored");
+      await writer.idle();
     });
+  }
+
+  test("past capacity: a full queue and an old queue refuse at once, expired sends are not written", async () => {
+    const maxQueue = 20;
+    const maxWaitMs = 300;
+    const writer = new MessageWriter(database.sql, { maxQueue, maxWaitMs, stuckAfterMs: 200 });
+    const refusals: RefusalReason[] = [];
+    writer.onRefused((reason) => refusals.push(reason));
+    const target = conversations[0]!;
+    const tag = randomUUID().slice(0, 8);
+    const before = await storedCount();
+
+    // Hold the conversation's row lock, as a long transaction elsewhere would: the writer's batch waits on it.
+    const holder = new pg.Client({ connectionString: scratch.url });
+    await holder.connect();
+    await holder.query("BEGIN");
+    await holder.query("SELECT id FROM conversations WHERE id = $1 FOR UPDATE", [target.id]);
+    let released = false;
+    const release = async () => {
+      if (released) return;
+      released = true;
+      await holder.query("ROLLBACK");
+      await holder.end();
+    };
+    try {
+      const request = (n: string): SendRequest => ({
+        conversationId: target.id,
+        senderId: target.userId,
+        clientMsgId: `${tag}-${n}`,
+        content: n,
+      });
+      const blocked = settle(writer.write(request("blocked")));
+      const queued = Array.from({ length: maxQueue }, (_, i) => settle(writer.write(request(`q${i}`))));
+      // The queue is full: refused synchronously-fast, before any database work.
+      const started = performance.now();
+      const full = await settle(writer.write(request("over")));
+      assert.ok(performance.now() - started < 100, "a refusal is answered at once");
+      assert.equal(full.ok, false);
+      if (!full.ok) {
+        const wire = toWireError(full.error).error;
+        assert.equal(wire.code, "unavailable");
+        const retryAfterMs = (wire.details as { retryAfterMs: number }).retryAfterMs;
+        assert.ok(retryAfterMs >= 200 && retryAfterMs <= 1000, String(retryAfterMs));
+      }
+      await new Promise((r) => setTimeout(r, maxWaitMs + 100));
+      const health = writer.health();
+      assert.equal(health.stuck, true, "a batch stuck on the lock and an old queue mark the writer stuck");
+      assert.ok(health.oldestQueuedMs > maxWaitMs);
+      // Not full any more would not matter: the oldest queued send is past the deadline, so a new one would be too.
+      const late = await settle(writer.write(request("late")));
+      assert.equal(late.ok, false);
+      assert.deepEqual(refusals, ["queue_full", "wait"]);
+
+      // The blocked batch hits lock_timeout (1 s here): unavailable, and then the queued sends are past their
+      // deadline, so they are failed without being written.
+      const blockedOutcome = await blocked;
+      assert.equal(blockedOutcome.ok, false);
+      if (!blockedOutcome.ok) assert.equal(toWireError(blockedOutcome.error).error.code, "unavailable");
+      const queuedOutcomes = await Promise.all(queued);
+      for (const o of queuedOutcomes) {
+        assert.equal(o.ok, false);
+        if (!o.ok) assert.equal(toWireError(o.error).error.code, "unavailable");
+      }
+      assert.equal(refusals.filter((r) => r === "expired").length, maxQueue);
+      await release();
+      assert.equal(await storedCount(), before, "nothing refused or expired was written");
+
+      // Capacity is back: the same clientMsgIds go through, once each.
+      const retried = await Promise.all([request("blocked"), request("q0")].map((r) => settle(writer.write(r))));
+      assert.deepEqual(
+        retried.map((o) => o.ok),
+        [true, true],
+      );
+      assert.equal(await storedCount(), before + 2);
+      assert.equal(writer.health().stuck, false);
+    } finally {
+      await release();
+    }
   });
-}
+});

@@ -145,6 +145,35 @@ test("rate_limited holds the conversation for retryAfterMs", async () => {
   assert.equal(calls.length, 2);
 });
 
+test("unavailable with retryAfterMs (a pod over capacity) holds the conversation for that long", async () => {
+  const refusal = new ChatApiError("unavailable", "busy", { details: { retryAfterMs: 700 } });
+  assert.equal(retryDelay(refusal, 1), 700);
+  assert.equal(retryDelay(refusal, 9), 700, "the server's wait, not the growing backoff");
+  const { calls, transmit } = scriptedTransmit();
+  const { outbox, clock, sent } = makeOutbox({ transmit });
+  outbox.setOnline(true);
+  await outbox.enqueue("a", "x");
+  calls[0]!.reject(refusal);
+  await clock.advance(699);
+  assert.equal(calls.length, 1);
+  // A reconnection meanwhile does not jump the server's wait either (it may be the same busy pod).
+  outbox.setOnline(false);
+  outbox.setOnline(true);
+  await settle();
+  assert.equal(calls.length, 1);
+  await clock.advance(1);
+  assert.equal(calls.length, 2);
+  assert.equal(calls[1]!.entry.clientMsgId, calls[0]!.entry.clientMsgId);
+  calls[1]!.resolve(stored(calls[1]!.entry, 1));
+  await settle();
+  assert.deepEqual(sent, ["x"]);
+  // Without the detail (a draining pod), unavailable keeps the ordinary backoff.
+  assert.equal(
+    retryDelay(new ChatApiError("unavailable", "draining"), 1, {}, () => 1),
+    500,
+  );
+});
+
 test("a refused send fails for good, is reported, and does not block the next one", async () => {
   const { calls, transmit } = scriptedTransmit();
   const { outbox, failed, sent } = makeOutbox({ transmit });
