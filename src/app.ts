@@ -100,7 +100,11 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
 
   // The notifier needs the Socket.IO server, which needs the HTTP server, which needs the domain: the getter is
   // only called once sockets exist.
-  const notifier = socketNotifier(() => server);
+  const adapter = redis ? createRedisAdapter(redis, config.REDIS_ADAPTER) : undefined;
+  const adapterMode: AdapterMode = adapter?.mode ?? "memory";
+  const notifier = socketNotifier(() => server, {
+    togetherFromUsers: adapterMode === "sharded" ? config.FANOUT_SHARED_CHANNEL_MIN_USERS : 2,
+  });
   const writer = new MessageWriter(database.sql, {
     maxQueue: config.WRITER_MAX_QUEUE,
     maxWaitMs: config.WRITER_MAX_WAIT_MS,
@@ -158,11 +162,8 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     heartbeatMs: config.PRESENCE_HEARTBEAT_MS,
     ttlMs: config.PRESENCE_TTL_MS,
   });
-  let adapterMode: AdapterMode = "memory";
-  if (redis) {
-    const { mode, adapter } = createRedisAdapter(redis, config.REDIS_ADAPTER);
-    server.adapter(adapter);
-    adapterMode = mode;
+  if (redis && adapter) {
+    server.adapter(adapter.adapter);
     resyncAfterRedisOutage(server, redis, log);
   }
 

@@ -69,6 +69,11 @@ const EnvSchema = z.object({
   SERVICE_JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   /** Longest message content, in Unicode code points. @default 4000 */
   MESSAGE_MAX_CHARS: int(4000, 1, 100_000),
+  /** With the sharded adapter, an event for at least this many users (a group's message, its receipts) is published
+   * once on the channel every pod reads instead of once per user's room; smaller audiences stay on their rooms'
+   * channels, which only the pods holding those users read. The classic and in-memory adapters always publish once.
+   * @default 16 */
+  FANOUT_SHARED_CHANNEL_MIN_USERS: int(16, 2, 100_000),
   /** Largest group, creator included. @default 1000 */
   GROUP_MAX_MEMBERS: int(1000, 2, 10_000),
   /** How long moved read/delivery markers of a larger conversation gather before one `conversation:markers` event

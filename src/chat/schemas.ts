@@ -63,7 +63,13 @@ export const content = z
   .refine((s) => s.trim().length > 0, "must not be empty");
 // Printable ASCII without spaces: enough for UUIDs and any client's own scheme, and nothing the database could refuse
 // (a NUL) or a log could misrender (control characters), so one client's odd id never reaches a shared batch.
-export const clientMsgId = z.string().regex(/^[\x21-\x7e]{1,128}$/, "must be 1 to 128 printable ASCII characters");
+/**
+ * Printable: no control characters (NUL would fail the whole batch in PostgreSQL) and no lone UTF-16 surrogates
+ * (stored as U+FFFD, they would no longer match the id the client retries with). Spaces and any script are fine.
+ */
+export const clientMsgId = z
+  .string()
+  .regex(/^[^\p{Cc}\p{Cs}]{1,128}$/u, "must be 1 to 128 printable characters (no control characters)");
 
 export const SendBody = z.strictObject({ clientMsgId, content });
 export const SendPayload = z.object({ conversationId: id, clientMsgId, content });

@@ -1,25 +1,39 @@
-// The chat domain's Notifier over Socket.IO. `toUsers` makes one emit per user room: with the sharded adapter a
-// one-room emit travels on that room's channel, read only by pods with a socket in it. `toUsersTogether` is one emit
-// naming every room: encoded once and published once on the channel every pod reads, which is cheaper as soon as an
-// event goes to many users at once (a large conversation's receipts).
+// The chat domain's Notifier over Socket.IO. An event for several users goes out in one of two ways:
+//   - one emit per user room: with the sharded adapter a one-room emit travels on that room's own channel, read only
+//     by the pods with a socket in it, so a pod never hears of users it does not hold;
+//   - one emit naming every room: encoded once and published once, on the channel every pod reads.
+// Per room costs one encode and one publish per user; together costs one of each, but every pod decodes it. So per
+// room is right for small audiences on the sharded adapter, and together for large ones (a big group's message or
+// receipts), and always on the classic and in-memory adapters, where every publish reaches every pod anyway.
 import type { Server } from "socket.io";
 import type { Notifier } from "../chat/ports.js";
 import { type ClientToServerEvents, type ServerToClientEvents, userRoom } from "../protocol/events.js";
 
+export interface NotifierOptions {
+  /** Audiences of at least this many users get one emit naming every room; smaller ones one emit per room. */
+  togetherFromUsers: number;
+}
+
 // Takes a getter because the domain is built before the Socket.IO server it notifies through.
-export function socketNotifier(server: () => Server<ClientToServerEvents, ServerToClientEvents> | undefined): Notifier {
+export function socketNotifier(
+  server: () => Server<ClientToServerEvents, ServerToClientEvents> | undefined,
+  options: NotifierOptions,
+): Notifier {
+  const together: Notifier["toUsersTogether"] = (userIds, event, ...args) => {
+    const io = server();
+    if (io === undefined) return;
+    const rooms = [...new Set(userIds)].map(userRoom);
+    if (rooms.length > 0) io.to(rooms).emit(event, ...args);
+  };
   return {
     toUsers(userIds, event, ...args) {
       const io = server();
       if (io === undefined) return;
-      for (const userId of new Set(userIds)) io.to(userRoom(userId)).emit(event, ...args);
+      const users = new Set(userIds);
+      if (users.size >= options.togetherFromUsers) return together(users, event, ...args);
+      for (const userId of users) io.to(userRoom(userId)).emit(event, ...args);
     },
-    toUsersTogether(userIds, event, ...args) {
-      const io = server();
-      if (io === undefined) return;
-      const rooms = [...new Set(userIds)].map(userRoom);
-      if (rooms.length > 0) io.to(rooms).emit(event, ...args);
-    },
+    toUsersTogether: together,
     toOtherDevices(userId, exceptSocketId, event, ...args) {
       const io = server();
       if (io === undefined) return;

@@ -73,9 +73,17 @@ describe("admission control", () => {
     }
   }
 
-  test("a clientMsgId with a NUL, a control character or a space is bad_request, on the socket and over HTTP", async () => {
+  test("a clientMsgId with a NUL, a control character or a lone surrogate is bad_request, on the socket and over HTTP", async () => {
     const { alice, conversation, device } = await pair();
-    for (const clientMsgId of ["nul\u0000id", "bell\u0007", "tab\tid", "with space", "é", "", "x".repeat(129)]) {
+    for (const clientMsgId of [
+      "nul\u0000id",
+      "bell\u0007",
+      "tab\tid",
+      "half \ud800 pair",
+      "del\u007f",
+      "",
+      "x".repeat(129),
+    ]) {
       const ack = await request<Ack>(device, "message:send", {
         conversationId: conversation.id,
         clientMsgId,
@@ -94,7 +102,7 @@ describe("admission control", () => {
     // The connection stays up and a good id still works.
     const ok = await request<Ack>(device, "message:send", {
       conversationId: conversation.id,
-      clientMsgId: "good-id_1.~!",
+      clientMsgId: "good id_1.~! é 한",
       content: "hi",
     });
     assert.equal(ok.ok, true);
