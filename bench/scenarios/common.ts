@@ -1,0 +1,118 @@
+// What the scenarios share: the gateways, one population of registered users (argon2 makes registering slow, so
+// it is done once, with bounded concurrency, and grown on demand), the report, and the loss verdict.
+import { createConversation, registerUser } from "../../test/helpers/clients.js";
+import { hasExited, processUsage, type BenchCluster, type BenchGateway } from "../cluster.js";
+import type { DeviceOptions, SdkDevice } from "../devices.js";
+import { inBatches, verifyHistory } from "../load.js";
+import type { Phase } from "../traffic.js";
+import { markdownTable } from "../stats.js";
+
+export interface User {
+  userId: string;
+  token: string;
+}
+
+export interface Flags {
+  sizes: number[];
+  seconds?: number;
+  bigSeconds: number;
+  smallSeconds: number;
+  users: number;
+  rates: number[];
+  stepSeconds: number;
+  rate?: number;
+  overloadSeconds: number;
+  idle: number;
+}
+
+export class Context {
+  private population: User[] = [];
+  private readonly tables: string[] = [];
+  /** Why the run failed (messages lost); empty when nothing was lost. */
+  readonly lost: string[] = [];
+  /** The product's saturation sends/s, once the saturation scenario measured it. */
+  capacity: number | undefined;
+  /** The SDK-like devices of the 1:1 population, kept for the next scenario that needs them. */
+  direct: { devices: SdkDevice[]; recipientsOf: (id: string) => SdkDevice[]; close(): void } | undefined;
+  /** Routes each device's messages to the phase being measured. */
+  phase: Phase | undefined;
+
+  constructor(
+    readonly runId: string,
+    readonly cluster: BenchCluster,
+    readonly flags: Flags,
+  ) {}
+
+  get urls() {
+    return this.cluster.gateways.map((g) => g.url);
+  }
+
+  /** The first `count` users of the run's population, registering the missing ones (8 at a time). */
+  async users(count: number): Promise<User[]> {
+    if (this.population.length < count) {
+      const started = Date.now();
+      const from = this.population.length;
+      const added = await inBatches(Array.from({ length: count - from }), 8, (_, i) =>
+        registerUser(this.urls[(from + i) % this.urls.length]!),
+      );
+      this.population.push(...added.map((a) => ({ userId: a.user.id, token: a.accessToken })));
+      console.log(`registered ${count - from} users in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    }
+    return this.population.slice(0, count);
+  }
+
+  /** Device options for user i's device k on the gateways: users alternate gateways, a user's devices too. */
+  deviceOptions(user: User, i: number, k = 0): DeviceOptions {
+    return {
+      url: this.urls[(i + k) % this.urls.length]!,
+      auth: { token: user.token },
+      userId: user.userId,
+      token: user.token,
+      onMessage: (device, message, how, at) => this.phase?.arrive(device, message, how, at),
+    };
+  }
+
+  async createGroup(owner: User, others: User[], title: string) {
+    return createConversation(this.urls[0]!, owner.token, {
+      type: "group",
+      title,
+      memberIds: others.map((u) => u.userId),
+    });
+  }
+
+  crashes(): number {
+    return this.cluster.gateways.filter(hasExited).length;
+  }
+
+  /** Every acked send of the phase is in history under its seq, and seqs run 1..N: otherwise the run failed. */
+  async checkHistory(what: string, phases: Phase[], owners: Map<string, User>) {
+    const conversations = [...owners].map(([id, user]) => ({ id, token: user.token, gatewayUrl: this.urls[0]! }));
+    const acked = new Map<string, Map<string, number>>();
+    for (const phase of phases) {
+      for (const [id, sends] of phase.acked()) {
+        const into = acked.get(id) ?? new Map<string, number>();
+        for (const [clientMsgId, seq] of sends) into.set(clientMsgId, seq);
+        acked.set(id, into);
+      }
+    }
+    const check = await verifyHistory({ members: [], conversations }, acked);
+    if (check.problems.length > 0) this.lost.push(`${what}: ${check.problems.slice(0, 5).join("; ")}`);
+    return check;
+  }
+
+  table(title: string, header: string[], rows: (string | number)[][]) {
+    const md = `${title}\n\n${markdownTable(header, rows)}`;
+    this.tables.push(md);
+  }
+
+  printTables() {
+    if (this.tables.length === 0) return;
+    console.log("\n## Rows for bench/RESULTS.md\n");
+    console.log(this.tables.join("\n\n"));
+  }
+}
+
+/** CPU seconds of some processes (user + system), from /proc; an exited one counts 0. */
+export function cpuSeconds(processes: BenchGateway[]): number {
+  return processes.reduce((sum, g) => (hasExited(g) ? sum : sum + processUsage(g.pid).cpuSeconds), 0);
+}
