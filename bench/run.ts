@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { pickRuntime, startBenchCluster, type Runtime } from "./cluster.js";
-import { Context, type Flags } from "./scenarios/common.js";
+import { Context, quiesce, type Flags } from "./scenarios/common.js";
 import { groupsScenario } from "./scenarios/groups.js";
 import { overloadScenario } from "./scenarios/overload.js";
 import { saturationScenario } from "./scenarios/saturation.js";
@@ -84,7 +84,11 @@ async function main() {
   const ctx = new Context(runId, cluster, config);
   try {
     for (const scenario of scenarios) {
-      console.log(`\n== ${scenario} (${((Date.now() - started) / 1000).toFixed(0)} s into the run)`);
+      const waited = await quiesce(cluster.gateways);
+      console.log(
+        `\n== ${scenario} (${((Date.now() - started) / 1000).toFixed(0)} s into the run` +
+          `${waited > 2 ? `, after waiting ${waited.toFixed(0)} s for the gateways to go idle` : ""})`,
+      );
       await SCENARIOS[scenario](ctx);
     }
   } finally {

@@ -167,7 +167,7 @@ export async function openLoop(rate: number, seconds: number, sendOne: (i: numbe
   await new Promise<void>((resolve) => {
     const tick = setInterval(() => {
       const now = performance.now();
-      const due = Math.floor(((Math.min(now, end) - begin) / 1000) * rate);
+      const due = Math.floor(((Math.min(now, end) - begin) / 1000) * rate + 1e-6);
       while (total < due) sendOne(total++);
       if (now >= end) {
         clearInterval(tick);

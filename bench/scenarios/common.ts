@@ -5,7 +5,7 @@ import { hasExited, processUsage, type BenchCluster, type BenchGateway } from ".
 import type { DeviceOptions, SdkDevice } from "../devices.js";
 import { inBatches, verifyHistory } from "../load.js";
 import type { Phase } from "../traffic.js";
-import { markdownTable } from "../stats.js";
+import { markdownTable, sleep } from "../stats.js";
 
 export interface User {
   userId: string;
@@ -110,6 +110,20 @@ export class Context {
     console.log("\n## Rows for bench/RESULTS.md\n");
     console.log(this.tables.join("\n\n"));
   }
+}
+
+/**
+ * Waits until the gateways are idle again (under 10% of a core each over a second, at most `maxSeconds`), so what
+ * one phase left queued (marker fan-out, say) is not billed to the next. Returns the seconds it waited.
+ */
+export async function quiesce(processes: BenchGateway[], maxSeconds = 30): Promise<number> {
+  const started = Date.now();
+  while (Date.now() - started < maxSeconds * 1000) {
+    const before = cpuSeconds(processes);
+    await sleep(1_000);
+    if (cpuSeconds(processes) - before < 0.1 * processes.length) break;
+  }
+  return (Date.now() - started) / 1000;
 }
 
 /** CPU seconds of some processes (user + system), from /proc; an exited one counts 0. */

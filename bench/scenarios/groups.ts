@@ -2,9 +2,10 @@
 // batched per 250 ms, sync on sync:required, gap fill). One population, one device per user connected once,
 // users alternating gateways; each size is its own phase on a fresh group drawn from the population.
 import { connectDevices, diffCounters, sumCounters, type SdkDevice } from "../devices.js";
-import { countsText, fixed, p50p99, sleep } from "../stats.js";
+import { countsText, fixed, mb, p50p99, sleep } from "../stats.js";
 import { Phase, openLoop } from "../traffic.js";
-import { cpuSeconds, type Context, type User } from "./common.js";
+import { hasExited, processUsage } from "../cluster.js";
+import { cpuSeconds, quiesce, type Context, type User } from "./common.js";
 
 export async function groupsScenario(ctx: Context) {
   const { sizes } = ctx.flags;
@@ -47,7 +48,10 @@ async function groupPhase(ctx: Context, users: User[], members: SdkDevice[], sec
   for (const d of members) d.follow(group.id);
   await sleep(500);
 
+  const waited = await quiesce(ctx.cluster.gateways);
+  if (waited > 2) console.log(`groups ${size}: waited ${fixed(waited)} s for the gateways to go idle first`);
   const phase = new Phase(members, () => members);
+  const loadGenBefore = process.cpuUsage();
   ctx.phase = phase;
   const before = sumCounters(members);
   const cpuBefore = cpuSeconds(ctx.cluster.gateways);
@@ -60,6 +64,8 @@ async function groupPhase(ctx: Context, users: User[], members: SdkDevice[], sec
   await sleep(1_000); // the last marker flushes (250 ms) and their fan-out
   const cpu = cpuSeconds(ctx.cluster.gateways) - cpuBefore;
   const elapsed = (Date.now() - started) / 1000;
+  const loadGen = process.cpuUsage(loadGenBefore);
+  const rss = ctx.cluster.gateways.map((g) => (hasExited(g) ? "exited" : `${mb(processUsage(g.pid).rssBytes)} MB`));
   const counts = diffCounters(sumCounters(members), before);
   ctx.phase = undefined;
 
@@ -76,7 +82,8 @@ async function groupPhase(ctx: Context, users: User[], members: SdkDevice[], sec
 
   console.log(
     `groups ${size}: ${s.sends} sent in ${fixed(sent.seconds)} s, answers ${countsText(s.answers)}` +
-      `${drained ? "" : " (drain timed out)"}; phase ${fixed(elapsed)} s`,
+      `${drained ? "" : " (drain timed out)"}; phase ${fixed(elapsed)} s; load generator CPU ` +
+      `${fixed(((loadGen.user + loadGen.system) / 1e6 / elapsed) * 100, 0)}% of a core; gateway RSS ${rss.join(", ")}`,
   );
   console.log(
     `  marker events received: read ${counts.markerEventsRead}, delivered ${counts.markerEventsDelivered}, ` +
