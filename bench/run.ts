@@ -106,6 +106,10 @@ async function main() {
     console.error(`FAILED: messages were lost:\n${ctx.lost.join("\n")}`);
     process.exit(1);
   }
+  if (ctx.unverified.length > 0) {
+    console.error(`NO VERDICT: history could not be read back:\n${ctx.unverified.join("\n")}`);
+    process.exit(2);
+  }
   process.exit(0);
 }
 

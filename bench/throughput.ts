@@ -1,6 +1,7 @@
-// `npm run bench -- [flags]`: starts real gateways on a scratch database and the local Redis, measures idle sockets'
-// memory, drives an open-loop send rate through socket.io-client devices, prints the figures, and checks that no
-// message was lost. See bench/README.md for the flags and what each figure means.
+// `npm run bench:throughput -- [flags]`: the single-configuration throughput bench (the SDK-like scenarios are
+// bench/run.ts). Starts real gateways on a scratch database and the local Redis, measures idle sockets' memory,
+// drives an open-loop send rate through socket.io-client devices, prints the figures, and checks that no message
+// was lost. See bench/README.md ("The older throughput bench") for its flags.
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";

@@ -30,6 +30,8 @@ export class Context {
   private readonly tables: string[] = [];
   /** Why the run failed (messages lost); empty when nothing was lost. */
   readonly lost: string[] = [];
+  /** History the gateway would not serve even after retries: neither ok nor proven lost. */
+  readonly unverified: string[] = [];
   /** The product's saturation sends/s, once the saturation scenario measured it. */
   capacity: number | undefined;
   /** The SDK-like devices of the 1:1 population, kept for the next scenario that needs them. */
@@ -96,8 +98,10 @@ export class Context {
       }
     }
     const check = await verifyHistory({ members: [], conversations }, acked);
-    if (check.problems.length > 0) this.lost.push(`${what}: ${check.problems.slice(0, 5).join("; ")}`);
-    return check;
+    const lost = check.problems.filter((p) => !check.unanswered.includes(p));
+    if (lost.length > 0) this.lost.push(`${what}: ${lost.slice(0, 5).join("; ")}`);
+    if (check.unanswered.length > 0) this.unverified.push(`${what}: ${check.unanswered.slice(0, 5).join("; ")}`);
+    return { ...check, verdict: lost.length > 0 ? "LOST" : check.unanswered.length > 0 ? "unverified" : "ok" };
   }
 
   table(title: string, header: string[], rows: (string | number)[][]) {

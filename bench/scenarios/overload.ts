@@ -51,7 +51,7 @@ export async function overloadScenario(ctx: Context) {
   );
   console.log(
     `  crashes ${crashes}, disconnects ${counts.disconnects}, gateway CPU ${fixed(cpu, 1)} s, history ` +
-      `${history.problems.length === 0 ? "ok" : "FAILED"}`,
+      `${history.verdict}`,
   );
   ctx.table(
     "### Overload (1:1, SDK-like devices)",
@@ -80,7 +80,7 @@ export async function overloadScenario(ctx: Context) {
         s.missedLiveSilently,
         crashes,
         counts.disconnects,
-        history.problems.length === 0 && s.neverAfterSync === 0 ? "ok" : "LOST",
+        s.neverAfterSync > 0 ? "LOST" : history.verdict,
       ],
     ],
   );

@@ -9,7 +9,7 @@ import { inBatches } from "../load.js";
 import { relayMemory, startRelayCluster } from "../relay-cluster.js";
 import { fixed, kb, mb, percentile, sleep } from "../stats.js";
 import { Phase, openLoop } from "../traffic.js";
-import { cpuSeconds, type Context } from "./common.js";
+import { cpuSeconds, quiesce, type Context } from "./common.js";
 
 export interface DirectTarget {
   devices: SdkDevice[];
@@ -146,13 +146,13 @@ async function sweep(ctx: Context, label: string, target: DirectTarget, processe
     if (s.neverAfterSync > 0) ctx.lost.push(`${label} ${rate}/s: ${s.neverAfterSync} missing on devices after sync`);
     phases.push(phase);
     if (!step.sustained && rate >= 1000) break;
-    await sleep(2_000);
+    await quiesce(processes, 15);
   }
   if (label === "gateway") {
     const history = await ctx.checkHistory("saturation", phases, ownersOf(target));
     console.log(
       `gateway history: ${history.messages} messages in ${history.conversations} conversations, ` +
-        (history.problems.length === 0 ? "seqs gapless, every acked send present" : "FAILED"),
+        (history.verdict === "ok" ? "seqs gapless, every acked send present" : history.verdict),
     );
   }
   const firstFailure = steps.findIndex((s) => !s.sustained);
