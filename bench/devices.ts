@@ -28,6 +28,8 @@ export interface DeviceOptions {
   token?: string;
   /** Told about every message the first time this device has it. */
   onMessage?: (device: SdkDevice, message: Message, how: Arrival, at: number) => void;
+  /** Told when a message this device already had by sync or gap fill arrives live after all. */
+  onLateLive?: (device: SdkDevice, message: Message) => void;
   markerDelayMs?: number;
 }
 
@@ -159,6 +161,8 @@ export class SdkDevice {
     const ahead = this.ahead.get(id);
     if (message.seq <= cursor || ahead?.has(message.seq)) {
       this.counters.duplicates++;
+      // Live, but after a sync or gap fill already brought it: late rather than missing.
+      if (how === "live") this.options.onLateLive?.(this, message);
       return;
     }
     this.counters[how]++;

@@ -22,7 +22,7 @@ const { values: flags } = parseArgs({
     "group-seconds": { type: "string", default: "20" },
     "big-group-seconds": { type: "string", default: "60" },
     users: { type: "string", default: "1000" },
-    rates: { type: "string", default: "250,500,1000,1500,2000,3000,4000,6000" },
+    rates: { type: "string", default: "100,250,500,1000,1500,2000,3000,4000,6000" },
     "step-seconds": { type: "string", default: "10" },
     rate: { type: "string" },
     "overload-seconds": { type: "string", default: "20" },

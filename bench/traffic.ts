@@ -17,6 +17,8 @@ interface SendRecord {
   live: number;
   /** Devices that got it another way than live, and which. */
   recovered: Map<SdkDevice, Arrival>;
+  /** Devices whose live copy came after the recovered one: late, not dropped. */
+  lateLive: Set<SdkDevice>;
   lastAt: number;
 }
 
@@ -42,6 +44,10 @@ export class Phase {
     if (at > record.lastAt) record.lastAt = at;
   }
 
+  lateLive(device: SdkDevice, message: Message) {
+    this.records.get(message.clientMsgId)?.lateLive.add(device);
+  }
+
   send(device: SdkDevice, conversationId: string, clientMsgId: string) {
     const record: SendRecord = {
       conversationId,
@@ -49,6 +55,7 @@ export class Phase {
       recipients: this.recipientsOf(conversationId),
       live: 0,
       recovered: new Map(),
+      lateLive: new Set(),
       lastAt: 0,
     };
     this.records.set(clientMsgId, record);
@@ -107,6 +114,7 @@ export class Phase {
     let liveDeliveries = 0;
     let recoveredBySync = 0;
     let recoveredByGap = 0;
+    let lateLive = 0;
     let never = 0;
     let neverAfterSync = 0;
     let missedLiveSilently = 0;
@@ -125,12 +133,14 @@ export class Phase {
         const how = r.recovered.get(device);
         if (how === "sync") recoveredBySync++;
         else if (how === "gap") recoveredByGap++;
+        const late = r.lateLive.has(device);
+        if (late) lateLive++;
         const got = device.has(r.conversationId, r.seq!);
         if (!got) never++;
         const toldToSync = device.counters.syncRequired > (this.syncRequiredBefore.get(device) ?? 0);
         if (!got && toldToSync) neverAfterSync++;
-        // Not live and no sync:required to this device: the server dropped it without saying so.
-        if ((how !== undefined || !got) && !toldToSync) missedLiveSilently++;
+        // Never live (not even late) and no sync:required to this device: dropped without a word.
+        if ((how !== undefined || !got) && !late && !toldToSync) missedLiveSilently++;
       }
     }
     return {
@@ -145,6 +155,7 @@ export class Phase {
       liveDeliveries,
       recoveredBySync,
       recoveredByGap,
+      lateLive,
       never,
       neverAfterSync,
       missedLiveSilently,

@@ -71,6 +71,7 @@ export class Context {
       userId: user.userId,
       token: user.token,
       onMessage: (device, message, how, at) => this.phase?.arrive(device, message, how, at),
+      onLateLive: (device, message) => this.phase?.lateLive(device, message),
     };
   }
 

@@ -94,6 +94,7 @@ async function groupPhase(ctx: Context, users: User[], members: SdkDevice[], sec
   console.log(
     `  deliveries ${deliveries} (live ${counts.live}), gateway CPU ${fixed(cpu, 2)} s = ${fixed(cpuPerDelivery, 0)} µs ` +
       `per delivery; missed live: sync ${s.recoveredBySync}, gap fill ${s.recoveredByGap}, never ${s.never} ` +
+      `(late live copies ${s.lateLive}) ` +
       `(${s.missedLiveSilently} without sync:required); sync:required ${counts.syncRequired}`,
   );
   console.log(

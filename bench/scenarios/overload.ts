@@ -10,9 +10,16 @@ import { directOnGateways, ownersOf } from "./saturation.js";
 const ANSWERS = new Set(["ok", "unavailable", "rate_limited"]);
 
 export async function overloadScenario(ctx: Context) {
-  const capacity = ctx.flags.rate ? ctx.flags.rate / 2 : ctx.capacity || 1000;
-  const rate = Math.round(capacity * 2);
-  const source = ctx.flags.rate ? "--rate" : ctx.capacity ? "2 x the saturation measured above" : "2 x 1000 (default)";
+  // Below the sweep's first rate, that rate is the best upper bound of the capacity there is.
+  const measured = ctx.capacity === 0 ? ctx.flags.rates[0]! : ctx.capacity;
+  const rate = ctx.flags.rate ?? Math.round(2 * (measured ?? 1000));
+  const source = ctx.flags.rate
+    ? "--rate"
+    : ctx.capacity
+      ? "2 x the saturation measured above"
+      : ctx.capacity === 0
+        ? "2 x the sweep's first rate, which was not sustained"
+        : "2 x 1000 (default)";
   const target = await directOnGateways(ctx);
   const phase = new Phase(target.devices, target.recipientsOf);
   ctx.phase = phase;
@@ -46,7 +53,8 @@ export async function overloadScenario(ctx: Context) {
   if (s.retryAfterMissing > 0) console.log(`  ${s.retryAfterMissing} unavailable answers without details.retryAfterMs`);
   console.log(
     `  acked messages missing live delivery on a device without sync:required: ${s.missedLiveSilently} ` +
-      `(recovered by gap fill ${s.recoveredByGap}, by sync ${s.recoveredBySync}, never ${s.never}); ` +
+      `(not live: recovered by gap fill ${s.recoveredByGap}, by sync ${s.recoveredBySync}, never ${s.never}; ` +
+      `${s.lateLive} of the recovered came live later too); ` +
       `sync:required ${counts.syncRequired}`,
   );
   console.log(

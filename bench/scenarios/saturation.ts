@@ -140,13 +140,14 @@ async function sweep(ctx: Context, label: string, target: DirectTarget, processe
       `${label} ${rate}/s: achieved ${fixed(step.achieved, 0)}/s, acked ${fixed(step.acked, 0)}/s, send->ack p50 / ` +
         `p99 ${fixed(step.ackP50)} / ${fixed(step.ackP99)} ms, send->every device p99 ${fixed(step.everyP99)} ms, ` +
         `${fixed(step.cpuPerDeliveryUs, 0)} µs CPU per delivery, load generator ${fixed(step.loadGenCpu * 100, 0)}% ` +
-        `of a core; missed live: sync ${s.recoveredBySync}, gap ${s.recoveredByGap}, never ${s.never}` +
+        `of a core; missed live: sync ${s.recoveredBySync}, gap ${s.recoveredByGap} (late live ${s.lateLive}), ` +
+        `never ${s.never}` +
         `${step.sustained ? "" : ` -> not sustained: ${why}`}`,
     );
     if (s.neverAfterSync > 0) ctx.lost.push(`${label} ${rate}/s: ${s.neverAfterSync} missing on devices after sync`);
     phases.push(phase);
     if (!step.sustained && rate >= 1000) break;
-    await quiesce(processes, 15);
+    await quiesce(processes, 30);
   }
   if (label === "gateway") {
     const history = await ctx.checkHistory("saturation", phases, ownersOf(target));
@@ -204,6 +205,7 @@ export async function saturationScenario(ctx: Context) {
       auth: { userId: users[i]!.userId },
       userId: users[i]!.userId,
       onMessage: (device, message, how, at) => ctx.phase?.arrive(device, message, how, at),
+      onLateLive: (device, message) => ctx.phase?.lateLive(device, message),
     });
     const count = gateway.conversations.length * 2;
     const relayDevices = await connectDevices(
@@ -241,10 +243,11 @@ export async function saturationScenario(ctx: Context) {
   const ratio = (a: number | undefined, b: number | undefined, digits = 2) =>
     a !== undefined && b !== undefined && b > 0 ? fixed(a / b, digits) : "-";
   if (!relay) throw new Error("the relay sweep did not run");
+  const shown = (saturation: number) => (saturation > 0 ? String(saturation) : `< ${ctx.flags.rates[0]}`);
   const p = product.at1000;
   const r = relay.at1000;
   console.log(
-    `saturation: gateway ${product.saturation} sends/s, relay ${relay.saturation} sends/s ` +
+    `saturation: gateway ${shown(product.saturation)} sends/s, relay ${shown(relay.saturation)} sends/s ` +
       `(ratio ${ratio(product.saturation, relay.saturation)}); the sweep's rates: ${ctx.flags.rates.join(", ")}`,
   );
   const stepRows = [...product.steps.map((s) => stepRow("gateway", s)), ...relay.steps.map((s) => stepRow("relay", s))];
@@ -271,7 +274,12 @@ export async function saturationScenario(ctx: Context) {
     "### Gateway vs bare relay (same run)",
     ["figure", "gateway", "relay", "gateway ÷ relay"],
     [
-      ["saturation sends/s", product.saturation, relay.saturation, ratio(product.saturation, relay.saturation)],
+      [
+        "saturation sends/s",
+        shown(product.saturation),
+        shown(relay.saturation),
+        product.saturation > 0 ? ratio(product.saturation, relay.saturation) : "-",
+      ],
       [
         "CPU µs per delivery at 1000/s",
         fixed(p?.cpuPerDeliveryUs ?? NaN, 0),
