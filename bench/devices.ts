@@ -14,6 +14,7 @@ import { io } from "socket.io-client";
 import { api, type Device } from "../test/helpers/clients.js";
 import type { AckAnswer, SyncResult } from "../src/protocol/events.js";
 import type { Message } from "../src/protocol/types.js";
+import { inBatches } from "./load.js";
 import { addCounts } from "./stats.js";
 
 /** How a device first got a message. */
@@ -50,6 +51,8 @@ export interface DeviceCounters {
 
 const MARKER_RETRY_MS = 1_000;
 const REQUEST_TIMEOUT_MS = 15_000;
+/** What a request counts as when no ack came within REQUEST_TIMEOUT_MS (not a code the server sends). */
+const NO_ANSWER = { ok: false, error: { code: "timeout", message: "no answer within 15 s" } } as const;
 
 export class SdkDevice {
   readonly socket: Device;
@@ -138,7 +141,7 @@ export class SdkDevice {
           (err: Error | null, answer?: AckAnswer<{ message: Message }>) => {
             const ackAt = performance.now();
             resolve({
-              answer: err || !answer ? { ok: false, error: { code: "timeout" as never, message: "no ack" } } : answer,
+              answer: err || !answer ? (NO_ANSWER as unknown as AckAnswer<{ message: Message }>) : answer,
               sentAt,
               ackAt,
             });
@@ -276,8 +279,7 @@ export class SdkDevice {
     };
     return new Promise((resolve) => {
       socket.timeout(REQUEST_TIMEOUT_MS).emit(event, payload, (err, answer) => {
-        const result = (err || !answer ? { ok: false, error: { code: "timeout", message: "no ack" } } : answer) as
-          AckAnswer<T> | { ok: false; error: { code: string } };
+        const result = (err || !answer ? NO_ANSWER : answer) as AckAnswer<T> | { ok: false; error: { code: string } };
         if (!result.ok) addCounts(this.errors, `${event} ${result.error.code}`);
         resolve(result as AckAnswer<T>);
       });
@@ -286,17 +288,8 @@ export class SdkDevice {
 }
 
 /** Opens devices with at most `limit` handshakes in flight. */
-export async function connectDevices(options: DeviceOptions[], limit = 50): Promise<SdkDevice[]> {
-  const devices: SdkDevice[] = new Array<SdkDevice>(options.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < options.length) {
-      const i = next++;
-      devices[i] = await new SdkDevice(options[i]!).connected();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, options.length) }, worker));
-  return devices;
+export function connectDevices(options: DeviceOptions[], limit = 50): Promise<SdkDevice[]> {
+  return inBatches(options, limit, (o) => new SdkDevice(o).connected());
 }
 
 export function sumCounters(devices: SdkDevice[]): DeviceCounters {
