@@ -19,7 +19,7 @@ const { values: flags } = parseArgs({
     scenario: { type: "string", default: "all" },
     sizes: { type: "string", default: "2,10,100,1000" },
     seconds: { type: "string" },
-    "group-seconds": { type: "string", default: "20" },
+    "group-seconds": { type: "string", default: "15" },
     "big-group-seconds": { type: "string", default: "60" },
     users: { type: "string", default: "1000" },
     rates: { type: "string", default: "100,250,500,1000,1500,2000,3000,4000,6000" },
@@ -27,6 +27,7 @@ const { values: flags } = parseArgs({
     rate: { type: "string" },
     "overload-seconds": { type: "string", default: "20" },
     idle: { type: "string", default: "2000" },
+    "budget-minutes": { type: "string", default: "15" },
     gateways: { type: "string", default: "2" },
     adapter: { type: "string", default: "sharded" },
     runtime: { type: "string" },
@@ -63,6 +64,7 @@ const config: Flags = {
   rate: flags.rate === undefined ? undefined : int("rate", flags.rate, 1, 100_000),
   overloadSeconds: int("overload-seconds", flags["overload-seconds"], 1, 120),
   idle: int("idle", flags.idle, 0, 20_000),
+  budgetMinutes: int("budget-minutes", flags["budget-minutes"], 1, 120),
 };
 const gateways = int("gateways", flags.gateways, 1, 8);
 if (flags.adapter !== "classic" && flags.adapter !== "sharded") throw new Error("--adapter is classic or sharded");
@@ -84,6 +86,7 @@ async function main() {
   const ctx = new Context(runId, cluster, config);
   try {
     for (const scenario of scenarios) {
+      if (ctx.overBudget(`the ${scenario} scenario`)) continue;
       const waited = await quiesce(cluster.gateways);
       console.log(
         `\n== ${scenario} (${((Date.now() - started) / 1000).toFixed(0)} s into the run` +

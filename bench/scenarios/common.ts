@@ -23,6 +23,7 @@ export interface Flags {
   rate?: number;
   overloadSeconds: number;
   idle: number;
+  budgetMinutes: number;
 }
 
 export class Context {
@@ -38,12 +39,23 @@ export class Context {
   direct: { devices: SdkDevice[]; recipientsOf: (id: string) => SdkDevice[]; close(): void } | undefined;
   /** Routes each device's messages to the phase being measured. */
   phase: Phase | undefined;
+  private readonly startedAt = Date.now();
+  /** What the time budget made the run skip (reported, so a short run is never mistaken for a full one). */
+  readonly skipped: string[] = [];
 
   constructor(
     readonly runId: string,
     readonly cluster: BenchCluster,
     readonly flags: Flags,
   ) {}
+
+  /** True (and noted) once the run has used up --budget-minutes: the caller skips `what`. */
+  overBudget(what: string): boolean {
+    if (Date.now() - this.startedAt < this.flags.budgetMinutes * 60_000) return false;
+    this.skipped.push(what);
+    console.log(`time budget of ${this.flags.budgetMinutes} min used up: skipping ${what}`);
+    return true;
+  }
 
   get urls() {
     return this.cluster.gateways.map((g) => g.url);
@@ -114,6 +126,7 @@ export class Context {
     if (this.tables.length === 0) return;
     console.log("\n## Rows for bench/RESULTS.md\n");
     console.log(this.tables.join("\n\n"));
+    if (this.skipped.length > 0) console.log(`\nSkipped for the time budget: ${this.skipped.join("; ")}`);
   }
 }
 

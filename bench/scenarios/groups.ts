@@ -17,6 +17,7 @@ export async function groupsScenario(ctx: Context) {
   const rows: (string | number)[][] = [];
   try {
     for (const size of sizes) {
+      if (ctx.overBudget(`groups of ${size}`)) break;
       const seconds = ctx.flags.seconds ?? (size >= 1000 ? ctx.flags.bigSeconds : ctx.flags.smallSeconds);
       rows.push(await groupPhase(ctx, users.slice(0, size), devices.slice(0, size), seconds));
     }
@@ -94,8 +95,8 @@ async function groupPhase(ctx: Context, users: User[], members: SdkDevice[], sec
   console.log(
     `  deliveries ${deliveries} (live ${counts.live}), gateway CPU ${fixed(cpu, 2)} s = ${fixed(cpuPerDelivery, 0)} µs ` +
       `per delivery; missed live: sync ${s.recoveredBySync}, gap fill ${s.recoveredByGap}, never ${s.never} ` +
-      `(late live copies ${s.lateLive}) ` +
-      `(${s.missedLiveSilently} without sync:required); sync:required ${counts.syncRequired}`,
+      `(late live copies ${s.lateLive}, ` +
+      `${s.missedLiveSilently} without sync:required); sync:required ${counts.syncRequired}`,
   );
   console.log(
     `  crashes ${crashes}, disconnects ${counts.disconnects}, device request errors ${countsText(errors)}, ` +

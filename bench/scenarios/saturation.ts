@@ -93,6 +93,7 @@ async function sweep(ctx: Context, label: string, target: DirectTarget, processe
   phases.push(warmup);
   await sleep(1_000);
   for (const rate of ctx.flags.rates) {
+    if (ctx.overBudget(`${label} ${rate}/s and the rest of its sweep`)) break;
     const phase = new Phase(target.devices, target.recipientsOf);
     ctx.phase = phase;
     const cpuBefore = cpuSeconds(processes);
@@ -147,7 +148,7 @@ async function sweep(ctx: Context, label: string, target: DirectTarget, processe
     if (s.neverAfterSync > 0) ctx.lost.push(`${label} ${rate}/s: ${s.neverAfterSync} missing on devices after sync`);
     phases.push(phase);
     if (!step.sustained && rate >= 1000) break;
-    await quiesce(processes, 30);
+    await quiesce(processes, 20);
   }
   if (label === "gateway") {
     const history = await ctx.checkHistory("saturation", phases, ownersOf(target));
