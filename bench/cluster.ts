@@ -65,8 +65,12 @@ function freePort(): Promise<number> {
 }
 
 async function spawnBenchGateway(runtime: Runtime, env: Record<string, string>): Promise<BenchGateway> {
+  return spawnReady(runtime === "dist" ? ["dist/main.js"] : ["--import", "tsx", "src/main.ts"], env);
+}
+
+/** Starts `node <args>` on a free PORT and waits until its /readyz answers 200 (the bench relay uses it too). */
+export async function spawnReady(args: string[], env: Record<string, string>): Promise<BenchGateway> {
   const port = await freePort();
-  const args = runtime === "dist" ? ["dist/main.js"] : ["--import", "tsx", "src/main.ts"];
   const child = spawn(process.execPath, args, {
     env: { ...process.env, NODE_ENV: "production", HOST: "127.0.0.1", PORT: String(port), ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -94,6 +98,7 @@ export async function startBenchCluster(
   count: number,
   adapter: "classic" | "sharded",
   runtime: Runtime,
+  extraEnv: Record<string, string> = {},
 ): Promise<BenchCluster> {
   const scratch = await createScratchDatabase();
   const env: Record<string, string> = {
@@ -104,6 +109,7 @@ export async function startBenchCluster(
     DATABASE_URL: scratch.url,
     REDIS_URL,
     REDIS_ADAPTER: adapter,
+    ...extraEnv,
   };
   const gateways: BenchGateway[] = [];
   const extras: BenchGateway[] = [];
@@ -172,6 +178,20 @@ export function machineCpu(): { busy: number; total: number } {
   const total = values.reduce((a, b) => a + b, 0);
   const idle = (values[3] ?? 0) + (values[4] ?? 0);
   return { busy: total - idle, total };
+}
+
+/** Whether a process has exited (crashed, for a gateway the bench did not stop). */
+export const hasExited = (g: BenchGateway) => g.process.exitCode !== null || g.process.signalCode !== null;
+
+/** One gauge of a gateway's /metrics (summed over label sets), e.g. nodejs_heap_size_used_bytes. */
+export async function gaugeValue(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+      total += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return total;
 }
 
 /** Sum and count of a Prometheus histogram on one gateway's /metrics (all label sets together). */

@@ -237,6 +237,22 @@ export interface HistoryCheck {
   /** Stored messages times the members of their conversation: what the connected devices should have received. */
   expectedDeliveries: number;
   problems: string[];
+  /** Conversations whose history the gateway would not serve (after retries): not checked, not proven lost. */
+  unanswered: string[];
+}
+
+/** One page of history; an overloaded gateway's 503 or 429 is retried for up to about 30 s. */
+async function historyPage(conversation: { id: string; token: string; gatewayUrl: string }, after: number) {
+  for (let attempt = 0; ; attempt++) {
+    const res = await api<{ messages: Message[]; hasMore: boolean }>(
+      conversation.gatewayUrl,
+      "GET",
+      `/v1/conversations/${conversation.id}/messages?after=${after}&limit=100`,
+      { token: conversation.token },
+    ).catch(() => ({ status: 0, body: { messages: [], hasMore: false } }));
+    if (![0, 429, 503].includes(res.status) || attempt >= 10) return res;
+    await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempt, 5_000)));
+  }
 }
 
 /**
@@ -245,6 +261,7 @@ export interface HistoryCheck {
  */
 export async function verifyHistory(population: Population, acked: Map<string, Map<string, number>>) {
   const problems: string[] = [];
+  const unanswered: string[] = [];
   let messages = 0;
   let expectedDeliveries = 0;
   const membersOf = new Map<string, number>();
@@ -254,14 +271,9 @@ export async function verifyHistory(population: Population, acked: Map<string, M
     let expectedSeq = 1;
     let after = 0;
     for (;;) {
-      const res = await api<{ messages: Message[]; hasMore: boolean }>(
-        conversation.gatewayUrl,
-        "GET",
-        `/v1/conversations/${conversation.id}/messages?after=${after}&limit=100`,
-        { token: conversation.token },
-      );
+      const res = await historyPage(conversation, after);
       if (res.status !== 200) {
-        problems.push(`${conversation.id}: history answered ${res.status}`);
+        unanswered.push(`${conversation.id}: history answered ${res.status}`);
         return;
       }
       for (const m of res.body.messages) {
@@ -284,7 +296,8 @@ export async function verifyHistory(population: Population, acked: Map<string, M
     conversations: population.conversations.length,
     messages,
     expectedDeliveries,
-    problems,
+    problems: [...problems, ...unanswered],
+    unanswered,
   };
   return result;
 }

@@ -1,0 +1,307 @@
+// An SDK-like device for the benchmark: a socket.io-client socket that behaves towards the server the way
+// src/client/chat-client.ts does, without the SDK's storage and events, and counts what happens to it.
+//
+// - Markers: every message taken in moves the conversation's cursor (highest seq with nothing missing below it);
+//   `message:delivered` and `message:read` are gathered per conversation for 250 ms and sent once each per flush
+//   with the highest seq (as MarkerBatcher does), and re-sent after `retryAfterMs` (or 1 s) when refused for now.
+// - `sync:required`: runs `sync` with its cursors, page after page, and counts the messages that came that way.
+// - Gaps: a `message:new` above cursor + 1 waits 250 ms (the SDK's gapFillDelayMs, since pods may deliver a little
+//   out of order), then the hole is fetched with `GET /v1/conversations/:id/messages?after=cursor` and counted.
+// - Marker events received: `conversation:read`, `conversation:delivered` and `conversation:markers` (by name, so
+//   the coalesced event is counted whether or not the server has it yet).
+import { performance } from "node:perf_hooks";
+import { io } from "socket.io-client";
+import { api, type Device } from "../test/helpers/clients.js";
+import type { AckAnswer, SyncResult } from "../src/protocol/events.js";
+import type { Message } from "../src/protocol/types.js";
+import { inBatches } from "./load.js";
+import { addCounts } from "./stats.js";
+
+/** How a device first got a message. */
+export type Arrival = "live" | "sync" | "gap";
+
+export interface DeviceOptions {
+  url: string;
+  /** Handshake auth: `{ token }` for the gateway, `{ userId }` for the bench relay. */
+  auth: Record<string, string>;
+  userId: string;
+  /** Access token for the gap fill over HTTP; without it (the relay has no history) gaps are only counted. */
+  token?: string;
+  /** Told about every message the first time this device has it. */
+  onMessage?: (device: SdkDevice, message: Message, how: Arrival, at: number) => void;
+  /** Told when a message this device already had by sync or gap fill arrives live after all. */
+  onLateLive?: (device: SdkDevice, message: Message) => void;
+  markerDelayMs?: number;
+}
+
+export interface DeviceCounters {
+  live: number;
+  sync: number;
+  gap: number;
+  duplicates: number;
+  markerEventsRead: number;
+  markerEventsDelivered: number;
+  markerEventsCoalesced: number;
+  markersSent: number;
+  syncRequired: number;
+  syncCalls: number;
+  gapFills: number;
+  disconnects: number;
+}
+
+const MARKER_RETRY_MS = 1_000;
+const REQUEST_TIMEOUT_MS = 15_000;
+/** What a request counts as when no ack came within REQUEST_TIMEOUT_MS (not a code the server sends). */
+const NO_ANSWER = { ok: false, error: { code: "timeout", message: "no answer within 15 s" } } as const;
+
+export class SdkDevice {
+  readonly socket: Device;
+  readonly counters: DeviceCounters = {
+    live: 0,
+    sync: 0,
+    gap: 0,
+    duplicates: 0,
+    markerEventsRead: 0,
+    markerEventsDelivered: 0,
+    markerEventsCoalesced: 0,
+    markersSent: 0,
+    syncRequired: 0,
+    syncCalls: 0,
+    gapFills: 0,
+    disconnects: 0,
+  };
+  /** Error codes of this device's own requests (markers, sync, gap fill), `timeout` when unanswered. */
+  readonly errors: Record<string, number> = {};
+  /** conversationId -> highest seq with nothing missing below it. */
+  readonly cursors = new Map<string, number>();
+  /** conversationId -> seqs held above the cursor (a hole below them). */
+  private readonly ahead = new Map<string, Set<number>>();
+  private readonly pendingMarkers = { delivered: new Map<string, number>(), read: new Map<string, number>() };
+  private markerTimer: NodeJS.Timeout | undefined;
+  private readonly gapTimers = new Map<string, NodeJS.Timeout>();
+  private syncing: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(private readonly options: DeviceOptions) {
+    this.socket = io(options.url, {
+      auth: options.auth,
+      transports: ["websocket"],
+      reconnection: false,
+      forceNew: true,
+    }) as Device;
+    const socket = this.socket as unknown as {
+      on(event: string, listener: (payload: never) => void): void;
+    };
+    socket.on("message:new", (message: Message) => this.take(message, "live"));
+    socket.on("conversation:read", () => this.counters.markerEventsRead++);
+    socket.on("conversation:delivered", () => this.counters.markerEventsDelivered++);
+    // Not in the protocol on every branch yet: counted by name.
+    socket.on("conversation:markers", () => this.counters.markerEventsCoalesced++);
+    socket.on("sync:required", () => {
+      this.counters.syncRequired++;
+      void this.sync();
+    });
+    socket.on("disconnect", () => this.counters.disconnects++);
+  }
+
+  get userId() {
+    return this.options.userId;
+  }
+
+  /** Resolves once connected (or rejects with the handshake error). */
+  connected(): Promise<this> {
+    if (this.socket.connected) return Promise.resolve(this);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("connect timed out")), 30_000);
+      this.socket.once("connect", () => {
+        clearTimeout(timer);
+        resolve(this);
+      });
+      this.socket.once("connect_error", (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+  }
+
+  /** Starts following a conversation (cursor 0), so `sync` lists it and its messages are sequenced. */
+  follow(conversationId: string) {
+    if (!this.cursors.has(conversationId)) this.cursors.set(conversationId, 0);
+  }
+
+  /** Sends a message; resolves with the ack (or `{ ok: false, error: { code: "timeout" } }`) and its time in ms. */
+  send(conversationId: string, clientMsgId: string, content: string) {
+    const sentAt = performance.now();
+    return new Promise<{ answer: AckAnswer<{ message: Message }>; sentAt: number; ackAt: number }>((resolve) => {
+      this.socket
+        .timeout(REQUEST_TIMEOUT_MS)
+        .emit(
+          "message:send",
+          { conversationId, clientMsgId, content },
+          (err: Error | null, answer?: AckAnswer<{ message: Message }>) => {
+            const ackAt = performance.now();
+            resolve({
+              answer: err || !answer ? (NO_ANSWER as unknown as AckAnswer<{ message: Message }>) : answer,
+              sentAt,
+              ackAt,
+            });
+          },
+        );
+    });
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.markerTimer);
+    for (const t of this.gapTimers.values()) clearTimeout(t);
+    this.socket.close();
+  }
+
+  /** The sequencer: every message, whatever the path, comes through here once. */
+  private take(message: Message, how: Arrival) {
+    const id = message.conversationId;
+    const cursor = this.cursors.get(id) ?? 0;
+    const ahead = this.ahead.get(id);
+    if (message.seq <= cursor || ahead?.has(message.seq)) {
+      this.counters.duplicates++;
+      // Live, but after a sync or gap fill already brought it: late rather than missing.
+      if (how === "live") this.options.onLateLive?.(this, message);
+      return;
+    }
+    this.counters[how]++;
+    this.options.onMessage?.(this, message, how, performance.now());
+    if (message.seq !== cursor + 1) {
+      if (ahead) ahead.add(message.seq);
+      else this.ahead.set(id, new Set([message.seq]));
+      this.scheduleGapFill(id);
+      return;
+    }
+    let next = message.seq;
+    while (ahead?.delete(next + 1)) next++;
+    if (ahead?.size === 0) this.ahead.delete(id);
+    this.cursors.set(id, next);
+    this.noteMarker(id, next);
+  }
+
+  private noteMarker(conversationId: string, seq: number) {
+    for (const pending of [this.pendingMarkers.delivered, this.pendingMarkers.read]) {
+      if (seq > (pending.get(conversationId) ?? 0)) pending.set(conversationId, seq);
+    }
+    this.scheduleMarkers(this.options.markerDelayMs ?? 250);
+  }
+
+  private scheduleMarkers(delayMs: number) {
+    if (this.markerTimer || this.closed) return;
+    this.markerTimer = setTimeout(() => {
+      this.markerTimer = undefined;
+      this.flushMarkers();
+    }, delayMs);
+  }
+
+  private flushMarkers() {
+    for (const kind of ["delivered", "read"] as const) {
+      const pending = this.pendingMarkers[kind];
+      const batch = [...pending];
+      pending.clear();
+      for (const [conversationId, seq] of batch) {
+        this.counters.markersSent++;
+        void this.request(`message:${kind}`, { conversationId, seq }).then((answer) => {
+          if (answer.ok) return;
+          const { code, details } = answer.error as { code: string; details?: { retryAfterMs?: number } };
+          // Refused for now: keep it (unless a newer one is waiting) and try again later, as the SDK does.
+          if (code === "unavailable" || code === "rate_limited" || code === "timeout") {
+            if (seq > (pending.get(conversationId) ?? 0)) pending.set(conversationId, seq);
+            this.scheduleMarkers(details?.retryAfterMs ?? MARKER_RETRY_MS);
+          }
+        });
+      }
+    }
+  }
+
+  private scheduleGapFill(conversationId: string) {
+    if (this.gapTimers.has(conversationId) || this.closed) return;
+    this.gapTimers.set(
+      conversationId,
+      setTimeout(() => void this.fillGap(conversationId).finally(() => this.gapTimers.delete(conversationId)), 250),
+    );
+  }
+
+  private async fillGap(conversationId: string) {
+    if (!this.options.token) return;
+    while (!this.closed && this.ahead.has(conversationId)) {
+      const after = this.cursors.get(conversationId) ?? 0;
+      this.counters.gapFills++;
+      const res = await api<{ messages: Message[] }>(
+        this.options.url,
+        "GET",
+        `/v1/conversations/${conversationId}/messages?after=${after}&limit=100`,
+        { token: this.options.token },
+      ).catch(() => ({ status: 0, body: { messages: [] as Message[] } }));
+      if (res.status !== 200) {
+        addCounts(this.errors, `gap_fill_http_${res.status}`);
+        return;
+      }
+      for (const m of res.body.messages) this.take(m, "gap");
+      if ((this.cursors.get(conversationId) ?? 0) === after) return;
+    }
+  }
+
+  /** What the SDK does on `sync:required`: page through `sync` with its cursors until nothing more comes. */
+  sync(): Promise<void> {
+    this.syncing ??= (async () => {
+      try {
+        for (let page = 0; page < 100 && !this.closed; page++) {
+          const cursors = Object.fromEntries(this.cursors);
+          this.counters.syncCalls++;
+          const answer = await this.request<SyncResult>("sync", { cursors, limit: 500 });
+          if (!answer.ok) return;
+          for (const m of answer.messages) this.take(m, "sync");
+          const advanced = [...this.cursors].some(([id, seq]) => seq > (cursors[id] ?? 0));
+          if (!answer.hasMore || !advanced) return;
+        }
+      } finally {
+        this.syncing = undefined;
+      }
+    })();
+    return this.syncing;
+  }
+
+  /** Whether this device has `seq` of a conversation, by any path. */
+  has(conversationId: string, seq: number) {
+    return seq <= (this.cursors.get(conversationId) ?? 0) || (this.ahead.get(conversationId)?.has(seq) ?? false);
+  }
+
+  private request<T extends object = object>(event: string, payload: unknown): Promise<AckAnswer<T>> {
+    const socket = this.socket as unknown as {
+      timeout(ms: number): {
+        emit(event: string, payload: unknown, ack: (err: Error | null, a?: unknown) => void): void;
+      };
+    };
+    return new Promise((resolve) => {
+      socket.timeout(REQUEST_TIMEOUT_MS).emit(event, payload, (err, answer) => {
+        const result = (err || !answer ? NO_ANSWER : answer) as AckAnswer<T> | { ok: false; error: { code: string } };
+        if (!result.ok) addCounts(this.errors, `${event} ${result.error.code}`);
+        resolve(result as AckAnswer<T>);
+      });
+    });
+  }
+}
+
+/** Opens devices with at most `limit` handshakes in flight. */
+export function connectDevices(options: DeviceOptions[], limit = 50): Promise<SdkDevice[]> {
+  return inBatches(options, limit, (o) => new SdkDevice(o).connected());
+}
+
+export function sumCounters(devices: SdkDevice[]): DeviceCounters {
+  const total = { ...devices[0]!.counters };
+  for (const key of Object.keys(total) as (keyof DeviceCounters)[]) total[key] = 0;
+  for (const d of devices)
+    for (const key of Object.keys(total) as (keyof DeviceCounters)[]) total[key] += d.counters[key];
+  return total;
+}
+
+export function diffCounters(after: DeviceCounters, before: DeviceCounters): DeviceCounters {
+  const diff = { ...after };
+  for (const key of Object.keys(diff) as (keyof DeviceCounters)[]) diff[key] = after[key] - before[key];
+  return diff;
+}
