@@ -25,13 +25,13 @@ import { createPush } from "./push/index.js";
 import { userRoom } from "./protocol/events.js";
 import { createRedisAdapter, type AdapterMode } from "./realtime/adapter.js";
 import { guardSocketBuffers } from "./realtime/buffer-guard.js";
-import { registerChatHandlers } from "./realtime/handlers.js";
+import { EventRouter, registerChatHandlers } from "./realtime/handlers.js";
 import { resyncAfterRedisOutage } from "./realtime/resync.js";
 import { socketNotifier } from "./realtime/notifier.js";
 import { originPolicy } from "./realtime/origins.js";
 import type { RedisConnections } from "./realtime/redis.js";
 import { endSession, manageSessionLifetime } from "./realtime/session-lifetime.js";
-import { createSocketServer, type GatewayServer } from "./realtime/socket-server.js";
+import { createSocketServer, type GatewayServer, type GatewaySocket } from "./realtime/socket-server.js";
 import { registerTyping } from "./realtime/typing.js";
 
 export interface GatewayDeps {
@@ -155,8 +155,17 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     accounts,
     log,
   });
+  // Client events, registered once for every socket.
+  const router = new EventRouter({ limits, log, metrics });
+  registerChatHandlers(router, { db, messages, limits });
+  const stopTyping = registerTyping(router, { db, conversations, notifier });
+  const sessions = manageSessionLifetime(router, {
+    tokens,
+    isSessionActive: (id) => accounts.isSessionActive(id),
+  });
   const presence = await createPresence({
     db,
+    router,
     redis,
     log,
     heartbeatMs: config.PRESENCE_HEARTBEAT_MS,
@@ -173,17 +182,21 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     onOverflow: () => metrics.socketBufferOverflows.inc(),
   });
 
+  // One listener of each kind shared by every socket (Socket.IO calls them with the socket as `this`), so an idle
+  // connection carries no closures of ours.
+  function onDisconnect(this: GatewaySocket, reason: string): void {
+    metrics.socketsConnected.dec();
+    metrics.socketDisconnects.inc({ reason });
+    sessions.forget(this);
+    presence.detach(this);
+  }
   server.on("connection", (socket) => {
     metrics.socketsConnected.inc();
     metrics.socketConnections.inc();
-    socket.on("disconnect", (reason) => {
-      metrics.socketsConnected.dec();
-      metrics.socketDisconnects.inc({ reason });
-    });
-    const handle = registerChatHandlers(socket, { db, messages, conversations, limits, log, metrics });
-    registerTyping(handle, socket.data.userId, { db, conversations, notifier });
-    manageSessionLifetime(socket, handle, { tokens, isSessionActive: (id) => accounts.isSessionActive(id) });
-    presence.attach(socket, handle);
+    socket.on("disconnect", onDisconnect);
+    router.attach(socket);
+    sessions.watch(socket);
+    presence.attach(socket);
   });
 
   // Logout or a revoked refresh family ends that login's live sockets, on whichever pod they are.
@@ -206,6 +219,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       draining = true;
       metrics.draining.set(1);
       presence.stop();
+      stopTyping();
       bufferGuard.stop();
       // Queued markers are committed and acked before their sockets are let go, like queued sends.
       const writers = { idle: () => Promise.all([writer.idle(), markerWriter.idle()]).then(() => undefined) };

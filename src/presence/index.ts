@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { PresenceSubscribePayload } from "../chat/schemas.js";
 import type { Db } from "../db/client.js";
 import { badRequest } from "../errors.js";
-import type { Handle } from "../realtime/handlers.js";
+import type { EventRouter } from "../realtime/handlers.js";
 import type { RedisConnections } from "../realtime/redis.js";
 import type { GatewaySocket } from "../realtime/socket-server.js";
 import { MemoryPresenceStore, type PresenceStore, RedisPresenceStore } from "./store.js";
@@ -14,6 +14,8 @@ import { watchableUsers } from "./visibility.js";
 
 export interface PresenceOptions {
   db: Db;
+  /** Where `presence:subscribe` is served. */
+  router: EventRouter;
   redis: RedisConnections | undefined;
   log: Logger;
   heartbeatMs: number;
@@ -21,13 +23,15 @@ export interface PresenceOptions {
 }
 
 export interface Presence {
-  /** Tracks the socket until it disconnects and serves its `presence:subscribe`. */
-  attach(socket: GatewaySocket, handle: Handle): void;
+  /** Tracks the socket as online. */
+  attach(socket: GatewaySocket): void;
+  /** Forgets it (on disconnect): offline once the user's last socket is gone, its subscriptions dropped. */
+  detach(socket: GatewaySocket): void;
   stop(): void;
 }
 
 export async function createPresence(options: PresenceOptions): Promise<Presence> {
-  const { db, redis, log } = options;
+  const { db, redis, log, router } = options;
   const store: PresenceStore = redis
     ? new RedisPresenceStore(redis.pub, redis.sub, options.ttlMs)
     : new MemoryPresenceStore();
@@ -36,23 +40,23 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
   // Sweeping as often as heartbeating bounds a dead pod's ghost to TTL plus one heartbeat.
   const tracker = new PresenceTracker(store, log, { heartbeatMs: options.heartbeatMs, sweepMs: options.heartbeatMs });
 
+  router.on("presence:subscribe", PresenceSubscribePayload, async (socket, { userIds }) => {
+    const allowed = await watchableUsers(db, socket.data.userId, userIds);
+    // Watch before reading, so a change between the two reaches the socket rather than falling in the gap.
+    if (!subscriptions.watch(socket, allowed)) {
+      throw badRequest(`at most ${MAX_WATCHED_PER_SOCKET} watched users per connection`);
+    }
+    if (socket.disconnected) subscriptions.forget(socket.id);
+    return { presence: await store.read(allowed) };
+  });
+
   return {
-    attach(socket, handle) {
-      const userId = socket.data.userId;
-      tracker.connected({ userId, socketId: socket.id });
-      socket.on("disconnect", () => {
-        tracker.disconnected(socket.id);
-        subscriptions.forget(socket.id);
-      });
-      handle("presence:subscribe", PresenceSubscribePayload, async ({ userIds }) => {
-        const allowed = await watchableUsers(db, userId, userIds);
-        // Watch before reading, so a change between the two reaches the socket rather than falling in the gap.
-        if (!subscriptions.watch(socket, allowed)) {
-          throw badRequest(`at most ${MAX_WATCHED_PER_SOCKET} watched users per connection`);
-        }
-        if (socket.disconnected) subscriptions.forget(socket.id);
-        return { presence: await store.read(allowed) };
-      });
+    attach(socket) {
+      tracker.connected({ userId: socket.data.userId, socketId: socket.id });
+    },
+    detach(socket) {
+      tracker.disconnected(socket.id);
+      subscriptions.forget(socket.id);
     },
     stop() {
       tracker.stop();

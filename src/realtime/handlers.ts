@@ -1,8 +1,11 @@
-// Client events. Each handler reads: validate -> act -> ack; fan-out happens in the domain after commit.
-// A handler never throws past this boundary: every failure becomes the contract's ack with an error code.
+// Client events. Each route reads: validate -> act -> ack; fan-out happens in the domain after commit.
+// A route never throws past this boundary: every failure becomes the contract's ack with an error code.
+//
+// Routes are registered once per gateway, not once per socket: every socket gets the same single `onAny` listener,
+// which Socket.IO calls with the socket as `this`. Per-socket closures (a listener per event, a handler per event)
+// were most of what an idle connection cost beyond Socket.IO's own objects (measured with heap snapshots).
 import type { Logger } from "pino";
 import type { z } from "zod";
-import type { Conversations } from "../chat/conversations.js";
 import type { Messages } from "../chat/messages.js";
 import * as schemas from "../chat/schemas.js";
 import { syncAfterCursors } from "../chat/sync.js";
@@ -12,88 +15,92 @@ import type { ClientToServerEvents } from "../protocol/events.js";
 import type { RateLimiters } from "../limits/rate-limits.js";
 import type { GatewaySocket } from "./socket-server.js";
 
-export interface HandlerDeps {
-  db: Db;
-  messages: Messages;
-  conversations: Conversations;
+export interface RouterDeps {
   limits: RateLimiters;
   log: Logger;
-  /** Extra handlers (presence, typing, token refresh) register through the same wrapper. */
   metrics?: { event(event: string, outcome: string): void; sendToAck?: { observe(seconds: number): void } };
 }
 
 type EventName = keyof ClientToServerEvents;
-export type Handle = <S extends z.ZodType>(
-  event: EventName,
-  schema: S,
-  run: (input: z.infer<S>) => Promise<object>,
-  limiter?: (socket: GatewaySocket) => Promise<void>,
-) => void;
 
-const KNOWN_EVENTS = new Set<string>([
-  "message:send",
-  "message:read",
-  "message:delivered",
-  "typing",
-  "sync",
-  "presence:subscribe",
-  "auth:refresh",
-]);
-
-/** Wraps one event: ack required, rate limit, schema, run, ack ok or the error. */
-export function eventHandler(socket: GatewaySocket, deps: HandlerDeps): Handle {
-  return (event, schema, run, limiter) => {
-    const raw = socket as unknown as { on(event: string, listener: (...args: unknown[]) => void): void };
-    raw.on(event, (...args: unknown[]) => {
-      const ack = args.at(-1);
-      if (typeof ack !== "function") {
-        deps.log.debug({ event, socketId: socket.id }, "event without ack ignored");
-        return;
-      }
-      const payload = args.length > 1 ? args[0] : undefined;
-      const started = performance.now();
-      void (async () => {
-        try {
-          await (limiter ? limiter(socket) : deps.limits.events.consume(socket.id));
-          const input = schema.parse(payload) as z.infer<typeof schema>;
-          const result = await run(input);
-          ack({ ok: true, ...result });
-          deps.metrics?.event(event, "ok");
-          if (event === "message:send") deps.metrics?.sendToAck?.observe((performance.now() - started) / 1000);
-        } catch (err) {
-          const { error, isBug } = toWireError(err);
-          if (isBug) deps.log.error({ err, event, socketId: socket.id, userId: socket.data.userId }, "event failed");
-          deps.metrics?.event(event, error.code);
-          ack({ ok: false, error });
-        }
-      })();
-    });
-  };
+interface Route {
+  schema: z.ZodType;
+  run: (socket: GatewaySocket, input: unknown) => Promise<object>;
+  /** Default: the per-socket events limit. */
+  limiter: ((socket: GatewaySocket) => Promise<void>) | undefined;
 }
 
-export function registerChatHandlers(socket: GatewaySocket, deps: HandlerDeps): Handle {
-  const handle = eventHandler(socket, deps);
-  const userId = socket.data.userId;
+export class EventRouter {
+  private readonly routes = new Map<string, Route>();
+  private readonly listener: (this: GatewaySocket, event: string, ...args: unknown[]) => void;
 
-  handle(
+  constructor(private readonly deps: RouterDeps) {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- Socket.IO binds `this` to the socket.
+    const router = this;
+    this.listener = function (this: GatewaySocket, event: string, ...args: unknown[]) {
+      router.dispatch(this, event, args);
+    };
+  }
+
+  /** Registers the handler of one client event for every socket. */
+  on<S extends z.ZodType>(
+    event: EventName,
+    schema: S,
+    run: (socket: GatewaySocket, input: z.infer<S>) => Promise<object>,
+    limiter?: (socket: GatewaySocket) => Promise<void>,
+  ): void {
+    this.routes.set(event, { schema, run: run as Route["run"], limiter });
+  }
+
+  attach(socket: GatewaySocket): void {
+    socket.onAny(this.listener);
+  }
+
+  private dispatch(socket: GatewaySocket, event: string, args: unknown[]): void {
+    const route = this.routes.get(event);
+    const { log, limits, metrics } = this.deps;
+    if (route === undefined) return log.debug({ event, socketId: socket.id }, "unknown event ignored");
+    const ack = args.at(-1);
+    if (typeof ack !== "function") return log.debug({ event, socketId: socket.id }, "event without ack ignored");
+    const payload = args.length > 1 ? args[0] : undefined;
+    const started = performance.now();
+    void (async () => {
+      try {
+        await (route.limiter ? route.limiter(socket) : limits.events.consume(socket.id));
+        const result = await route.run(socket, route.schema.parse(payload));
+        ack({ ok: true, ...result });
+        metrics?.event(event, "ok");
+        if (event === "message:send") metrics?.sendToAck?.observe((performance.now() - started) / 1000);
+      } catch (err) {
+        const { error, isBug } = toWireError(err);
+        if (isBug) log.error({ err, event, socketId: socket.id, userId: socket.data.userId }, "event failed");
+        metrics?.event(event, error.code);
+        ack({ ok: false, error });
+      }
+    })();
+  }
+}
+
+export function registerChatHandlers(
+  router: EventRouter,
+  deps: { db: Db; messages: Messages; limits: RateLimiters },
+): void {
+  router.on(
     "message:send",
     schemas.SendPayload,
-    async (input) => deps.messages.send(userId, input).then(({ message }) => ({ message })),
+    async (socket, input) => deps.messages.send(socket.data.userId, input).then(({ message }) => ({ message })),
     // Sends are limited per user across all their devices (and pods, in Redis mode).
-    () => deps.limits.send.consume(userId),
+    (socket) => deps.limits.send.consume(socket.data.userId),
   );
-  handle("message:read", schemas.MarkerPayload, async ({ conversationId, seq }) => {
-    await deps.messages.markRead(userId, conversationId, seq, socket.id);
+  router.on("message:read", schemas.MarkerPayload, async (socket, { conversationId, seq }) => {
+    await deps.messages.markRead(socket.data.userId, conversationId, seq, socket.id);
     return {};
   });
-  handle("message:delivered", schemas.MarkerPayload, async ({ conversationId, seq }) => {
-    await deps.messages.markDelivered(userId, conversationId, seq);
+  router.on("message:delivered", schemas.MarkerPayload, async (socket, { conversationId, seq }) => {
+    await deps.messages.markDelivered(socket.data.userId, conversationId, seq);
     return {};
   });
-  handle("sync", schemas.SyncPayload, async ({ cursors, limit }) => syncAfterCursors(deps.db, userId, cursors, limit));
-
-  socket.onAny((event: string) => {
-    if (!KNOWN_EVENTS.has(event)) deps.log.debug({ event, socketId: socket.id }, "unknown event ignored");
-  });
-  return handle;
+  router.on("sync", schemas.SyncPayload, async (socket, { cursors, limit }) =>
+    syncAfterCursors(deps.db, socket.data.userId, cursors, limit),
+  );
 }

@@ -1,9 +1,10 @@
 // A socket must not outlive its access token. Shortly before `exp` the socket gets `auth:expiring`; a valid
 // `auth:refresh` (same user, same login) moves the deadline; otherwise it is disconnected at `exp` with a reason.
+// One timer per socket at a time (the warning's, then the expiry's), with callbacks shared by every socket.
 import type { AccessTokens } from "../auth/access-tokens.js";
 import { AuthRefreshPayload } from "../chat/schemas.js";
 import { unauthorized } from "../errors.js";
-import type { Handle } from "./handlers.js";
+import type { EventRouter } from "./handlers.js";
 import type { GatewaySocket } from "./socket-server.js";
 
 /** How long before expiry the warning goes out: a minute, or a quarter of a short token's life. */
@@ -11,32 +12,33 @@ export function warningLeadMs(ttlSeconds: number): number {
   return Math.min(60_000, Math.max(1_000, (ttlSeconds * 1000) / 4));
 }
 
+export interface SessionLifetime {
+  /** Starts the socket's clock from its token's `exp`. */
+  watch(socket: GatewaySocket): void;
+  /** Stops it (on disconnect). */
+  forget(socket: GatewaySocket): void;
+}
+
 export function manageSessionLifetime(
-  socket: GatewaySocket,
-  handle: Handle,
+  router: EventRouter,
   deps: { tokens: AccessTokens; isSessionActive: (sessionId: string) => Promise<boolean> },
-): void {
-  let warnTimer: NodeJS.Timeout | undefined;
-  let expireTimer: NodeJS.Timeout | undefined;
+): SessionLifetime {
+  // Not in socket.data: that is shared with other pods (fetchSockets) and must stay plain data.
+  const timers = new WeakMap<GatewaySocket, NodeJS.Timeout>();
+  const lead = warningLeadMs(deps.tokens.ttlSeconds);
 
-  const schedule = () => {
-    clearTimeout(warnTimer);
-    clearTimeout(expireTimer);
-    const msLeft = socket.data.exp * 1000 - Date.now();
-    const lead = warningLeadMs(deps.tokens.ttlSeconds);
-    warnTimer = setTimeout(
-      () => socket.emit("auth:expiring", { expiresAt: new Date(socket.data.exp * 1000).toISOString() }),
-      Math.max(0, msLeft - lead),
-    );
-    expireTimer = setTimeout(() => endSession(socket, "token_expired"), Math.max(0, msLeft));
+  const expire = (socket: GatewaySocket) => endSession(socket, "token_expired");
+  const warn = (socket: GatewaySocket) => {
+    socket.emit("auth:expiring", { expiresAt: new Date(socket.data.exp * 1000).toISOString() });
+    timers.set(socket, setTimeout(expire, Math.max(0, socket.data.exp * 1000 - Date.now()), socket));
   };
-  schedule();
-  socket.on("disconnect", () => {
-    clearTimeout(warnTimer);
-    clearTimeout(expireTimer);
-  });
+  const watch = (socket: GatewaySocket) => {
+    clearTimeout(timers.get(socket));
+    const msLeft = socket.data.exp * 1000 - Date.now();
+    timers.set(socket, setTimeout(warn, Math.max(0, msLeft - lead), socket));
+  };
 
-  handle("auth:refresh", AuthRefreshPayload, async ({ token }) => {
+  router.on("auth:refresh", AuthRefreshPayload, async (socket, { token }) => {
     const claims = deps.tokens.verify(token);
     if (claims.role !== "user" || claims.userId !== socket.data.userId) {
       throw unauthorized("token belongs to another user");
@@ -45,9 +47,17 @@ export function manageSessionLifetime(
     if (claims.sessionId !== socket.data.sessionId) throw unauthorized("token belongs to another login");
     if (!(await deps.isSessionActive(socket.data.sessionId))) throw unauthorized("session revoked");
     socket.data.exp = Math.max(socket.data.exp, claims.exp);
-    schedule();
+    if (socket.connected) watch(socket);
     return { expiresAt: new Date(socket.data.exp * 1000).toISOString() };
   });
+
+  return {
+    watch,
+    forget(socket) {
+      clearTimeout(timers.get(socket));
+      timers.delete(socket);
+    },
+  };
 }
 
 /** Tells the client why, then disconnects; the SDK reads the reason to decide between refresh and sign-out. */

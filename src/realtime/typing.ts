@@ -3,25 +3,33 @@ import type { Conversations } from "../chat/conversations.js";
 import type { Notifier } from "../chat/ports.js";
 import { TypingPayload } from "../chat/schemas.js";
 import type { Db } from "../db/client.js";
-import type { Handle } from "./handlers.js";
+import type { EventRouter } from "./handlers.js";
 
 /** A "typing" start is forwarded at most once per this many ms per user and conversation; stops always pass. */
 export const TYPING_THROTTLE_MS = 2_000;
 
 export function registerTyping(
-  handle: Handle,
-  userId: string,
+  router: EventRouter,
   deps: { db: Db; conversations: Conversations; notifier: Notifier },
-): void {
+): () => void {
+  // user + conversation -> when its last start was forwarded; shared by all the user's sockets on this pod.
   const lastStart = new Map<string, number>();
-  handle("typing", TypingPayload, async ({ conversationId, isTyping }) => {
+  // Entries older than the throttle decide nothing any more: drop them, so the map holds only recent typists.
+  const prune = setInterval(() => {
+    const cutoff = Date.now() - TYPING_THROTTLE_MS;
+    for (const [key, at] of lastStart) if (at < cutoff) lastStart.delete(key);
+  }, 10 * TYPING_THROTTLE_MS).unref();
+
+  router.on("typing", TypingPayload, async (socket, { conversationId, isTyping }) => {
+    const userId = socket.data.userId;
     await deps.conversations.requireMember(userId, conversationId);
+    const key = `${userId}\n${conversationId}`;
     const now = Date.now();
     if (isTyping) {
-      if (now - (lastStart.get(conversationId) ?? 0) < TYPING_THROTTLE_MS) return {};
-      lastStart.set(conversationId, now);
+      if (now - (lastStart.get(key) ?? 0) < TYPING_THROTTLE_MS) return {};
+      lastStart.set(key, now);
     } else {
-      lastStart.delete(conversationId);
+      lastStart.delete(key);
     }
     const others = await deps.db.member.findMany({
       where: { conversationId, userId: { not: userId } },
@@ -34,4 +42,5 @@ export function registerTyping(
     );
     return {};
   });
+  return () => clearInterval(prune);
 }
