@@ -23,12 +23,13 @@ import { createPush } from "./push/index.js";
 import { userRoom } from "./protocol/events.js";
 import { createRedisAdapter, type AdapterMode } from "./realtime/adapter.js";
 import { registerChatHandlers } from "./realtime/handlers.js";
-import { resyncAfterRedisOutage } from "./realtime/resync.js";
+import { LiveResync, resyncAfterRedisOutage } from "./realtime/resync.js";
 import { socketNotifier } from "./realtime/notifier.js";
 import { originPolicy } from "./realtime/origins.js";
 import type { RedisConnections } from "./realtime/redis.js";
 import { endSession, manageSessionLifetime } from "./realtime/session-lifetime.js";
 import { createSocketServer, type GatewayServer } from "./realtime/socket-server.js";
+import { type StallWatch, watchEventLoopStalls } from "./realtime/stall-watch.js";
 import { registerTyping } from "./realtime/typing.js";
 
 export interface GatewayDeps {
@@ -64,6 +65,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       loginPerMin: config.RATE_LIMIT_LOGIN_PER_MIN,
       eventsPerSec: config.RATE_LIMIT_EVENTS_PER_SEC,
       httpPerMin: config.RATE_LIMIT_HTTP_PER_MIN,
+      redisTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
     },
     redis?.pub,
   );
@@ -140,13 +142,25 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     log,
     heartbeatMs: config.PRESENCE_HEARTBEAT_MS,
     ttlMs: config.PRESENCE_TTL_MS,
+    readTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+    failures: metrics.redisFailures,
   });
   let adapterMode: AdapterMode = "memory";
+  let stallWatch: StallWatch | undefined;
   if (redis) {
-    const { mode, adapter } = createRedisAdapter(redis, config.REDIS_ADAPTER);
+    const resync = new LiveResync(server, log, metrics.resyncs, () => redis.pub.isReady);
+    const { mode, adapter } = createRedisAdapter(redis, config.REDIS_ADAPTER, {
+      resync,
+      log,
+      failures: metrics.redisFailures,
+    });
     server.adapter(adapter);
     adapterMode = mode;
-    resyncAfterRedisOutage(server, redis, log);
+    resyncAfterRedisOutage(redis, resync);
+    stallWatch = watchEventLoopStalls(config.EVENT_LOOP_STALL_MS, (blockedMs) => {
+      log.warn({ blockedMs }, "event loop stalled: resyncing this pod's sockets");
+      resync.localSockets("event_loop_stall");
+    });
   }
 
   server.on("connection", (socket) => {
@@ -182,6 +196,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       draining = true;
       metrics.draining.set(1);
       presence.stop();
+      stallWatch?.stop();
       await drainGateway({ io: server, http, writer, log }, { timeoutMs });
       // After the writer is idle, so the last stored messages are scheduled too.
       await push.close();

@@ -1,10 +1,23 @@
 // The Socket.IO adapter: how an emit to `user:<id>` reaches the pods where that user's sockets are.
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
+import type { Logger } from "pino";
 import type { Namespace } from "socket.io";
 import type { Adapter } from "socket.io-adapter";
+import { type AdapterClientHooks, guardPublisher, guardSubscriber } from "./adapter-clients.js";
 import type { RedisConnections } from "./redis.js";
+import type { LiveResync } from "./resync.js";
 
 export type AdapterMode = "memory" | "classic" | "sharded";
+
+// The adapters' channel names: `<prefix>#/#` is the channel every pod reads, `<prefix>#/#<room>#` a one-room emit.
+const CLASSIC_KEY = "chat-gateway";
+const SHARDED_PREFIX = "socket.io";
+
+export interface AdapterFailureDeps {
+  resync: LiveResync;
+  log: Logger;
+  failures: { inc(labels: { client: string; op: string }): void };
+}
 
 /**
  * Sharded mode uses Redis 7 sharded pub/sub with one channel per room ("dynamic"), so a pod only receives the
@@ -14,11 +27,46 @@ export type AdapterMode = "memory" | "classic" | "sharded";
 export function createRedisAdapter(
   redis: RedisConnections,
   requested: "classic" | "sharded" | undefined,
+  deps: AdapterFailureDeps,
 ): { mode: AdapterMode; adapter: (nsp: Namespace) => Adapter } {
   const mode: AdapterMode = requested ?? (redis.supportsSharded ? "sharded" : "classic");
+  if (mode === "sharded" && !redis.supportsSharded) throw new Error("REDIS_ADAPTER=sharded needs Redis 7 or later");
+  const hooks = failureHooks(`${mode === "sharded" ? SHARDED_PREFIX : CLASSIC_KEY}#/#`, deps);
+  const pub = guardPublisher(redis.pub, hooks);
+  const sub = guardSubscriber(redis.sub, hooks);
   if (mode === "sharded") {
-    if (!redis.supportsSharded) throw new Error("REDIS_ADAPTER=sharded needs Redis 7 or later");
-    return { mode, adapter: createShardedAdapter(redis.pub, redis.sub, { subscriptionMode: "dynamic" }) };
+    return { mode, adapter: createShardedAdapter(pub, sub, { subscriptionMode: "dynamic" }) };
   }
-  return { mode, adapter: createAdapter(redis.pub, redis.sub, { key: "chat-gateway" }) };
+  return { mode, adapter: createAdapter(pub, sub, { key: CLASSIC_KEY }) };
+}
+
+/** The room a one-room emit channel is for; undefined for the shared channel and the request/response ones. */
+export function roomOfChannel(roomPrefix: string, channel: string): string | undefined {
+  if (!channel.startsWith(roomPrefix) || !channel.endsWith("#")) return undefined;
+  const room = channel.slice(roomPrefix.length, -1);
+  return room.startsWith("user:") ? room : undefined;
+}
+
+function failureHooks(roomPrefix: string, { resync, log, failures }: AdapterFailureDeps): AdapterClientHooks {
+  // One warning per burst: a stalled link fails thousands of publishes in a row; the counter has them all.
+  let lastWarn = 0;
+  const warn = (err: unknown, fields: Record<string, unknown>, msg: string) => {
+    if (Date.now() - lastWarn < 1_000) return;
+    lastWarn = Date.now();
+    log.warn({ ...fields, err: err instanceof Error ? `${err.name}: ${err.message}` : String(err) }, msg);
+  };
+  return {
+    publishFailed(channel, err) {
+      failures.inc({ client: "pub", op: "publish" });
+      warn(err, {}, "redis publish failed: resyncing the sockets it was for");
+      resync.everyPod("publish_failed", roomOfChannel(roomPrefix, channel));
+    },
+    subscribeFailed(command, channels, err) {
+      failures.inc({ client: "sub", op: command.toLowerCase() });
+      warn(err, { command, channels: channels.length }, "redis subscription command failed");
+    },
+    resubscribed() {
+      resync.localSockets("subscribe_failed");
+    },
+  };
 }
