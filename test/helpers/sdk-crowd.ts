@@ -86,9 +86,13 @@ export async function stream(crowd: Crowd, perDevice: number, spacingMs: number,
   await eventually(() => settled() >= total(), 60_000, "every send acked or refused");
 }
 
-/** Every acked message reaches every device exactly once, in seq order. */
-export async function assertEveryAckedEverywhere(crowd: Crowd, timeoutMs = 30_000): Promise<void> {
-  const acked = crowd.devices.flatMap((d) => d.acked);
+/** Every acked message (the devices' own, and `alsoAcked` sent by others) reaches every device once, in seq order. */
+export async function assertEveryAckedEverywhere(
+  crowd: Crowd,
+  alsoAcked: Message[] = [],
+  timeoutMs = 30_000,
+): Promise<void> {
+  const acked = [...crowd.devices.flatMap((d) => d.acked), ...alsoAcked];
   assert.equal(new Set(acked.map((m) => m.id)).size, acked.length, "every send acked once");
   const ids = new Set(acked.map((m) => m.id));
   const missing = (d: CrowdDevice) => [...ids].filter((id) => !d.received.some((m) => m.id === id)).length;
