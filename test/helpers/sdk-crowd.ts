@@ -100,7 +100,7 @@ export async function assertEveryAckedEverywhere(
     await eventually(() => crowd.devices.every((d) => missing(d) === 0), timeoutMs, "every acked message everywhere");
   } catch (err) {
     const report = crowd.devices.map((d) => `device ${d.index}: ${missing(d)} of ${ids.size} missing`).join("; ");
-    throw new Error(`${(err as Error).message}: ${report}`);
+    throw new Error(`${(err as Error).message}: ${report}`, { cause: err });
   }
   for (const d of crowd.devices) {
     const seqs = d.received.filter((m) => m.conversationId === crowd.conversationId).map((m) => m.seq);

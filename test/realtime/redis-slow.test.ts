@@ -121,7 +121,10 @@ describe("redis paused and slept mid-traffic", () => {
     );
     // The probes' messages are members of the conversation too: every device must end with them as well.
     await assertEveryAckedEverywhere(c);
-    assert.ok(cluster.gateways.every((g) => g.process.exitCode === null), "no gateway exited");
+    assert.ok(
+      cluster.gateways.every((g) => g.process.exitCode === null),
+      "no gateway exited",
+    );
     for (const g of cluster.gateways) {
       assert.ok(!g.logs.some((l) => l.includes("uncaught error")), "nothing reached the last-resort handler");
     }

@@ -86,6 +86,9 @@ describe("redis closes a subscriber: the pod's sockets are resynced", () => {
       [],
       "no send refused",
     );
-    assert.ok(cluster.gateways.every((g) => g.process.exitCode === null), "no gateway exited");
+    assert.ok(
+      cluster.gateways.every((g) => g.process.exitCode === null),
+      "no gateway exited",
+    );
   });
 });
