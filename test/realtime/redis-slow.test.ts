@@ -56,7 +56,7 @@ describe("redis paused and slept mid-traffic", () => {
     await redis.stop();
   });
 
-  test("pods stay up, answer in time, recover, and lose nothing acked", async () => {
+  test("pods stay up, answer in time, recover, and lose nothing acked", async (t) => {
     crowd = await startCrowd(cluster.urls, 6);
     const c = crowd;
     const [w0, w1] = c.watchers as [Crowd["watchers"][0], Crowd["watchers"][0]];
@@ -106,6 +106,8 @@ describe("redis paused and slept mid-traffic", () => {
     await wake();
 
     await sending;
+    t.diagnostic(`during the pause (send, send, presence): ${JSON.stringify(duringPause)}`);
+    t.diagnostic(`during the sleep (send, send, presence): ${JSON.stringify(duringSleep)}`);
     for (const { ms, outcome } of [...duringPause, ...duringSleep]) {
       assert.ok(["ok", "unavailable"].includes(outcome), `answered ${outcome}`);
       assert.ok(ms < COMMAND_TIMEOUT_MS + 1_500, `answered in ${ms} ms, not held for the whole pause`);
