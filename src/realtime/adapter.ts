@@ -40,11 +40,16 @@ export function createRedisAdapter(
   return { mode, adapter: createAdapter(pub, sub, { key: CLASSIC_KEY }) };
 }
 
-/** The room a one-room emit channel is for; undefined for the shared channel and the request/response ones. */
-export function roomOfChannel(roomPrefix: string, channel: string): string | undefined {
-  if (!channel.startsWith(roomPrefix) || !channel.endsWith("#")) return undefined;
+/**
+ * Whose sockets may have missed a publish that failed on `channel`: the room of a one-room emit, "everyone" for the
+ * channel every pod reads (multi-room emits and io.emit go there), or "nobody" for a channel that carries no socket
+ * traffic (the adapters' request and response channels: their callers time out and handle it).
+ */
+export function missedBy(roomPrefix: string, channel: string): string | "everyone" | "nobody" {
+  if (channel === roomPrefix) return "everyone";
+  if (!channel.startsWith(roomPrefix) || !channel.endsWith("#")) return "nobody";
   const room = channel.slice(roomPrefix.length, -1);
-  return room.startsWith("user:") ? room : undefined;
+  return room.startsWith("user:") ? room : "nobody";
 }
 
 function failureHooks(roomPrefix: string, { resync, log, failures }: AdapterFailureDeps): AdapterClientHooks {
@@ -53,13 +58,16 @@ function failureHooks(roomPrefix: string, { resync, log, failures }: AdapterFail
   const warn = (err: unknown, fields: Record<string, unknown>, msg: string) => {
     if (Date.now() - lastWarn < 1_000) return;
     lastWarn = Date.now();
-    log.warn({ ...fields, err: err instanceof Error ? `${err.name}: ${err.message}` : String(err) }, msg);
+    // node-redis errors keep the name "Error": their class says what happened (TimeoutError, ClientOfflineError).
+    const error = err instanceof Error ? `${err.constructor.name}: ${err.message}` : String(err);
+    log.warn({ ...fields, err: error }, msg);
   };
   return {
     publishFailed(channel, err) {
       failures.inc({ client: "pub", op: "publish" });
       warn(err, {}, "redis publish failed: resyncing the sockets it was for");
-      resync.everyPod("publish_failed", roomOfChannel(roomPrefix, channel));
+      const who = missedBy(roomPrefix, channel);
+      if (who !== "nobody") resync.everyPod("publish_failed", who === "everyone" ? undefined : who);
     },
     subscribeFailed(command, channels, err) {
       failures.inc({ client: "sub", op: command.toLowerCase() });

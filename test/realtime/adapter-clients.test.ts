@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createClient, type RedisClientType } from "redis";
 import { type AdapterClientHooks, guardPublisher, guardSubscriber } from "../../src/realtime/adapter-clients.js";
-import { roomOfChannel } from "../../src/realtime/adapter.js";
+import { missedBy } from "../../src/realtime/adapter.js";
 import { eventually } from "../helpers/clients.js";
 import { type PrivateRedis, startPrivateRedis } from "../helpers/private-redis.js";
 import { startTcpProxy, type TcpProxy } from "../sdk/tcp-proxy.js";
@@ -112,10 +112,13 @@ describe("adapter Redis clients", () => {
     proxy.setMode("up");
   });
 
-  test("a failed publish names the room whose sockets must resync, or none for the shared channel", () => {
-    assert.equal(roomOfChannel("socket.io#/#", "socket.io#/#user:abc#"), "user:abc");
-    assert.equal(roomOfChannel("chat-gateway#/#", "chat-gateway#/#user:abc#"), "user:abc");
-    assert.equal(roomOfChannel("socket.io#/#", "socket.io#/#"), undefined);
-    assert.equal(roomOfChannel("chat-gateway#/#", "chat-gateway-request#/#"), undefined);
+  test("a failed publish names whose sockets must resync", () => {
+    assert.equal(missedBy("socket.io#/#", "socket.io#/#user:abc#"), "user:abc");
+    assert.equal(missedBy("chat-gateway#/#", "chat-gateway#/#user:abc#"), "user:abc");
+    assert.equal(missedBy("socket.io#/#", "socket.io#/#"), "everyone");
+    assert.equal(missedBy("chat-gateway#/#", "chat-gateway#/#"), "everyone");
+    assert.equal(missedBy("socket.io#/#", "socket.io#/#Xb2kq9PzL1mN0aR4#"), "nobody", "a sharded response channel");
+    assert.equal(missedBy("chat-gateway#/#", "chat-gateway-request#/#"), "nobody");
+    assert.equal(missedBy("chat-gateway#/#", "chat-gateway-response#/#abc123#"), "nobody");
   });
 });
