@@ -66,6 +66,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       eventsPerSec: config.RATE_LIMIT_EVENTS_PER_SEC,
       httpPerMin: config.RATE_LIMIT_HTTP_PER_MIN,
       redisTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+      onRedisTimeout: () => metrics.redisFailures.inc({ client: "pub", op: "rate_limit_timeout" }),
     },
     redis?.pub,
   );
@@ -184,7 +185,12 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       .then((sockets) => {
         for (const s of sockets) if (s.data.sessionId === sessionId) endSession(s, reason);
       })
-      .catch((err: unknown) => log.warn({ err }, "could not end revoked sessions"));
+      .catch((err: unknown) => {
+        // Redis slow or away: the other pods' answers did not come in time. Those sockets still end by their access
+        // token's expiry at the latest, since auth:refresh checks that the session is active.
+        metrics.redisFailures.inc({ client: "pub", op: "fetch_sockets" });
+        log.warn({ err }, "could not end revoked sessions");
+      });
   });
 
   return {

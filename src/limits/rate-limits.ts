@@ -16,6 +16,8 @@ export interface RateLimitSettings {
   httpPerMin: number;
   /** How long a limit check may wait for Redis before the in-memory limiter decides instead. @default 5000 */
   redisTimeoutMs?: number;
+  /** Called each time Redis did not answer a check in time and the in-memory limiter decided (for a counter). */
+  onRedisTimeout?: () => void;
 }
 
 export interface RateLimiter {
@@ -45,14 +47,16 @@ function limiter(redis: RedisClientType | undefined, keyPrefix: string, points: 
   return { main, memory };
 }
 
-function wrap({ main, memory }: Limiter, timeoutMs: number): RateLimiter {
+function wrap({ main, memory }: Limiter, timeoutMs: number, onRedisTimeout: () => void): RateLimiter {
   return {
     consume: async (key) => {
       try {
         if (memory === undefined) await main.consume(key);
         else {
           await withDeadline(main.consume(key), timeoutMs, "a rate limit check").catch((err: unknown) => {
-            if (err instanceof RedisDeadlineError) return memory.consume(key);
+            if (!(err instanceof RedisDeadlineError)) throw err;
+            onRedisTimeout();
+            return memory.consume(key);
             throw err;
           });
         }
@@ -74,12 +78,13 @@ export interface RateLimiters {
 export function createRateLimiters(settings: RateLimitSettings, redis?: RedisClientType): RateLimiters {
   if (!settings.enabled) return { send: unlimited, login: unlimited, events: unlimited, http: unlimited };
   const timeoutMs = settings.redisTimeoutMs ?? 5_000;
+  const onTimeout = settings.onRedisTimeout ?? (() => undefined);
   return {
     // Bursts of up to twice the steady rate over two seconds: people paste, then pause.
-    send: wrap(limiter(redis, "send", settings.sendPerSec * 2, 2), timeoutMs),
-    login: wrap(limiter(redis, "login", settings.loginPerMin, 60), timeoutMs),
+    send: wrap(limiter(redis, "send", settings.sendPerSec * 2, 2), timeoutMs, onTimeout),
+    login: wrap(limiter(redis, "login", settings.loginPerMin, 60), timeoutMs, onTimeout),
     // Per socket, so local memory is right even in a cluster.
-    events: wrap(limiter(undefined, "events", settings.eventsPerSec, 1), timeoutMs),
-    http: wrap(limiter(redis, "http", settings.httpPerMin, 60), timeoutMs),
+    events: wrap(limiter(undefined, "events", settings.eventsPerSec, 1), timeoutMs, onTimeout),
+    http: wrap(limiter(redis, "http", settings.httpPerMin, 60), timeoutMs, onTimeout),
   };
 }

@@ -127,6 +127,17 @@ describe("redis paused and slept mid-traffic", () => {
       cluster.gateways.every((g) => g.process.exitCode === null),
       "no gateway exited",
     );
+    const timeouts = await Promise.all(
+      cluster.urls.map(async (url) => {
+        const text = await (await fetch(`${url}/metrics`)).text();
+        const line = text.split("\n").find((l) => l.includes('op="rate_limit_timeout"'));
+        return Number(line?.split(" ").at(-1) ?? 0);
+      }),
+    );
+    assert.ok(
+      timeouts.every((n) => n >= 1),
+      "each pod counted its rate-limit checks that Redis did not answer in time",
+    );
     for (const g of cluster.gateways) {
       assert.ok(!g.logs.some((l) => l.includes("uncaught error")), "nothing reached the last-resort handler");
     }
