@@ -23,15 +23,16 @@ import { GatewayMetrics } from "./observability/metrics.js";
 import { createPresence } from "./presence/index.js";
 import { createPush } from "./push/index.js";
 import { userRoom } from "./protocol/events.js";
-import { createRedisAdapter, type AdapterMode } from "./realtime/adapter.js";
+import { adapterModeFor, createRedisAdapter, type AdapterMode } from "./realtime/adapter.js";
 import { guardSocketBuffers } from "./realtime/buffer-guard.js";
 import { EventRouter, registerChatHandlers } from "./realtime/handlers.js";
-import { resyncAfterRedisOutage } from "./realtime/resync.js";
+import { LiveResync, resyncAfterRedisOutage } from "./realtime/resync.js";
 import { socketNotifier } from "./realtime/notifier.js";
 import { originPolicy } from "./realtime/origins.js";
 import type { RedisConnections } from "./realtime/redis.js";
 import { endSession, manageSessionLifetime } from "./realtime/session-lifetime.js";
 import { createSocketServer, type GatewayServer, type GatewaySocket } from "./realtime/socket-server.js";
+import { type StallWatch, watchEventLoopStalls } from "./realtime/stall-watch.js";
 import { registerTyping } from "./realtime/typing.js";
 
 export interface GatewayDeps {
@@ -67,6 +68,8 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       loginPerMin: config.RATE_LIMIT_LOGIN_PER_MIN,
       eventsPerSec: config.RATE_LIMIT_EVENTS_PER_SEC,
       httpPerMin: config.RATE_LIMIT_HTTP_PER_MIN,
+      redisTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+      onRedisTimeout: () => metrics.redisFailures.inc({ client: "pub", op: "rate_limit_timeout" }),
     },
     redis?.pub,
   );
@@ -100,8 +103,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
 
   // The notifier needs the Socket.IO server, which needs the HTTP server, which needs the domain: the getter is
   // only called once sockets exist.
-  const adapter = redis ? createRedisAdapter(redis, config.REDIS_ADAPTER) : undefined;
-  const adapterMode: AdapterMode = adapter?.mode ?? "memory";
+  const adapterMode: AdapterMode = redis ? adapterModeFor(redis, config.REDIS_ADAPTER) : "memory";
   const notifier = socketNotifier(() => server, {
     togetherFromUsers: adapterMode === "sharded" ? config.FANOUT_SHARED_CHANNEL_MIN_USERS : 2,
   });
@@ -170,10 +172,23 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     log,
     heartbeatMs: config.PRESENCE_HEARTBEAT_MS,
     ttlMs: config.PRESENCE_TTL_MS,
+    readTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+    failures: metrics.redisFailures,
   });
-  if (redis && adapter) {
-    server.adapter(adapter.adapter);
-    resyncAfterRedisOutage(server, redis, log);
+  let stallWatch: StallWatch | undefined;
+  if (redis) {
+    const resync = new LiveResync(server, log, metrics.resyncs, () => redis.pub.isReady);
+    const { adapter } = createRedisAdapter(redis, config.REDIS_ADAPTER, {
+      resync,
+      log,
+      failures: metrics.redisFailures,
+    });
+    server.adapter(adapter);
+    resyncAfterRedisOutage(redis, resync);
+    stallWatch = watchEventLoopStalls(config.EVENT_LOOP_STALL_MS, (blockedMs) => {
+      log.warn({ blockedMs }, "event loop stalled: resyncing this pod's sockets");
+      resync.localSockets("event_loop_stall");
+    });
   }
 
   const bufferGuard = guardSocketBuffers(server, {
@@ -207,7 +222,12 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       .then((sockets) => {
         for (const s of sockets) if (s.data.sessionId === sessionId) endSession(s, reason);
       })
-      .catch((err: unknown) => log.warn({ err }, "could not end revoked sessions"));
+      .catch((err: unknown) => {
+        // Redis slow or away: the other pods' answers did not come in time. Those sockets still end by their access
+        // token's expiry at the latest, since auth:refresh checks that the session is active.
+        metrics.redisFailures.inc({ client: "pub", op: "fetch_sockets" });
+        log.warn({ err }, "could not end revoked sessions");
+      });
   });
 
   return {
@@ -221,6 +241,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       presence.stop();
       stopTyping();
       bufferGuard.stop();
+      stallWatch?.stop();
       // Queued markers are committed and acked before their sockets are let go, like queued sends.
       const writers = { idle: () => Promise.all([writer.idle(), markerWriter.idle()]).then(() => undefined) };
       await drainGateway({ io: server, http, writer: writers, log }, { timeoutMs });

@@ -149,6 +149,12 @@ const EnvSchema = z.object({
   FCM_ENDPOINT: z.string().url().default("https://fcm.googleapis.com"),
   /** OAuth token URL for FCM. @default the service account's token_uri */
   FCM_TOKEN_URL: z.string().url().optional(),
+  /** How long a Redis command may wait before it fails: node-redis's queue timeout for every command, and the
+   * deadline of Redis calls a request waits on (rate limits, presence reads). @default 5000 */
+  REDIS_COMMAND_TIMEOUT_MS: int(5_000, 100, 600_000),
+  /** An event loop blocked longer than this (ms) makes the pod tell its sockets to sync, since live traffic may have
+   * been lost meanwhile. @default 5000 */
+  EVENT_LOOP_STALL_MS: int(5_000, 100, 600_000),
   /** How long a graceful drain may take before the process exits anyway, in ms. @default 20000 */
   DRAIN_TIMEOUT_MS: int(20_000, 0, 600_000),
   /** pino level: fatal, error, warn, info, debug, trace, silent. @default info */

@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from "./config.js";
 import { createDatabase } from "./db/client.js";
 import { applyMigrations } from "./db/migrate.js";
 import { createGateway } from "./app.js";
+import { installLastResort } from "./lifecycle/last-resort.js";
 import { createLogger } from "./observability/logger.js";
 import { connectRedis } from "./realtime/redis.js";
 
@@ -20,6 +21,8 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.LOG_LEVEL);
   for (const warning of config.warnings) log.warn(warning);
+  // From here on, an error nobody handled is logged and counted instead of killing the pod.
+  const lastResort = installLastResort(log);
 
   const statementMs = config.DATABASE_STATEMENT_TIMEOUT_MS;
   const database = await createDatabase({
@@ -47,8 +50,11 @@ async function main(): Promise<void> {
       if (migrator !== database) await migrator.close();
     }
   }
-  const redis = config.REDIS_URL ? await connectRedis(config.REDIS_URL, log) : undefined;
+  const redis = config.REDIS_URL
+    ? await connectRedis(config.REDIS_URL, log, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS })
+    : undefined;
   const gateway = await createGateway({ database, redis, log }, config);
+  lastResort.countInto(gateway.metrics.uncaughtErrors);
 
   const address = await gateway.http.listen({ port: config.PORT, host: config.HOST });
   const url = address.replace("0.0.0.0", "localhost").replace("[::]", "localhost");

@@ -1,9 +1,12 @@
 // Rate limits, with rate-limiter-flexible: in Redis when the cluster has one (a user's sends are counted across
 // every pod), in memory otherwise. If Redis stops answering, the in-memory insurance limiter takes over, so an outage
-// degrades limits to per-pod instead of refusing every send.
+// degrades limits to per-pod instead of refusing every send. A Redis that is connected but slow (paused, blocked)
+// would make every limited request wait for it, so a Redis check past its deadline falls back to that in-memory
+// limiter as well.
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { RedisClientType } from "redis";
 import { rateLimited } from "../errors.js";
+import { RedisDeadlineError, withDeadline } from "../realtime/redis-deadline.js";
 
 export interface RateLimitSettings {
   enabled: boolean;
@@ -11,6 +14,10 @@ export interface RateLimitSettings {
   loginPerMin: number;
   eventsPerSec: number;
   httpPerMin: number;
+  /** How long a limit check may wait for Redis before the in-memory limiter decides instead. @default 5000 */
+  redisTimeoutMs?: number;
+  /** Called each time Redis did not answer a check in time and the in-memory limiter decided (for a counter). */
+  onRedisTimeout?: () => void;
 }
 
 export interface RateLimiter {
@@ -20,15 +27,16 @@ export interface RateLimiter {
 
 const unlimited: RateLimiter = { consume: async () => {} };
 
-function limiter(
-  redis: RedisClientType | undefined,
-  keyPrefix: string,
-  points: number,
-  duration: number,
-): RateLimiterAbstract {
+interface Limiter {
+  main: RateLimiterAbstract;
+  /** The in-memory limiter that decides when Redis does not answer in time. */
+  memory?: RateLimiterAbstract;
+}
+
+function limiter(redis: RedisClientType | undefined, keyPrefix: string, points: number, duration: number): Limiter {
   const memory = new RateLimiterMemory({ keyPrefix, points, duration });
-  if (redis === undefined) return memory;
-  return new RateLimiterRedis({
+  if (redis === undefined) return { main: memory };
+  const main = new RateLimiterRedis({
     storeClient: redis,
     useRedisPackage: true,
     keyPrefix: `rl:${keyPrefix}`,
@@ -36,13 +44,22 @@ function limiter(
     duration,
     insuranceLimiter: memory,
   });
+  return { main, memory };
 }
 
-function wrap(l: RateLimiterAbstract): RateLimiter {
+function wrap({ main, memory }: Limiter, timeoutMs: number, onRedisTimeout: () => void): RateLimiter {
   return {
     consume: async (key) => {
       try {
-        await l.consume(key);
+        if (memory === undefined) await main.consume(key);
+        else {
+          await withDeadline(main.consume(key), timeoutMs, "a rate limit check").catch((err: unknown) => {
+            if (!(err instanceof RedisDeadlineError)) throw err;
+            onRedisTimeout();
+            return memory.consume(key);
+            throw err;
+          });
+        }
       } catch (err) {
         if (err instanceof RateLimiterRes) throw rateLimited(err.msBeforeNext);
         throw err;
@@ -60,12 +77,14 @@ export interface RateLimiters {
 
 export function createRateLimiters(settings: RateLimitSettings, redis?: RedisClientType): RateLimiters {
   if (!settings.enabled) return { send: unlimited, login: unlimited, events: unlimited, http: unlimited };
+  const timeoutMs = settings.redisTimeoutMs ?? 5_000;
+  const onTimeout = settings.onRedisTimeout ?? (() => undefined);
   return {
     // Bursts of up to twice the steady rate over two seconds: people paste, then pause.
-    send: wrap(limiter(redis, "send", settings.sendPerSec * 2, 2)),
-    login: wrap(limiter(redis, "login", settings.loginPerMin, 60)),
+    send: wrap(limiter(redis, "send", settings.sendPerSec * 2, 2), timeoutMs, onTimeout),
+    login: wrap(limiter(redis, "login", settings.loginPerMin, 60), timeoutMs, onTimeout),
     // Per socket, so local memory is right even in a cluster.
-    events: wrap(limiter(undefined, "events", settings.eventsPerSec, 1)),
-    http: wrap(limiter(redis, "http", settings.httpPerMin, 60)),
+    events: wrap(limiter(undefined, "events", settings.eventsPerSec, 1), timeoutMs, onTimeout),
+    http: wrap(limiter(redis, "http", settings.httpPerMin, 60), timeoutMs, onTimeout),
   };
 }

@@ -116,6 +116,25 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly resyncs = new Counter({
+    name: "chat_resyncs_total",
+    help: "Times this pod told sockets to sync because live traffic may have been lost, by reason",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly redisFailures = new Counter({
+    name: "chat_redis_command_failures_total",
+    help: "Redis commands of the live path that failed or timed out, by client and operation",
+    labelNames: ["client", "op"] as const,
+    registers: [this.registry],
+  });
+  readonly uncaughtErrors = new Counter({
+    name: "chat_uncaught_errors_total",
+    help: "Errors that reached the process-level safety net (unhandledRejection, uncaughtException)",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
+
   /** Read at scrape time, set once the parts they read exist. */
   private readonly sources: {
     writerPending?: () => number;

@@ -3,8 +3,9 @@
 import type { Logger } from "pino";
 import { PresenceSubscribePayload } from "../chat/schemas.js";
 import type { Db } from "../db/client.js";
-import { badRequest } from "../errors.js";
+import { AppError, badRequest, unavailable } from "../errors.js";
 import type { EventRouter } from "../realtime/handlers.js";
+import { withDeadline } from "../realtime/redis-deadline.js";
 import type { RedisConnections } from "../realtime/redis.js";
 import type { GatewaySocket } from "../realtime/socket-server.js";
 import { MemoryPresenceStore, type PresenceStore, RedisPresenceStore } from "./store.js";
@@ -20,6 +21,10 @@ export interface PresenceOptions {
   log: Logger;
   heartbeatMs: number;
   ttlMs: number;
+  /** How long `presence:subscribe` waits for the store before answering `unavailable`. @default 5000 */
+  readTimeoutMs?: number;
+  /** Counts store failures (Redis away or too slow), by operation. */
+  failures?: { inc(labels: { client: string; op: string }): void };
 }
 
 export interface Presence {
@@ -38,7 +43,13 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
   const subscriptions = new PresenceSubscriptions();
   await store.onChange((change) => subscriptions.deliver(change));
   // Sweeping as often as heartbeating bounds a dead pod's ghost to TTL plus one heartbeat.
-  const tracker = new PresenceTracker(store, log, { heartbeatMs: options.heartbeatMs, sweepMs: options.heartbeatMs });
+  const tracker = new PresenceTracker(
+    store,
+    log,
+    { heartbeatMs: options.heartbeatMs, sweepMs: options.heartbeatMs },
+    (op) => options.failures?.inc({ client: "pub", op }),
+  );
+  const readTimeoutMs = options.readTimeoutMs ?? 5_000;
 
   router.on("presence:subscribe", PresenceSubscribePayload, async (socket, { userIds }) => {
     const allowed = await watchableUsers(db, socket.data.userId, userIds);
@@ -47,7 +58,14 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
       throw badRequest(`at most ${MAX_WATCHED_PER_SOCKET} watched users per connection`);
     }
     if (socket.disconnected) subscriptions.forget(socket.id);
-    return { presence: await store.read(allowed) };
+    // Redis away or too slow is the client's `unavailable` (retry later), not an internal error.
+    const presence = await withDeadline(store.read(allowed), readTimeoutMs, "a presence read").catch((err: unknown) => {
+      if (err instanceof AppError) throw err;
+      options.failures?.inc({ client: "pub", op: "presence_read" });
+      log.warn({ err: err instanceof Error ? err.message : String(err) }, "presence read failed");
+      throw unavailable();
+    });
+    return { presence };
   });
 
   return {

@@ -18,6 +18,8 @@ export class PresenceTracker {
     private readonly store: PresenceStore,
     private readonly log: Logger,
     timing: TrackerTiming,
+    /** Counts a failed store operation (presence_connect, presence_heartbeat, ...). */
+    private readonly countFailure: (op: string) => void = () => undefined,
   ) {
     this.timers.push(setInterval(() => this.heartbeat(), timing.heartbeatMs).unref());
     this.timers.push(setInterval(() => this.sweep(), timing.sweepMs).unref());
@@ -49,6 +51,7 @@ export class PresenceTracker {
   }
 
   private warn(err: unknown, what: string): void {
+    this.countFailure(what.replace(" ", "_"));
     this.log.warn({ err: err instanceof Error ? err.message : String(err) }, `${what} failed`);
   }
 }

@@ -16,7 +16,15 @@ export interface RedisConnections {
   close(): Promise<void>;
 }
 
-export async function connectRedis(url: string, log: Logger): Promise<RedisConnections> {
+export interface RedisOptions {
+  /**
+   * node-redis fails a command that has waited this long to be written (behind a reconnect or socket backpressure)
+   * with a TimeoutError, even though the connection stays up: callers must handle that (see adapter-clients.ts).
+   */
+  commandTimeoutMs?: number;
+}
+
+export async function connectRedis(url: string, log: Logger, options: RedisOptions = {}): Promise<RedisConnections> {
   const recoveredListeners: ((client: "pub" | "sub") => void)[] = [];
   const make = (name: "pub" | "sub") => {
     const client = createClient({
@@ -29,6 +37,7 @@ export async function connectRedis(url: string, log: Logger): Promise<RedisConne
       },
       // Fail commands at once while disconnected rather than queueing them unboundedly.
       disableOfflineQueue: true,
+      commandOptions: { timeout: options.commandTimeoutMs ?? 5_000 },
     }) as RedisClientType;
     let down = false;
     client.on("error", (err: Error) => {
