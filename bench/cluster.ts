@@ -2,7 +2,8 @@
 // current (tsx's on-the-fly transform would be measured too otherwise) and it waits on /readyz rather than on the
 // "listening" log line, because the bench runs the gateways at LOG_LEVEL=warn.
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -22,7 +23,8 @@ export interface BenchCluster {
   gateways: BenchGateway[];
   runtime: Runtime;
   /** One more gateway on the same database and Redis, stopped by cleanup like the others. */
-  startExtra(): Promise<BenchGateway>;
+  /** One more gateway; `options.env` adds to the cluster's environment, `options.nodeArgs` go before the script. */
+  startExtra(options?: { env?: Record<string, string>; nodeArgs?: string[] }): Promise<BenchGateway>;
   stopExtra(gateway: BenchGateway): Promise<void>;
   cleanup(): Promise<void>;
 }
@@ -64,8 +66,33 @@ function freePort(): Promise<number> {
   });
 }
 
-async function spawnBenchGateway(runtime: Runtime, env: Record<string, string>): Promise<BenchGateway> {
-  return spawnReady(runtime === "dist" ? ["dist/main.js"] : ["--import", "tsx", "src/main.ts"], env);
+async function spawnBenchGateway(
+  runtime: Runtime,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<BenchGateway> {
+  return spawnReady(
+    [...nodeArgs, ...(runtime === "dist" ? ["dist/main.js"] : ["--import", "tsx", "src/main.ts"])],
+    env,
+  );
+}
+
+/** Node flags and environment that let `probeMemory` read a process's live memory (bench/memory-probe.mjs). */
+export function memoryProbe(): { nodeArgs: string[]; env: Record<string, string>; file: string } {
+  const file = join(tmpdir(), `bench-memory-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
+  return {
+    nodeArgs: ["--expose-gc", "--import", "./bench/memory-probe.mjs"],
+    env: { MEMORY_PROBE_FILE: file },
+    file,
+  };
+}
+
+/** Collects garbage in a process started with `memoryProbe()` and reads its memory. */
+export async function probeMemory(pid: number, file: string): Promise<{ rss: number; heapUsed: number }> {
+  rmSync(file, { force: true });
+  process.kill(pid, "SIGUSR2");
+  for (let i = 0; i < 100 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 50));
+  return JSON.parse(readFileSync(file, "utf8")) as { rss: number; heapUsed: number };
 }
 
 /** Starts `node <args>` on a free PORT and waits until its /readyz answers 200 (the bench relay uses it too). */
@@ -138,8 +165,8 @@ export async function startBenchCluster(
   return {
     gateways,
     runtime,
-    startExtra: async () => {
-      const g = await spawnBenchGateway(runtime, env);
+    startExtra: async (options = {}) => {
+      const g = await spawnBenchGateway(runtime, { ...env, ...options.env }, options.nodeArgs);
       extras.push(g);
       return g;
     },
@@ -182,17 +209,6 @@ export function machineCpu(): { busy: number; total: number } {
 
 /** Whether a process has exited (crashed, for a gateway the bench did not stop). */
 export const hasExited = (g: BenchGateway) => g.process.exitCode !== null || g.process.signalCode !== null;
-
-/** One gauge of a gateway's /metrics (summed over label sets), e.g. nodejs_heap_size_used_bytes. */
-export async function gaugeValue(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  let total = 0;
-  for (const line of text.split("\n")) {
-    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`))
-      total += Number(line.slice(line.lastIndexOf(" ") + 1));
-  }
-  return total;
-}
 
 /** Sum and count of a Prometheus histogram on one gateway's /metrics (all label sets together). */
 export async function histogramTotals(url: string, name: string): Promise<{ sum: number; count: number }> {

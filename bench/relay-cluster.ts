@@ -1,18 +1,33 @@
 // Starts bench/relay.ts processes on the local Redis, like bench/cluster.ts starts gateways.
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { transformSync } from "esbuild";
 import { REDIS_URL } from "../test/helpers/gateways.js";
 import { hasExited, spawnReady, type BenchGateway } from "./cluster.js";
+
+/**
+ * The relay as plain JavaScript (dist/bench/relay.mjs, its imports resolve from the project's node_modules), so it
+ * runs without tsx's loader, as the compiled gateway does: tsx's own memory would otherwise count against the relay.
+ */
+function compiledRelay(): string {
+  const out = "dist/bench/relay.mjs";
+  mkdirSync("dist/bench", { recursive: true });
+  const { code } = transformSync(readFileSync("bench/relay.ts", "utf8"), { loader: "ts", format: "esm" });
+  writeFileSync(out, code);
+  return out;
+}
 
 export interface RelayCluster {
   relays: BenchGateway[];
   /** Tells every relay process (the extra ones too) these conversations' members. */
   addConversations(conversations: { id: string; memberIds: string[] }[]): Promise<void>;
-  startExtra(): Promise<BenchGateway>;
+  /** One more relay; `options.env` adds to the environment, `options.nodeArgs` go before the script. */
+  startExtra(options?: { env?: Record<string, string>; nodeArgs?: string[] }): Promise<BenchGateway>;
   cleanup(): Promise<void>;
 }
 
 export async function startRelayCluster(count: number, runId: string): Promise<RelayCluster> {
   const env = { REDIS_URL, RELAY_RUN: runId, NODE_ENV: "production" };
-  const args = ["--import", "tsx", "bench/relay.ts"];
+  const args = [compiledRelay()];
   const relays = await Promise.all(Array.from({ length: count }, () => spawnReady(args, env)));
   const all = [...relays];
   const known: { id: string; memberIds: string[] }[] = [];
@@ -26,8 +41,8 @@ export async function startRelayCluster(count: number, runId: string): Promise<R
       known.push(...conversations);
       await Promise.all(all.map((g) => tell(g, conversations)));
     },
-    startExtra: async () => {
-      const g = await spawnReady(args, env);
+    startExtra: async (options = {}) => {
+      const g = await spawnReady([...(options.nodeArgs ?? []), ...args], { ...env, ...options.env });
       all.push(g);
       await tell(g, known);
       return g;
@@ -46,8 +61,4 @@ export async function startRelayCluster(count: number, runId: string): Promise<R
       );
     },
   };
-}
-
-export async function relayMemory(url: string): Promise<{ rss: number; heapUsed: number }> {
-  return (await (await fetch(`${url}/memory`)).json()) as { rss: number; heapUsed: number };
 }

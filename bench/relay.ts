@@ -9,7 +9,7 @@
 //   to order messages across pods), acks `{ ok: true, message }` and emits `message:new` to each member's room;
 // - `message:read` / `message:delivered` ack ok and emit `conversation:read` / `conversation:delivered` to each
 //   member's room, so SDK-like devices see the same protocol; `sync` answers an empty page;
-// - HTTP: `GET /readyz`, `GET /memory` (process.memoryUsage()), `POST /conversations` with
+// - HTTP: `GET /readyz`, `POST /conversations` with
 //   `[{ id, memberIds }]` (the relay has no database: the bench tells every relay process the memberships).
 import { createServer } from "node:http";
 import { randomUUID } from "node:crypto";
@@ -26,10 +26,6 @@ type AckFn = (answer: unknown) => void;
 
 const http = createServer((req, res) => {
   if (req.method === "GET" && req.url === "/readyz") return void res.end("ok");
-  if (req.method === "GET" && req.url === "/memory") {
-    res.setHeader("content-type", "application/json");
-    return void res.end(JSON.stringify(process.memoryUsage()));
-  }
   if (req.method === "POST" && req.url === "/conversations") {
     let body = "";
     req.on("data", (chunk: Buffer) => (body += chunk.toString()));

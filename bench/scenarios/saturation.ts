@@ -3,10 +3,10 @@
 // same Redis, sharded adapter), then idle memory per connection of both. Ratios come from this one run.
 import { performance } from "node:perf_hooks";
 import { createConversation } from "../../test/helpers/clients.js";
-import { gaugeValue, processUsage, type BenchGateway } from "../cluster.js";
+import { memoryProbe, probeMemory, type BenchGateway } from "../cluster.js";
 import { connectDevices, SdkDevice, type DeviceOptions } from "../devices.js";
 import { inBatches } from "../load.js";
-import { relayMemory, startRelayCluster } from "../relay-cluster.js";
+import { startRelayCluster } from "../relay-cluster.js";
 import { fixed, kb, mb, percentile, sleep } from "../stats.js";
 import { Phase, openLoop } from "../traffic.js";
 import { cpuSeconds, quiesce, type Context } from "./common.js";
@@ -166,25 +166,28 @@ async function sweep(ctx: Context, label: string, target: DirectTarget, processe
 export const ownersOf = (target: DirectTarget) =>
   new Map(target.conversations.map((c) => [c.id, { userId: c.memberIds[0]!, token: c.ownerToken }]));
 
-/** RSS and heap of a fresh idle process before and after `count` idle connections. */
+/**
+ * RSS and live heap (after a full GC, through bench/memory-probe.mjs) of a fresh idle process, before and after
+ * `count` idle connections.
+ */
 async function idleMemory(
   url: string,
   pid: number,
-  heapUsed: () => Promise<number>,
+  probeFile: string,
   optionsFor: (i: number) => DeviceOptions,
   count: number,
 ) {
   await sleep(3_000);
-  const before = { rss: processUsage(pid).rssBytes, heap: await heapUsed() };
+  const before = await probeMemory(pid, probeFile);
   const devices = await connectDevices(Array.from({ length: count }, (_, i) => ({ ...optionsFor(i), url })));
   await sleep(3_000);
-  const after = { rss: processUsage(pid).rssBytes, heap: await heapUsed() };
+  const after = await probeMemory(pid, probeFile);
   devices.forEach((d) => d.close());
   return {
     idleRss: before.rss,
-    idleHeap: before.heap,
+    idleHeap: before.heapUsed,
     rssPerConnection: (after.rss - before.rss) / count,
-    heapPerConnection: (after.heap - before.heap) / count,
+    heapPerConnection: (after.heapUsed - before.heapUsed) / count,
   };
 }
 
@@ -219,19 +222,25 @@ export async function saturationScenario(ctx: Context) {
       relayTarget.close();
     }
     if (ctx.flags.idle > 0) {
-      const extraRelay = await relays.startExtra();
+      const relayProbe = memoryProbe();
+      const extraRelay = await relays.startExtra(relayProbe);
       relayIdle = await idleMemory(
         extraRelay.url,
         extraRelay.pid,
-        async () => (await relayMemory(extraRelay.url)).heapUsed,
+        relayProbe.file,
         (i) => relayOptions(i % users.length, 0),
         ctx.flags.idle,
       );
-      const extraGateway = await ctx.cluster.startExtra();
+      // As a production pod starts: migrations are the job of `npm run db:migrate` (a Kubernetes Job), not the pod's.
+      const gatewayProbe = memoryProbe();
+      const extraGateway = await ctx.cluster.startExtra({
+        ...gatewayProbe,
+        env: { ...gatewayProbe.env, MIGRATE_ON_START: "off" },
+      });
       gatewayIdle = await idleMemory(
         extraGateway.url,
         extraGateway.pid,
-        () => gaugeValue(extraGateway.url, "nodejs_heap_size_used_bytes"),
+        gatewayProbe.file,
         (i) => ctx.deviceOptions(users[i % users.length]!, 0),
         ctx.flags.idle,
       );
