@@ -76,7 +76,9 @@ export function parsePrometheusText(text: string): { types: Map<string, string>;
       }
     }
     const value = valueText === "+Inf" ? Infinity : valueText === "-Inf" ? -Infinity : Number(valueText);
-    assert.ok(valueText === "NaN" || !Number.isNaN(value), `${where}: bad value`);
+    // prom-client writes NaN as "Nan" (an event-loop gauge before its first sample); Prometheus parses floats with
+    // Go's strconv.ParseFloat, which takes NaN in any letter case.
+    assert.ok(/^nan$/i.test(valueText) || !Number.isNaN(value), `${where}: bad value`);
     const family = [...types.keys()].find((f) =>
       (SUFFIXES[types.get(f)!] ?? [""]).some((suffix) => name === f + suffix),
     );
