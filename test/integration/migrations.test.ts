@@ -19,7 +19,7 @@ import {
   readMigrations,
   splitSqlStatements,
 } from "../../src/db/migrate.js";
-import { migrationList, openSchemaEngine, schemaFiles } from "../../src/db/schema-engine.js";
+import { migrationList, openSchemaEngine, schemaFiles } from "../../scripts/schema-engine.js";
 
 const SERVER_URL =
   process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
