@@ -111,6 +111,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     maxQueue: config.WRITER_MAX_QUEUE,
     maxWaitMs: config.WRITER_MAX_WAIT_MS,
     stuckAfterMs: config.WRITER_STUCK_MS,
+    concurrency: config.WRITER_CONCURRENCY,
   });
   const markerWriter = new MarkerWriter(database.sql);
   const receipts = new ReceiptAnnouncer(database.sql, notifier, {

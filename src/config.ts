@@ -74,6 +74,9 @@ const EnvSchema = z.object({
    * channels, which only the pods holding those users read. The classic and in-memory adapters always publish once.
    * @default 16 */
   FANOUT_SHARED_CHANNEL_MIN_USERS: int(16, 2, 100_000),
+  /** Message-writer batches in flight at once per pod: while one is in flight the next gathers; more overlap the
+   * commits of different conversations but make batches smaller (see bench/RESULTS.md). @default 1 */
+  WRITER_CONCURRENCY: int(1, 1, 16),
   /** Largest group, creator included. @default 1000 */
   GROUP_MAX_MEMBERS: int(1000, 2, 10_000),
   /** How long moved read/delivery markers of a larger conversation gather before one `conversation:markers` event
