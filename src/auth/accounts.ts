@@ -101,6 +101,7 @@ export class Accounts {
     const rows = await this.sql<{ active: boolean }>(
       "SELECT revoked_at IS NULL AS active FROM refresh_families WHERE id = $1::uuid",
       [sessionId],
+      { prepare: "session-active" },
     );
     return rows[0]?.active === true;
   }

@@ -202,6 +202,7 @@ async function writeBatch(
       rows.map((w) => w.read),
       rows.map((w) => w.delivered),
     ],
+    { prepare: "move-markers" },
   );
 
   const moved: MovedMarkers[] = [];
@@ -230,6 +231,7 @@ async function writeBatch(
          JOIN unnest($1::uuid[], $2::uuid[]) AS k(conversation_id, user_id)
            ON m.conversation_id = k.conversation_id AND m.user_id = k.user_id`,
       [unmoved.map((w) => w.conversationId), unmoved.map((w) => w.userId)],
+      { prepare: "marker-members" },
     );
     const found = new Set(members.map((m) => keyOf({ conversationId: m.conversation_id, userId: m.user_id })));
     for (const w of unmoved) if (!found.has(keyOf(w))) notMembers.add(keyOf(w));

@@ -314,15 +314,19 @@ async function writeBatch(sql: Sql, requests: SendRequest[]): Promise<BatchResul
     return i;
   });
   const ids = requests.map(() => randomUUID());
-  const rows = await sql<BatchRow>(WRITE_BATCH_SQL, [
-    unique,
-    unique.map((i) => requests[i]!.conversationId),
-    unique.map((i) => requests[i]!.senderId),
-    unique.map((i) => requests[i]!.clientMsgId),
-    unique.map((i) => requests[i]!.content),
-    unique.map((i) => requests[i]!.systemSender === true),
-    unique.map((i) => ids[i]!),
-  ]);
+  const rows = await sql<BatchRow>(
+    WRITE_BATCH_SQL,
+    [
+      unique,
+      unique.map((i) => requests[i]!.conversationId),
+      unique.map((i) => requests[i]!.senderId),
+      unique.map((i) => requests[i]!.clientMsgId),
+      unique.map((i) => requests[i]!.content),
+      unique.map((i) => requests[i]!.systemSender === true),
+      unique.map((i) => ids[i]!),
+    ],
+    { prepare: "write-message-batch" },
+  );
 
   const members = new Map<string, { userId: string; muted: boolean }[]>();
   const outcome = new Map<number, Message & { created: boolean }>();

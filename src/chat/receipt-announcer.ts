@@ -58,6 +58,7 @@ export class ReceiptAnnouncer {
               CASE WHEN count(*) <= $2 THEN array_agg(user_id::text) END AS user_ids
          FROM members WHERE conversation_id = ANY($1::uuid[]) GROUP BY conversation_id`,
       [conversationIds, this.options.perMemberMaxMembers],
+      { prepare: "receipt-audiences" },
     );
     const small = new Map(sizes.filter((s) => s.user_ids !== null).map((s) => [s.conversation_id, s.user_ids!]));
     for (const m of moved) {
@@ -106,6 +107,7 @@ export class ReceiptAnnouncer {
       `SELECT conversation_id::text, user_id::text, read_seq AS read, GREATEST(read_seq, delivered_seq) AS got
          FROM members WHERE conversation_id = ANY($1::uuid[])`,
       [[...windows.keys()]],
+      { prepare: "receipt-markers" },
     );
     const members = new Map<string, { userId: string; read: number; got: number }[]>();
     for (const row of rows) {
