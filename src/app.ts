@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { AccessTokens } from "./auth/access-tokens.js";
-import { Accounts } from "./auth/accounts.js";
+import { Accounts, refreshSuccessorKey } from "./auth/accounts.js";
 import { Conversations } from "./chat/conversations.js";
 import { MarkerWriter } from "./chat/marker-writer.js";
 import { MessageWriter } from "./chat/message-writer.js";
@@ -80,7 +80,16 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     audience: config.JWT_AUDIENCE,
     ttlSeconds: config.ACCESS_TOKEN_TTL,
   });
-  const accounts = new Accounts(db, tokens, config.REFRESH_TOKEN_TTL, database.sql);
+  const accounts = new Accounts(
+    db,
+    tokens,
+    {
+      ttlSeconds: config.REFRESH_TOKEN_TTL,
+      reuseGraceSeconds: config.REFRESH_REUSE_GRACE_S,
+      successorKey: refreshSuccessorKey(config.JWT_SECRET),
+    },
+    database.sql,
+  );
 
   let draining = false;
   const readiness = async () => {

@@ -65,6 +65,9 @@ const EnvSchema = z.object({
   ACCESS_TOKEN_TTL: int(900, 5, 86_400),
   /** Refresh token lifetime in seconds. @default 2592000 (30 days) */
   REFRESH_TOKEN_TTL: int(30 * 86_400, 60, 365 * 86_400),
+  /** How long a just-spent refresh token still answers its successor (a retry after a lost answer, or a concurrent
+   * refresh), in seconds; later reuse revokes the login. 0: any reuse revokes. @default 30 */
+  REFRESH_REUSE_GRACE_S: int(30, 0, 3600),
   /** Secret for service tokens (`role: "service"`), separate from JWT_SECRET. Unset: service tokens are refused. */
   SERVICE_JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   /** Longest message content, in Unicode code points. @default 4000 */
