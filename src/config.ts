@@ -2,6 +2,7 @@
 // Each field's default and meaning is documented here and in the README's configuration table.
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { join } from "node:path";
 import { z } from "zod";
 
@@ -22,6 +23,15 @@ const csv = z
       .map((s) => s.trim())
       .filter(Boolean),
   );
+
+/** An IPv4/IPv6 address, optionally with a /prefix. */
+function isIpOrCidr(value: string): boolean {
+  const [address = "", prefix, extra] = value.split("/");
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
 
 const EnvSchema = z.object({
   /** @default 3000 */
@@ -101,8 +111,33 @@ const EnvSchema = z.object({
   RATE_LIMITS: bool("on"),
   /** Messages a user may send per second (all devices), with bursts up to twice that. @default 20 */
   RATE_LIMIT_SEND_PER_SEC: int(20, 1, 100_000),
-  /** Login and register attempts per IP per minute. @default 20 */
-  RATE_LIMIT_LOGIN_PER_MIN: int(20, 1, 100_000),
+  /** Register and login attempts per client IP per minute, sized for an office behind one NAT address. @default 300 */
+  RATE_LIMIT_LOGIN_PER_MIN: int(300, 1, 100_000),
+  /** Failed logins per account (lower-cased username) in 15 minutes; then that account's logins are refused with
+   * `rate_limited` until the window ends. Successful logins do not count. @default 10 */
+  RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT: int(10, 1, 100_000),
+  /** Refreshes per login (refresh family) per minute. @default 10 */
+  RATE_LIMIT_REFRESH_PER_MIN: int(10, 1, 100_000),
+  /** Which proxies' X-Forwarded-For to believe for the client address (rate limits, logs): unset trusts none (the
+   * socket's peer is the client); a hop count like `1` takes the address that many hops from the right; or
+   * comma-separated proxy addresses and CIDRs. */
+  TRUST_PROXY: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined) return false as const;
+      if (/^\d+$/.test(v.trim())) return Number(v.trim());
+      const list = v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
+      const bad = list.filter((s) => !isIpOrCidr(s));
+      if (list.length === 0 || bad.length > 0) {
+        ctx.addIssue({ code: "custom", message: `a hop count or comma-separated IPs/CIDRs (bad: ${bad.join(", ")})` });
+        return z.NEVER;
+      }
+      return list;
+    }),
   /** Other socket events (sync, read, typing, ...) per socket per second. @default 50 */
   RATE_LIMIT_EVENTS_PER_SEC: int(50, 1, 100_000),
   /** HTTP API calls per user per minute. @default 600 */

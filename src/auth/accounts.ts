@@ -153,6 +153,15 @@ export class Accounts {
     throw unauthorized("refresh token reuse detected; this login is revoked");
   }
 
+  /** The login (refresh family id) a refresh token belongs to, spent or not; undefined for an unknown token. */
+  async familyOf(refreshToken: string): Promise<string | undefined> {
+    const rows = await this.sql<{ family_id: string }>(
+      "SELECT family_id::text AS family_id FROM refresh_tokens WHERE token_hash = $1",
+      [sha256(refreshToken)],
+    );
+    return rows[0]?.family_id;
+  }
+
   /** Revokes the login the refresh token belongs to. Unknown tokens are ignored: logout is idempotent. */
   async logout(refreshToken: string): Promise<void> {
     const row = await this.db.refreshToken.findUnique({

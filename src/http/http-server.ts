@@ -18,6 +18,8 @@ export interface HttpDeps extends ChatRouteDeps {
   metrics: GatewayMetrics;
   origins: OriginPolicy;
   bodyLimit: number;
+  /** Fastify's trustProxy: false (the socket peer is the client), a hop count, or trusted proxy addresses/CIDRs. */
+  trustProxy?: false | number | string[] | undefined;
   /** Built chat page, served at / when present. */
   webRoot?: string | undefined;
   /** Readiness: resolves when the database and Redis answer and the pod is not draining. */
@@ -30,7 +32,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   const app: FastifyInstance = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     bodyLimit: deps.bodyLimit,
-    trustProxy: true,
+    trustProxy: trustProxyOption(deps.trustProxy),
     requestIdHeader: "x-request-id",
   });
   app.decorateRequest("caller", null);
@@ -80,4 +82,15 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     app.register(fastifyStatic, { root: deps.webRoot, prefix: "/", index: ["index.html"] });
   }
   return app;
+}
+
+/**
+ * Fastify's trustProxy for TRUST_PROXY. Never `true`: that believes the leftmost X-Forwarded-For, which any client
+ * writes itself. A hop count n trusts the socket peer and the n-1 addresses to its right in X-Forwarded-For, so the
+ * client address is the n-th from the right (proxy-addr numbers the peer 0); a list trusts exactly those proxies.
+ */
+export function trustProxyOption(setting: false | number | string[] | undefined) {
+  if (setting === undefined || setting === false || setting === 0) return false;
+  if (typeof setting === "number") return (_address: string, hop: number) => hop < setting;
+  return setting;
 }
