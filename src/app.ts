@@ -68,6 +68,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       loginPerMin: config.RATE_LIMIT_LOGIN_PER_MIN,
       loginFailuresPerAccount: config.RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT,
       refreshPerMin: config.RATE_LIMIT_REFRESH_PER_MIN,
+      servicePerSec: config.RATE_LIMIT_SERVICE_PER_SEC,
       eventsPerSec: config.RATE_LIMIT_EVENTS_PER_SEC,
       httpPerMin: config.RATE_LIMIT_HTTP_PER_MIN,
       redisTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
@@ -78,6 +79,8 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   const tokens = new AccessTokens({
     secret: config.JWT_SECRET,
     serviceSecret: config.SERVICE_JWT_SECRET,
+    serviceKeys: config.SERVICE_KEYS,
+    serviceMaxTtlSeconds: config.SERVICE_TOKEN_MAX_TTL_S,
     issuer: config.JWT_ISSUER,
     audience: config.JWT_AUDIENCE,
     ttlSeconds: config.ACCESS_TOKEN_TTL,

@@ -33,6 +33,61 @@ function isIpOrCidr(value: string): boolean {
   return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
+export interface ServiceKey {
+  kid: string;
+  secret: string;
+  /** The service names (`sub`, posting as `system:<name>`) this key's tokens may use. */
+  names: string[];
+}
+
+const KID = /^[A-Za-z0-9_.-]{1,64}$/;
+const SERVICE_NAME = /^[a-z0-9_.-]{1,64}$/;
+
+/** SERVICE_KEYS as JSON or as `kid:secret:name1|name2,...`; a string is the problem found. */
+export function parseServiceKeys(value: string): ServiceKey[] | string {
+  let keys: ServiceKey[];
+  const text = value.trim();
+  if (text.startsWith("{")) {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      return "not valid JSON";
+    }
+    if (json === null || typeof json !== "object" || Array.isArray(json)) return 'expected {"<kid>": {secret, names}}';
+    keys = Object.entries(json as Record<string, unknown>).map(([kid, entry]) => {
+      const e = (entry ?? {}) as { secret?: unknown; names?: unknown };
+      return {
+        kid,
+        secret: typeof e.secret === "string" ? e.secret : "",
+        names: Array.isArray(e.names) ? e.names.map(String) : [],
+      };
+    });
+  } else {
+    keys = [];
+    for (const entry of text
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean)) {
+      const parts = entry.split(":");
+      if (parts.length !== 3) return "each entry is kid:secret:name1|name2";
+      keys.push({ kid: parts[0]!, secret: parts[1]!, names: parts[2]!.split("|").filter(Boolean) });
+    }
+  }
+  if (keys.length === 0) return "no keys";
+  const kids = new Set<string>();
+  for (const key of keys) {
+    if (!KID.test(key.kid)) return `kid "${key.kid}": 1 to 64 of A-Z a-z 0-9 _ . -`;
+    if (kids.has(key.kid)) return `kid "${key.kid}" appears twice`;
+    kids.add(key.kid);
+    if (key.secret.length < 32) return `kid "${key.kid}": the secret must be at least 32 characters`;
+    if (key.names.length === 0 || !key.names.every((n) => SERVICE_NAME.test(n))) {
+      return `kid "${key.kid}": names are 1 to 64 of a-z 0-9 _ . -, at least one`;
+    }
+  }
+  return keys;
+}
+
 const EnvSchema = z.object({
   /** @default 3000 */
   PORT: int(3000, 0, 65535),
@@ -78,8 +133,29 @@ const EnvSchema = z.object({
   /** How long a just-spent refresh token still answers its successor (a retry after a lost answer, or a concurrent
    * refresh), in seconds; later reuse revokes the login. 0: any reuse revokes. @default 30 */
   REFRESH_REUSE_GRACE_S: int(30, 0, 3600),
-  /** Secret for service tokens (`role: "service"`), separate from JWT_SECRET. Unset: service tokens are refused. */
+  /** Legacy: one secret for service tokens (`role: "service"`) without a `kid`, allowed any sender name. Prefer
+   * SERVICE_KEYS. Unset (and no SERVICE_KEYS): service tokens are refused. */
   SERVICE_JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  /** Service keys, each bound to the sender names (`system:<name>`) its tokens may use; a token names its key in the
+   * JWT header `kid`. JSON `{"<kid>": {"secret": "...", "names": ["billing"]}}`, or `kid:secret:name1|name2` entries
+   * separated by commas. */
+  SERVICE_KEYS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined) return [];
+      const parsed = parseServiceKeys(v);
+      if (typeof parsed === "string") {
+        ctx.addIssue({ code: "custom", message: parsed });
+        return z.NEVER;
+      }
+      return parsed;
+    }),
+  /** Longest lifetime (`exp - iat`) a service token may have, in seconds; a longer one, or one without `exp` or
+   * `iat`, is refused. @default 3600 */
+  SERVICE_TOKEN_MAX_TTL_S: int(3600, 1, 7 * 86_400),
+  /** Service-token calls per service key (kid) per second, across pods. @default 50 */
+  RATE_LIMIT_SERVICE_PER_SEC: int(50, 1, 100_000),
   /** Longest message content, in Unicode code points. @default 4000 */
   MESSAGE_MAX_CHARS: int(4000, 1, 100_000),
   /** With the sharded adapter, an event for at least this many users (a group's message, its receipts) is published
