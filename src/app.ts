@@ -7,6 +7,7 @@ import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { AccessTokens } from "./auth/access-tokens.js";
 import { Accounts, refreshSuccessorKey } from "./auth/accounts.js";
+import { startRefreshTokenCleanup } from "./auth/token-cleanup.js";
 import { Conversations } from "./chat/conversations.js";
 import { MarkerWriter } from "./chat/marker-writer.js";
 import { MessageWriter } from "./chat/message-writer.js";
@@ -85,6 +86,11 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     audience: config.JWT_AUDIENCE,
     ttlSeconds: config.ACCESS_TOKEN_TTL,
   });
+  const tokenCleanup = startRefreshTokenCleanup({
+    sql: database.sql,
+    intervalMs: config.REFRESH_TOKEN_CLEANUP_MS,
+    onError: (err) => log.warn({ err }, "could not delete expired refresh tokens"),
+  });
   const accounts = new Accounts(
     db,
     tokens,
@@ -159,6 +165,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     origins,
     bodyLimit: config.HTTP_BODY_LIMIT,
     trustProxy: config.TRUST_PROXY,
+    requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
     webRoot: WEB_ROOTS.find((root) => existsSync(join(root, "index.html"))),
     readiness,
     publishAsService: servicePublisher({ db, messages }),
@@ -254,6 +261,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       draining = true;
       metrics.draining.set(1);
       presence.stop();
+      tokenCleanup.stop();
       stopTyping();
       bufferGuard.stop();
       stallWatch?.stop();

@@ -1,10 +1,11 @@
 // Reads the environment once, validates it, and freezes the result. A bad start lists every bad variable at once.
 // Each field's default and meaning is documented here and in the README's configuration table.
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
 import { z } from "zod";
+import { ensurePrivateDir } from "./db/private-dir.js";
 
 const bool = (fallback: "on" | "off") =>
   z
@@ -174,6 +175,11 @@ const EnvSchema = z.object({
   /** Up to this many members `conversation:markers` names each moved marker; larger conversations get counts per
    * seq instead, so the event does not grow with the group. @default 256 */
   RECEIPTS_DETAIL_MAX_MEMBERS: int(256, 0, 10_000),
+  /** Longest an HTTP request may take to arrive (headers and body), in ms (Fastify's requestTimeout); a slow client
+   * holding connections open is cut off. 0: no limit. @default 30000 */
+  HTTP_REQUEST_TIMEOUT_MS: int(30_000, 0, 3_600_000),
+  /** How often each pod deletes expired refresh tokens (in batches of 1000 rows), in ms. @default 600000 */
+  REFRESH_TOKEN_CLEANUP_MS: int(600_000, 100, 86_400_000),
   /** Largest HTTP body in bytes. @default 65536 */
   HTTP_BODY_LIMIT: int(64 * 1024, 1024, 10 * 1024 * 1024),
   /** Largest Socket.IO frame in bytes (Socket.IO's maxHttpBufferSize; its default of 1 MB is far too generous). @default 65536 */
@@ -311,7 +317,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     if (!embedded || e.REDIS_URL !== undefined) {
       throw new ConfigError(["JWT_SECRET: required when DATABASE_URL or REDIS_URL is set (at least 32 characters)"]);
     }
-    secret = embeddedSecret(e.DATA_DIR);
+    secret = embeddedSecret(e.DATA_DIR, warnings);
     warnings.push(`JWT_SECRET is not set: using a generated one kept in ${e.DATA_DIR} (embedded mode only)`);
   }
   if (e.PRESENCE_TTL_MS <= e.PRESENCE_HEARTBEAT_MS) {
@@ -327,15 +333,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   return Object.freeze({ ...e, JWT_SECRET: secret, MIGRATE_ON_START: migrate, embedded, warnings });
 }
 
-/** The embedded mode's generated secret, kept beside the database so tokens survive a restart. */
-function embeddedSecret(dataDir: string): string {
+/** The shortest JWT secret accepted, configured or generated. */
+export const MIN_SECRET_LENGTH = 32;
+
+/**
+ * The embedded mode's generated secret, kept beside the database (DATA_DIR, mode 0700) so tokens survive a restart.
+ * A kept secret shorter than 32 characters (truncated, or written by hand) is replaced, which ends existing logins.
+ */
+function embeddedSecret(dataDir: string, warnings: string[]): string {
   const file = join(dataDir, "jwt-secret");
+  const dirWarning = ensurePrivateDir(dataDir);
+  if (dirWarning !== undefined) warnings.push(dirWarning);
+  let kept: string | undefined;
   try {
-    return readFileSync(file, "utf8").trim();
+    kept = readFileSync(file, "utf8").trim();
   } catch {
-    mkdirSync(dataDir, { recursive: true });
-    const secret = randomBytes(32).toString("base64url");
-    writeFileSync(file, secret, { mode: 0o600 });
-    return secret;
+    kept = undefined;
   }
+  if (kept !== undefined && kept.length >= MIN_SECRET_LENGTH) return kept;
+  if (kept !== undefined) {
+    warnings.push(`${file} held a secret shorter than ${MIN_SECRET_LENGTH} characters: generated a new one`);
+  }
+  const secret = randomBytes(32).toString("base64url");
+  writeFileSync(file, secret, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return secret;
 }
