@@ -6,7 +6,8 @@ import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { AccessTokens } from "./auth/access-tokens.js";
-import { Accounts } from "./auth/accounts.js";
+import { Accounts, refreshSuccessorKey } from "./auth/accounts.js";
+import { startRefreshTokenCleanup } from "./auth/token-cleanup.js";
 import { Conversations } from "./chat/conversations.js";
 import { MarkerWriter } from "./chat/marker-writer.js";
 import { MessageWriter } from "./chat/message-writer.js";
@@ -66,6 +67,9 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       enabled: config.RATE_LIMITS,
       sendPerSec: config.RATE_LIMIT_SEND_PER_SEC,
       loginPerMin: config.RATE_LIMIT_LOGIN_PER_MIN,
+      loginFailuresPerAccount: config.RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT,
+      refreshPerMin: config.RATE_LIMIT_REFRESH_PER_MIN,
+      servicePerSec: config.RATE_LIMIT_SERVICE_PER_SEC,
       eventsPerSec: config.RATE_LIMIT_EVENTS_PER_SEC,
       httpPerMin: config.RATE_LIMIT_HTTP_PER_MIN,
       redisTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
@@ -76,11 +80,27 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   const tokens = new AccessTokens({
     secret: config.JWT_SECRET,
     serviceSecret: config.SERVICE_JWT_SECRET,
+    serviceKeys: config.SERVICE_KEYS,
+    serviceMaxTtlSeconds: config.SERVICE_TOKEN_MAX_TTL_S,
     issuer: config.JWT_ISSUER,
     audience: config.JWT_AUDIENCE,
     ttlSeconds: config.ACCESS_TOKEN_TTL,
   });
-  const accounts = new Accounts(db, tokens, config.REFRESH_TOKEN_TTL, database.sql);
+  const tokenCleanup = startRefreshTokenCleanup({
+    sql: database.sql,
+    intervalMs: config.REFRESH_TOKEN_CLEANUP_MS,
+    onError: (err) => log.warn({ err }, "could not delete expired refresh tokens"),
+  });
+  const accounts = new Accounts(
+    db,
+    tokens,
+    {
+      ttlSeconds: config.REFRESH_TOKEN_TTL,
+      reuseGraceSeconds: config.REFRESH_REUSE_GRACE_S,
+      successorKey: refreshSuccessorKey(config.JWT_SECRET),
+    },
+    database.sql,
+  );
 
   let draining = false;
   const readiness = async () => {
@@ -145,6 +165,8 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     metrics,
     origins,
     bodyLimit: config.HTTP_BODY_LIMIT,
+    trustProxy: config.TRUST_PROXY,
+    requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
     webRoot: WEB_ROOTS.find((root) => existsSync(join(root, "index.html"))),
     readiness,
     publishAsService: servicePublisher({ db, messages }),
@@ -240,6 +262,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       draining = true;
       metrics.draining.set(1);
       presence.stop();
+      tokenCleanup.stop();
       stopTyping();
       bufferGuard.stop();
       stallWatch?.stop();

@@ -1,9 +1,11 @@
 // Reads the environment once, validates it, and freezes the result. A bad start lists every bad variable at once.
 // Each field's default and meaning is documented here and in the README's configuration table.
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { join } from "node:path";
 import { z } from "zod";
+import { ensurePrivateDir } from "./db/private-dir.js";
 
 const bool = (fallback: "on" | "off") =>
   z
@@ -22,6 +24,70 @@ const csv = z
       .map((s) => s.trim())
       .filter(Boolean),
   );
+
+/** An IPv4/IPv6 address, optionally with a /prefix. */
+function isIpOrCidr(value: string): boolean {
+  const [address = "", prefix, extra] = value.split("/");
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+export interface ServiceKey {
+  kid: string;
+  secret: string;
+  /** The service names (`sub`, posting as `system:<name>`) this key's tokens may use. */
+  names: string[];
+}
+
+const KID = /^[A-Za-z0-9_.-]{1,64}$/;
+const SERVICE_NAME = /^[a-z0-9_.-]{1,64}$/;
+
+/** SERVICE_KEYS as JSON or as `kid:secret:name1|name2,...`; a string is the problem found. */
+export function parseServiceKeys(value: string): ServiceKey[] | string {
+  let keys: ServiceKey[];
+  const text = value.trim();
+  if (text.startsWith("{")) {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      return "not valid JSON";
+    }
+    if (json === null || typeof json !== "object" || Array.isArray(json)) return 'expected {"<kid>": {secret, names}}';
+    keys = Object.entries(json as Record<string, unknown>).map(([kid, entry]) => {
+      const e = (entry ?? {}) as { secret?: unknown; names?: unknown };
+      return {
+        kid,
+        secret: typeof e.secret === "string" ? e.secret : "",
+        names: Array.isArray(e.names) ? e.names.map(String) : [],
+      };
+    });
+  } else {
+    keys = [];
+    for (const entry of text
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean)) {
+      const parts = entry.split(":");
+      if (parts.length !== 3) return "each entry is kid:secret:name1|name2";
+      keys.push({ kid: parts[0]!, secret: parts[1]!, names: parts[2]!.split("|").filter(Boolean) });
+    }
+  }
+  if (keys.length === 0) return "no keys";
+  const kids = new Set<string>();
+  for (const key of keys) {
+    if (!KID.test(key.kid)) return `kid "${key.kid}": 1 to 64 of A-Z a-z 0-9 _ . -`;
+    if (kids.has(key.kid)) return `kid "${key.kid}" appears twice`;
+    kids.add(key.kid);
+    if (key.secret.length < 32) return `kid "${key.kid}": the secret must be at least 32 characters`;
+    if (key.names.length === 0 || !key.names.every((n) => SERVICE_NAME.test(n))) {
+      return `kid "${key.kid}": names are 1 to 64 of a-z 0-9 _ . -, at least one`;
+    }
+  }
+  return keys;
+}
 
 const EnvSchema = z.object({
   /** @default 3000 */
@@ -65,8 +131,32 @@ const EnvSchema = z.object({
   ACCESS_TOKEN_TTL: int(900, 5, 86_400),
   /** Refresh token lifetime in seconds. @default 2592000 (30 days) */
   REFRESH_TOKEN_TTL: int(30 * 86_400, 60, 365 * 86_400),
-  /** Secret for service tokens (`role: "service"`), separate from JWT_SECRET. Unset: service tokens are refused. */
+  /** How long a just-spent refresh token still answers its successor (a retry after a lost answer, or a concurrent
+   * refresh), in seconds; later reuse revokes the login. 0: any reuse revokes. @default 30 */
+  REFRESH_REUSE_GRACE_S: int(30, 0, 3600),
+  /** Legacy: one secret for service tokens (`role: "service"`) without a `kid`, allowed any sender name. Prefer
+   * SERVICE_KEYS. Unset (and no SERVICE_KEYS): service tokens are refused. */
   SERVICE_JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  /** Service keys, each bound to the sender names (`system:<name>`) its tokens may use; a token names its key in the
+   * JWT header `kid`. JSON `{"<kid>": {"secret": "...", "names": ["billing"]}}`, or `kid:secret:name1|name2` entries
+   * separated by commas. */
+  SERVICE_KEYS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined) return [];
+      const parsed = parseServiceKeys(v);
+      if (typeof parsed === "string") {
+        ctx.addIssue({ code: "custom", message: parsed });
+        return z.NEVER;
+      }
+      return parsed;
+    }),
+  /** Longest lifetime (`exp - iat`) a service token may have, in seconds; a longer one, or one without `exp` or
+   * `iat`, is refused. @default 3600 */
+  SERVICE_TOKEN_MAX_TTL_S: int(3600, 1, 7 * 86_400),
+  /** Service-token calls per service key (kid) per second, across pods. @default 50 */
+  RATE_LIMIT_SERVICE_PER_SEC: int(50, 1, 100_000),
   /** Longest message content, in Unicode code points. @default 4000 */
   MESSAGE_MAX_CHARS: int(4000, 1, 100_000),
   /** With the sharded adapter, an event for at least this many users (a group's message, its receipts) is published
@@ -88,6 +178,11 @@ const EnvSchema = z.object({
   /** Up to this many members `conversation:markers` names each moved marker; larger conversations get counts per
    * seq instead, so the event does not grow with the group. @default 256 */
   RECEIPTS_DETAIL_MAX_MEMBERS: int(256, 0, 10_000),
+  /** Longest an HTTP request may take to arrive (headers and body), in ms (Fastify's requestTimeout); a slow client
+   * holding connections open is cut off. 0: no limit. @default 30000 */
+  HTTP_REQUEST_TIMEOUT_MS: int(30_000, 0, 3_600_000),
+  /** How often each pod deletes expired refresh tokens (in batches of 1000 rows), in ms. @default 600000 */
+  REFRESH_TOKEN_CLEANUP_MS: int(600_000, 100, 86_400_000),
   /** Largest HTTP body in bytes. @default 65536 */
   HTTP_BODY_LIMIT: int(64 * 1024, 1024, 10 * 1024 * 1024),
   /** Largest Socket.IO frame in bytes (Socket.IO's maxHttpBufferSize; its default of 1 MB is far too generous). @default 65536 */
@@ -101,8 +196,33 @@ const EnvSchema = z.object({
   RATE_LIMITS: bool("on"),
   /** Messages a user may send per second (all devices), with bursts up to twice that. @default 20 */
   RATE_LIMIT_SEND_PER_SEC: int(20, 1, 100_000),
-  /** Login and register attempts per IP per minute. @default 20 */
-  RATE_LIMIT_LOGIN_PER_MIN: int(20, 1, 100_000),
+  /** Register and login attempts per client IP per minute, sized for an office behind one NAT address. @default 300 */
+  RATE_LIMIT_LOGIN_PER_MIN: int(300, 1, 100_000),
+  /** Failed logins per account (lower-cased username) in 15 minutes; then that account's logins are refused with
+   * `rate_limited` until the window ends. Successful logins do not count. @default 10 */
+  RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT: int(10, 1, 100_000),
+  /** Refreshes per login (refresh family) per minute. @default 10 */
+  RATE_LIMIT_REFRESH_PER_MIN: int(10, 1, 100_000),
+  /** Which proxies' X-Forwarded-For to believe for the client address (rate limits, logs): unset trusts none (the
+   * socket's peer is the client); a hop count like `1` takes the address that many hops from the right; or
+   * comma-separated proxy addresses and CIDRs. */
+  TRUST_PROXY: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined) return false as const;
+      if (/^\d+$/.test(v.trim())) return Number(v.trim());
+      const list = v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
+      const bad = list.filter((s) => !isIpOrCidr(s));
+      if (list.length === 0 || bad.length > 0) {
+        ctx.addIssue({ code: "custom", message: `a hop count or comma-separated IPs/CIDRs (bad: ${bad.join(", ")})` });
+        return z.NEVER;
+      }
+      return list;
+    }),
   /** Other socket events (sync, read, typing, ...) per socket per second. @default 50 */
   RATE_LIMIT_EVENTS_PER_SEC: int(50, 1, 100_000),
   /** HTTP API calls per user per minute. @default 600 */
@@ -200,7 +320,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     if (!embedded || e.REDIS_URL !== undefined) {
       throw new ConfigError(["JWT_SECRET: required when DATABASE_URL or REDIS_URL is set (at least 32 characters)"]);
     }
-    secret = embeddedSecret(e.DATA_DIR);
+    secret = embeddedSecret(e.DATA_DIR, warnings);
     warnings.push(`JWT_SECRET is not set: using a generated one kept in ${e.DATA_DIR} (embedded mode only)`);
   }
   if (e.PRESENCE_TTL_MS <= e.PRESENCE_HEARTBEAT_MS) {
@@ -216,15 +336,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   return Object.freeze({ ...e, JWT_SECRET: secret, MIGRATE_ON_START: migrate, embedded, warnings });
 }
 
-/** The embedded mode's generated secret, kept beside the database so tokens survive a restart. */
-function embeddedSecret(dataDir: string): string {
+/** The shortest JWT secret accepted, configured or generated. */
+export const MIN_SECRET_LENGTH = 32;
+
+/**
+ * The embedded mode's generated secret, kept beside the database (DATA_DIR, mode 0700) so tokens survive a restart.
+ * A kept secret shorter than 32 characters (truncated, or written by hand) is replaced, which ends existing logins.
+ */
+function embeddedSecret(dataDir: string, warnings: string[]): string {
   const file = join(dataDir, "jwt-secret");
+  const dirWarning = ensurePrivateDir(dataDir);
+  if (dirWarning !== undefined) warnings.push(dirWarning);
+  let kept: string | undefined;
   try {
-    return readFileSync(file, "utf8").trim();
+    kept = readFileSync(file, "utf8").trim();
   } catch {
-    mkdirSync(dataDir, { recursive: true });
-    const secret = randomBytes(32).toString("base64url");
-    writeFileSync(file, secret, { mode: 0o600 });
-    return secret;
+    kept = undefined;
   }
+  if (kept !== undefined && kept.length >= MIN_SECRET_LENGTH) return kept;
+  if (kept !== undefined) {
+    warnings.push(`${file} held a secret shorter than ${MIN_SECRET_LENGTH} characters: generated a new one`);
+  }
+  const secret = randomBytes(32).toString("base64url");
+  writeFileSync(file, secret, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return secret;
 }

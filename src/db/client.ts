@@ -1,11 +1,11 @@
 // The Prisma client factory: PostgreSQL through node-postgres when DATABASE_URL is set, otherwise an embedded
 // PostgreSQL (PGlite) in DATA_DIR. The same schema, migrations and queries serve both.
-import { mkdirSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "./generated/client.js";
+import { ensurePrivateDir } from "./private-dir.js";
 
 export type Db = PrismaClient;
 
@@ -109,7 +109,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     };
   }
 
-  mkdirSync(options.dataDir, { recursive: true });
+  ensurePrivateDir(options.dataDir);
   const pglite = await PGlite.create(`${options.dataDir}/pgdata`);
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
   return {

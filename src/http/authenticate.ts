@@ -32,6 +32,9 @@ export function authenticator(deps: { tokens: AccessTokens; accounts: Accounts; 
         throw unauthorized("session revoked");
       }
       await deps.limits.http.consume(claims.userId);
+    } else {
+      // Per service key, across pods: a leaked or runaway service cannot flood conversations.
+      await deps.limits.service.consume(claims.keyId ?? "legacy");
     }
     request.caller = { userId: claims.userId, sessionId: claims.sessionId, role: claims.role };
   };

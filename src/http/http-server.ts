@@ -2,6 +2,7 @@
 // for /v1 (except /v1/auth), health and metrics outside /v1, and the chat page at /.
 import { existsSync } from "node:fs";
 import cors from "@fastify/cors";
+import helmet from "@fastify/helmet";
 import fastifyStatic from "@fastify/static";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
@@ -18,6 +19,10 @@ export interface HttpDeps extends ChatRouteDeps {
   metrics: GatewayMetrics;
   origins: OriginPolicy;
   bodyLimit: number;
+  /** Fastify's trustProxy: false (the socket peer is the client), a hop count, or trusted proxy addresses/CIDRs. */
+  trustProxy?: false | number | string[] | undefined;
+  /** Longest a request may take to arrive, ms (0: none). @default 30000 */
+  requestTimeoutMs?: number | undefined;
   /** Built chat page, served at / when present. */
   webRoot?: string | undefined;
   /** Readiness: resolves when the database and Redis answer and the pod is not draining. */
@@ -30,10 +35,39 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   const app: FastifyInstance = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     bodyLimit: deps.bodyLimit,
-    trustProxy: true,
+    trustProxy: trustProxyOption(deps.trustProxy),
+    // A client that trickles its headers or body is cut off instead of holding a connection (Slowloris).
+    requestTimeout: deps.requestTimeoutMs ?? 30_000,
     requestIdHeader: "x-request-id",
   });
   app.decorateRequest("caller", null);
+
+  // Security headers on every answer, the page and the API alike. The CSP allows what the chat page loads: its own
+  // script (app.js) and stylesheet, the data: favicon, and fetch/WebSocket to its own origin ('self' covers ws(s):
+  // to the same host). No inline script or style attribute, no plugins, no framing, no <base> tricks.
+  app.register(helmet, {
+    global: true,
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", "data:"],
+        connectSrc: ["'self'"],
+        fontSrc: ["'self'"],
+        manifestSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    frameguard: { action: "deny" },
+    referrerPolicy: { policy: "no-referrer" },
+    // Cross-origin API clients (CORS_ORIGINS) read answers through CORS; CORP would only stop no-cors embedding.
+    crossOriginResourcePolicy: { policy: "same-site" },
+  });
 
   app.register(cors, {
     origin: (origin, callback) => callback(null, deps.origins.allows(origin, undefined)),
@@ -80,4 +114,15 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     app.register(fastifyStatic, { root: deps.webRoot, prefix: "/", index: ["index.html"] });
   }
   return app;
+}
+
+/**
+ * Fastify's trustProxy for TRUST_PROXY. Never `true`: that believes the leftmost X-Forwarded-For, which any client
+ * writes itself. A hop count n trusts the socket peer and the n-1 addresses to its right in X-Forwarded-For, so the
+ * client address is the n-th from the right (proxy-addr numbers the peer 0); a list trusts exactly those proxies.
+ */
+export function trustProxyOption(setting: false | number | string[] | undefined) {
+  if (setting === undefined || setting === false || setting === 0) return false;
+  if (typeof setting === "number") return (_address: string, hop: number) => hop < setting;
+  return setting;
 }

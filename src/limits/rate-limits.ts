@@ -12,6 +12,12 @@ export interface RateLimitSettings {
   enabled: boolean;
   sendPerSec: number;
   loginPerMin: number;
+  /** Failed logins per account in LOGIN_FAILURE_WINDOW_S before its logins are refused. @default 10 */
+  loginFailuresPerAccount?: number;
+  /** Refreshes per login (refresh family) per minute. @default 10 */
+  refreshPerMin?: number;
+  /** Service calls per service key id per second. @default 50 */
+  servicePerSec?: number;
   eventsPerSec: number;
   httpPerMin: number;
   /** How long a limit check may wait for Redis before the in-memory limiter decides instead. @default 5000 */
@@ -25,7 +31,20 @@ export interface RateLimiter {
   consume(key: string): Promise<void>;
 }
 
+/**
+ * Counts failures only: `attempt` reserves one (refused with `rate_limited` once the key is over), `succeeded` gives
+ * it back. Reserving before the check, not counting after it, keeps a burst of parallel guesses from all passing.
+ */
+export interface FailureLimiter {
+  attempt(key: string): Promise<void>;
+  succeeded(key: string): Promise<void>;
+}
+
+/** The window failed logins are counted in: 15 minutes. */
+export const LOGIN_FAILURE_WINDOW_S = 15 * 60;
+
 const unlimited: RateLimiter = { consume: async () => {} };
+const unlimitedFailures: FailureLimiter = { attempt: async () => {}, succeeded: async () => {} };
 
 interface Limiter {
   main: RateLimiterAbstract;
@@ -68,21 +87,76 @@ function wrap({ main, memory }: Limiter, timeoutMs: number, onRedisTimeout: () =
   };
 }
 
+/** A check on Redis past its deadline is decided by the in-memory limiter instead. */
+function guarded<T>(
+  { main, memory }: Limiter,
+  timeoutMs: number,
+  onRedisTimeout: () => void,
+  call: (l: RateLimiterAbstract) => Promise<T>,
+): Promise<T> {
+  if (memory === undefined) return call(main);
+  return withDeadline(call(main), timeoutMs, "a rate limit check").catch((err: unknown) => {
+    if (!(err instanceof RedisDeadlineError)) throw err;
+    onRedisTimeout();
+    return call(memory);
+  });
+}
+
+function failures(l: Limiter, timeoutMs: number, onRedisTimeout: () => void): FailureLimiter {
+  return {
+    attempt: async (key) => {
+      try {
+        await guarded(l, timeoutMs, onRedisTimeout, (x) => x.consume(key));
+      } catch (err) {
+        if (err instanceof RateLimiterRes) throw rateLimited(err.msBeforeNext);
+        throw err;
+      }
+    },
+    succeeded: async (key) => {
+      await guarded(l, timeoutMs, onRedisTimeout, (x) => x.reward(key, 1));
+    },
+  };
+}
+
 export interface RateLimiters {
   send: RateLimiter;
+  /** Register and login per client IP (and refresh with an unknown token). */
   login: RateLimiter;
+  /** Failed logins per lower-cased username. */
+  loginFailures: FailureLimiter;
+  /** Refresh per login (refresh family id). */
+  refresh: RateLimiter;
+  /** Service-token calls per key id. */
+  service: RateLimiter;
   events: RateLimiter;
   http: RateLimiter;
 }
 
 export function createRateLimiters(settings: RateLimitSettings, redis?: RedisClientType): RateLimiters {
-  if (!settings.enabled) return { send: unlimited, login: unlimited, events: unlimited, http: unlimited };
+  if (!settings.enabled) {
+    return {
+      send: unlimited,
+      login: unlimited,
+      loginFailures: unlimitedFailures,
+      refresh: unlimited,
+      service: unlimited,
+      events: unlimited,
+      http: unlimited,
+    };
+  }
   const timeoutMs = settings.redisTimeoutMs ?? 5_000;
   const onTimeout = settings.onRedisTimeout ?? (() => undefined);
   return {
     // Bursts of up to twice the steady rate over two seconds: people paste, then pause.
     send: wrap(limiter(redis, "send", settings.sendPerSec * 2, 2), timeoutMs, onTimeout),
     login: wrap(limiter(redis, "login", settings.loginPerMin, 60), timeoutMs, onTimeout),
+    loginFailures: failures(
+      limiter(redis, "loginfail", settings.loginFailuresPerAccount ?? 10, LOGIN_FAILURE_WINDOW_S),
+      timeoutMs,
+      onTimeout,
+    ),
+    refresh: wrap(limiter(redis, "refresh", settings.refreshPerMin ?? 10, 60), timeoutMs, onTimeout),
+    service: wrap(limiter(redis, "service", settings.servicePerSec ?? 50, 1), timeoutMs, onTimeout),
     // Per socket, so local memory is right even in a cluster.
     events: wrap(limiter(undefined, "events", settings.eventsPerSec, 1), timeoutMs, onTimeout),
     http: wrap(limiter(redis, "http", settings.httpPerMin, 60), timeoutMs, onTimeout),

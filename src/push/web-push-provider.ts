@@ -1,7 +1,8 @@
 // Web Push (RFC 8030) with VAPID (RFC 8292) through the `web-push` package: aes128gcm payload encryption, the
 // VAPID JWT, and the Topic header so a newer notification for the same conversation replaces an undelivered one.
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { ensurePrivateDir } from "../db/private-dir.js";
 import webpush from "web-push";
 import {
   type DeliveryOutcome,
@@ -70,7 +71,7 @@ export function embeddedVapidKeys(dataDir: string): VapidKeys {
   } catch {
     // absent or unreadable: generate below
   }
-  mkdirSync(dataDir, { recursive: true });
+  ensurePrivateDir(dataDir);
   const keys = webpush.generateVAPIDKeys();
   writeFileSync(file, JSON.stringify(keys), { mode: 0o600 });
   return keys;

@@ -64,6 +64,9 @@ export function haproxyConfig(port: number, backends: Backend[]): string {
     // An upgraded WebSocket is a tunnel: it lives by this timeout, not by client/server.
     "  timeout tunnel 1h",
     "  option http-server-close",
+    // Appends the client's address to X-Forwarded-For; the gateways behind it run with TRUST_PROXY=1, so they take
+    // that right-most entry as the client (rate limits) and ignore whatever the client wrote itself.
+    "  option forwardfor",
     // A dead or draining pod's cookie must not pin its clients: send them to another server.
     "  option redispatch",
     "  retries 2",

@@ -1,17 +1,20 @@
-// Accounts and tokens against a real gateway: register/login, rotating refresh with reuse detection, logout, and
-// every way a token can be wrong answering `unauthorized` (HTTP and the socket handshake alike).
+// Accounts and tokens against a real gateway: register/login, rotating refresh with reuse detection (and its grace
+// period for a retried or concurrent refresh), logout, and every way a token can be wrong answering `unauthorized`
+// (HTTP and the socket handshake alike).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import jwt from "jsonwebtoken";
 import type { AuthResult } from "../../src/protocol/types.js";
-import { api, connectDevice, registerUser, uniqueName } from "../helpers/clients.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { api, connectDevice, registerUser, uniqueName, waitForEvent } from "../helpers/clients.js";
 import { type Cluster, startGateways, TEST_JWT_SECRET } from "../helpers/gateways.js";
 
 describe("accounts and tokens", () => {
   let cluster: Cluster;
   let url: string;
   before(async () => {
-    cluster = await startGateways(1, { adapter: "memory" });
+    // A one-second grace period, so reuse after it can be tested without waiting half a minute.
+    cluster = await startGateways(1, { adapter: "memory", env: { REFRESH_REUSE_GRACE_S: "1" } });
     url = cluster.urls[0]!;
   });
   after(() => cluster.cleanup());
@@ -53,6 +56,7 @@ describe("accounts and tokens", () => {
     assert.equal(second.status, 200);
     assert.notEqual(second.body.refreshToken, first.refreshToken);
 
+    await sleep(1_500); // past the grace period
     const reuse = await api(url, "POST", "/v1/auth/refresh", { body: { refreshToken: first.refreshToken } });
     assert.equal(reuse.status, 401);
     // The whole family is revoked: the newest token and the access token of that login stop working.
@@ -61,6 +65,56 @@ describe("accounts and tokens", () => {
     assert.equal((await api(url, "GET", "/v1/users/me", { token: second.body.accessToken })).status, 401);
     // The other login is untouched.
     assert.equal((await api(url, "GET", "/v1/users/me", { token: other.body.accessToken })).status, 200);
+  });
+
+  test("a retried or concurrent refresh within the grace period gets the same successor; the login stays", async () => {
+    const user = await registerUser(url);
+    const refresh = (refreshToken: string) =>
+      api<AuthResult>(url, "POST", "/v1/auth/refresh", { body: { refreshToken } });
+    // Two refreshes with one token at once (two tabs, or a retry racing a slow answer): both succeed, same successor.
+    const [a, b] = await Promise.all([refresh(user.refreshToken), refresh(user.refreshToken)]);
+    assert.equal(a.status, 200, JSON.stringify(a.body));
+    assert.equal(b.status, 200, JSON.stringify(b.body));
+    assert.equal(a.body.refreshToken, b.body.refreshToken);
+    assert.notEqual(a.body.refreshToken, user.refreshToken);
+    // The answer was lost: the client retries with the spent token and still gets that same successor.
+    const retry = await refresh(user.refreshToken);
+    assert.equal(retry.status, 200);
+    assert.equal(retry.body.refreshToken, a.body.refreshToken);
+    // Every access token handed out is of a live login, and the successor rotates normally.
+    for (const r of [a, b, retry]) {
+      assert.equal((await api(url, "GET", "/v1/users/me", { token: r.body.accessToken })).status, 200);
+    }
+    const next = await refresh(a.body.refreshToken);
+    assert.equal(next.status, 200);
+    assert.notEqual(next.body.refreshToken, a.body.refreshToken);
+    // Once the successor is spent, the first token has no answer left to repeat: presenting it is a reuse.
+    const late = await refresh(user.refreshToken);
+    assert.equal(late.status, 401);
+    assert.equal((await refresh(next.body.refreshToken)).status, 401, "the family is revoked");
+  });
+
+  test("a spent refresh token presented after the grace period revokes the login", async () => {
+    const user = await registerUser(url);
+    const device = await connectDevice(url, user.accessToken);
+    const ended = waitForEvent(device, "session:ended", () => true, 10_000);
+    const second = await api<AuthResult>(url, "POST", "/v1/auth/refresh", {
+      body: { refreshToken: user.refreshToken },
+    });
+    assert.equal(second.status, 200);
+    await sleep(1_500);
+    const reuse = await api<{ error: { code: string } }>(url, "POST", "/v1/auth/refresh", {
+      body: { refreshToken: user.refreshToken },
+    });
+    assert.equal(reuse.status, 401);
+    assert.equal(reuse.body.error.code, "unauthorized");
+    assert.deepEqual(await ended, { reason: "revoked" });
+    device.close();
+    assert.equal(
+      (await api(url, "POST", "/v1/auth/refresh", { body: { refreshToken: second.body.refreshToken } })).status,
+      401,
+    );
+    assert.equal((await api(url, "GET", "/v1/users/me", { token: second.body.accessToken })).status, 401);
   });
 
   test("logout revokes that login only", async () => {

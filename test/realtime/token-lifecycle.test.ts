@@ -40,7 +40,11 @@ describe("access token and login lifecycle on live sockets", () => {
   let cluster: Cluster;
   const devices: Device[] = [];
   before(async () => {
-    cluster = await startGateways(2, { adapter: "sharded", env: { ACCESS_TOKEN_TTL: String(TTL_SECONDS) } });
+    // No grace period for a retried refresh (REFRESH_REUSE_GRACE_S=0): any reuse of a spent refresh token revokes.
+    cluster = await startGateways(2, {
+      adapter: "sharded",
+      env: { ACCESS_TOKEN_TTL: String(TTL_SECONDS), REFRESH_REUSE_GRACE_S: "0" },
+    });
   });
   after(async () => {
     for (const d of devices) d.close();

@@ -1,7 +1,9 @@
-// /v1/auth: register, login, refresh, logout. Login and register are rate limited per client IP.
+// /v1/auth: register, login, refresh, logout. Register and login are rate limited per client IP (request.ip, which
+// believes X-Forwarded-For only as far as TRUST_PROXY says), failed logins per account, refresh per login.
 import type { FastifyInstance } from "fastify";
 import type { Accounts } from "../../auth/accounts.js";
 import { LoginBody, RefreshBody, RegisterBody } from "../../chat/schemas.js";
+import { AppError, unauthorized } from "../../errors.js";
 import type { RateLimiters } from "../../limits/rate-limits.js";
 
 export function authRoutes(app: FastifyInstance, deps: { accounts: Accounts; limits: RateLimiters }): void {
@@ -13,12 +15,34 @@ export function authRoutes(app: FastifyInstance, deps: { accounts: Accounts; lim
 
   app.post("/v1/auth/login", async (request) => {
     await deps.limits.login.consume(request.ip);
-    return deps.accounts.login(LoginBody.parse(request.body));
+    const body = LoginBody.parse(request.body);
+    // Per account (the schema lower-cases the name): one point reserved per attempt, given back when it succeeds,
+    // so only failures count, and a burst of parallel guesses cannot all slip in before the first one is counted.
+    await deps.limits.loginFailures.attempt(body.username);
+    let result;
+    try {
+      result = await deps.accounts.login(body);
+    } catch (err) {
+      // A wrong password keeps its point; anything else (the database down) was not a guess.
+      if (!(err instanceof AppError && err.code === "unauthorized"))
+        await deps.limits.loginFailures.succeeded(body.username);
+      throw err;
+    }
+    await deps.limits.loginFailures.succeeded(body.username);
+    return result;
   });
 
   app.post("/v1/auth/refresh", async (request) => {
-    await deps.limits.login.consume(request.ip);
-    return deps.accounts.refresh(RefreshBody.parse(request.body).refreshToken);
+    const { refreshToken } = RefreshBody.parse(request.body);
+    // Per login, so one office's NAT address does not share a budget; a token that names no login is limited per
+    // client IP instead (guessing).
+    const familyId = await deps.accounts.familyOf(refreshToken);
+    if (familyId === undefined) {
+      await deps.limits.login.consume(request.ip);
+      throw unauthorized("invalid refresh token");
+    }
+    await deps.limits.refresh.consume(familyId);
+    return deps.accounts.refresh(refreshToken);
   });
 
   app.post("/v1/auth/logout", async (request, reply) => {

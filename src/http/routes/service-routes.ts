@@ -1,6 +1,7 @@
 // Server-side publishing: another backend service posts into a conversation as a named system sender.
 //
-// A service token (HS256, role "service", signed with SERVICE_JWT_SECRET) names the service in `sub`. The gateway
+// A service token (HS256, role "service", signed with a SERVICE_KEYS key bound to that name, or the legacy
+// SERVICE_JWT_SECRET) names the service in `sub`. The gateway
 // posts as the system user `system:<sub>` (users.is_system: it cannot log in and is never listed in user search),
 // created on first use; `senderName` only sets its display name. The system user is not a member of the
 // conversation: the domain's send is called with `systemSender`, which lets the writer skip the membership check,
