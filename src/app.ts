@@ -133,10 +133,9 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     stuckAfterMs: config.WRITER_STUCK_MS,
     concurrency: config.WRITER_CONCURRENCY,
   });
-  const markerWriter = new MarkerWriter(database.sql);
+  const markerWriter = new MarkerWriter(database.sql, { smallAudienceMax: config.RECEIPTS_PER_MEMBER_MAX_MEMBERS });
   const receipts = new ReceiptAnnouncer(database.sql, notifier, {
     flushMs: config.RECEIPTS_FLUSH_MS,
-    perMemberMaxMembers: config.RECEIPTS_PER_MEMBER_MAX_MEMBERS,
     detailMaxMembers: config.RECEIPTS_DETAIL_MAX_MEMBERS,
     onError: (err) => log.warn({ err }, "could not announce read/delivery markers"),
   });

@@ -9,7 +9,8 @@
 //   1. duplicates collapse: one row per (conversation, user) carrying the highest read and delivered seq asked for;
 //   2. one statement locks those member rows in key order (so batches of several pods never deadlock each other),
 //      moves each marker forward only (`col < LEAST(seq, last_seq)`, clamped to the conversation's last message) and
-//      returns which markers moved, with the values they moved to;
+//      returns which markers moved, with the values they moved to, and for small conversations their members (who
+//      hears of it: the announcer then needs no query of its own);
 //   3. only for rows that did not move: one query for which of them are members at all. Those that are not answer
 //      `not_found`, exactly like an unknown conversation; a stale marker from a member answers ok.
 // The moved markers go to the `onMoved` listeners (the receipt announcer) once per batch, after commit.
@@ -35,6 +36,8 @@ export interface MovedMarkers {
   delivered?: number;
   /** The socket of the (last) read request of this member in the batch. */
   readOriginSocketId?: string;
+  /** Every member of the conversation, when it has at most `smallAudienceMax` members. */
+  audience?: string[];
 }
 
 export type MovedListener = (moved: MovedMarkers[]) => void;
@@ -52,6 +55,8 @@ export interface MarkerWriterOptions {
   maxPending?: number;
   /** Suggested retry delay for a refused marker, in ms. @default 1000 */
   retryAfterMs?: number;
+  /** Conversations of at most this many members come back with their member ids (`audience`). @default 0 */
+  smallAudienceMax?: number;
 }
 
 export class MarkerWriter {
@@ -62,6 +67,7 @@ export class MarkerWriter {
   private readonly maxBatch: number;
   private readonly maxPending: number;
   private readonly retryAfterMs: number;
+  private readonly smallAudienceMax: number;
 
   constructor(
     private readonly sql: Sql,
@@ -70,6 +76,7 @@ export class MarkerWriter {
     this.maxBatch = options.maxBatch ?? 2000;
     this.maxPending = options.maxPending ?? 10_000;
     this.retryAfterMs = options.retryAfterMs ?? 1000;
+    this.smallAudienceMax = options.smallAudienceMax ?? 0;
   }
 
   onMoved(listener: MovedListener): void {
@@ -120,6 +127,7 @@ export class MarkerWriter {
         result = await writeBatch(
           this.sql,
           batch.map((p) => p.request),
+          this.smallAudienceMax,
         );
       } catch (err) {
         // A message batch moving a sender's read marker can meet this batch's row locks in the other order;
@@ -152,6 +160,7 @@ interface Wanted {
 async function writeBatch(
   sql: Sql,
   requests: MarkerRequest[],
+  smallAudienceMax: number,
 ): Promise<{ moved: MovedMarkers[]; notMembers: Set<string> }> {
   // One row per member: an UPDATE ... FROM with two source rows for one target row would apply only one of them.
   const wanted = new Map<string, Wanted>();
@@ -172,6 +181,7 @@ async function writeBatch(
     user_id: string;
     read_seq: number | null;
     delivered_seq: number | null;
+    audience: string[] | null;
   }>(
     `WITH wanted AS (
        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::int[]) AS w(conversation_id, user_id, read_seq, delivered_seq)
@@ -191,16 +201,22 @@ async function writeBatch(
         WHERE m.conversation_id = p.conversation_id AND m.user_id = p.user_id
         RETURNING m.conversation_id, m.user_id, m.read_seq, m.delivered_seq,
                   p.read_seq AS old_read, p.delivered_seq AS old_delivered
+     ), audiences AS (
+       SELECT conversation_id, array_agg(user_id::text) AS user_ids
+         FROM members WHERE conversation_id IN (SELECT conversation_id FROM prev)
+        GROUP BY conversation_id HAVING count(*) <= $5
      )
-     SELECT conversation_id::text, user_id::text,
-            CASE WHEN read_seq > old_read THEN read_seq END AS read_seq,
-            CASE WHEN delivered_seq > old_delivered THEN delivered_seq END AS delivered_seq
-       FROM moved`,
+     SELECT mv.conversation_id::text, mv.user_id::text,
+            CASE WHEN mv.read_seq > mv.old_read THEN mv.read_seq END AS read_seq,
+            CASE WHEN mv.delivered_seq > mv.old_delivered THEN mv.delivered_seq END AS delivered_seq,
+            a.user_ids AS audience
+       FROM moved mv LEFT JOIN audiences a ON a.conversation_id = mv.conversation_id`,
     [
       rows.map((w) => w.conversationId),
       rows.map((w) => w.userId),
       rows.map((w) => w.read),
       rows.map((w) => w.delivered),
+      smallAudienceMax,
     ],
     { prepare: "move-markers" },
   );
@@ -212,6 +228,7 @@ async function writeBatch(
     touched.add(key);
     if (row.read_seq === null && row.delivered_seq === null) continue;
     const entry: MovedMarkers = { conversationId: row.conversation_id, userId: row.user_id };
+    if (row.audience !== null) entry.audience = row.audience;
     if (row.read_seq !== null) {
       entry.read = Number(row.read_seq);
       const origin = wanted.get(key)?.readOriginSocketId;

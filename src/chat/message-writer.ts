@@ -3,14 +3,14 @@
 // Why batches: awaiting one INSERT per message caps a pod far below what Socket.IO can deliver, while PostgreSQL
 // takes hundreds of thousands of rows per second in multi-row statements. Each batch is one statement, one round
 // trip (WRITE_BATCH_SQL below): it finds retried sends, checks membership, locks the batch's conversation rows in id
-// order, allocates the next seqs, inserts the messages, bumps last_seq, moves each sender's read marker, and returns
-// the members to fan out to. It commits on its own, so a conversation's row lock is held for that one statement
-// only. The lock is what makes `seq` gapless and commit-ordered: nobody else can allocate in that conversation until
-// this statement commits.
-// A batch that fails for any reason but the database being unavailable is split in halves and each half retried
-// (bisection), down to single sends: a duplicate that raced past the statement's idempotency read (the unique
-// (sender, clientMsgId) index) then finds its stored row, and a send PostgreSQL refuses for its own data (a NUL
-// byte, SQLSTATE 22021) fails alone instead of failing every send batched with it.
+// order, allocates the next seqs, inserts the messages, bumps last_seq, moves each sender's read and delivered
+// markers, and returns the members to fan out to. It commits on its own, so a conversation's row lock is held for
+// that one statement only. The lock is what makes `seq` gapless and commit-ordered: nobody else can allocate in that
+// conversation until this statement commits. A batch that fails for any reason but the database being unavailable is
+// split in halves and each half retried (bisection), down to single sends: a duplicate that raced past the
+// statement's idempotency read (the unique (sender, clientMsgId) index) then finds its stored row, and a send
+// PostgreSQL refuses for its own data (a NUL byte, SQLSTATE 22021) fails alone instead of failing every send batched
+// with it.
 //
 // Admission control: past capacity a queue only turns into latency for everyone. The queue is bounded (maxQueue) and
 // has a deadline (maxWaitMs): a send that would wait longer is refused at once with `unavailable` and a jittered
@@ -250,11 +250,11 @@ interface BatchRow {
   muted: boolean | null;
 }
 
-// One statement, one round trip per batch (measured: the database round trips, not the SQL, were the largest cost
-// of a send in the pod). In order: which sends are already stored (retries), which senders are members, the
-// position of each new send among the batch's sends to its conversation, then the lock on the conversation rows in
-// id order, the seqs, the inserts and the senders' read markers; last, what the caller needs back: the new rows,
-// the stored ones, and the members of every conversation touched (for fan-out and push).
+// One statement, one round trip per batch (measured: the database round trips, not the SQL, were the largest cost of
+// a send in the pod). In order: which sends are already stored (retries), which senders are members, the position of
+// each new send among the batch's sends to its conversation, then the lock on the conversation rows in id order, the
+// seqs, the inserts and the senders' read and delivered markers (their own message is both); last, what the caller
+// needs back: the new rows, the stored ones, and the members of every conversation touched (for fan-out and push).
 // The membership and idempotency reads see the statement's snapshot, taken before the row locks are granted; a
 // duplicate committed in between is caught by the unique index (the writer then bisects the batch).
 const WRITE_BATCH_SQL = `
@@ -285,7 +285,7 @@ WITH req AS (
     FROM numbered n JOIN bumped b ON b.id = n.conversation_id
   RETURNING id, conversation_id, seq, sender_id, created_at
 ), sender_reads AS (
-  UPDATE members m SET read_seq = GREATEST(m.read_seq, r.seq)
+  UPDATE members m SET read_seq = GREATEST(m.read_seq, r.seq), delivered_seq = GREATEST(m.delivered_seq, r.seq)
     FROM (SELECT conversation_id, sender_id, max(seq) AS seq FROM inserted GROUP BY 1, 2) r
    WHERE m.conversation_id = r.conversation_id AND m.user_id = r.sender_id
 )

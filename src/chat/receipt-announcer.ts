@@ -2,8 +2,8 @@
 //
 // Announcing each moved marker to every member is G events per marker and 2·G markers per message: 2·G² events per
 // message, which took a 100-member group down. Instead, per batch of moved markers (marker-writer.ts):
-// - conversations with at most `perMemberMaxMembers` members keep the contract's `conversation:read` /
-//   `conversation:delivered` to every member, at once (it is a handful of events);
+// - small conversations (the marker writer names their members: its `smallAudienceMax`) keep the contract's
+//   `conversation:read` / `conversation:delivered` to every member, at once (it is a handful of events);
 // - in larger ones a read goes at once as `conversation:read` to the reader's own other devices only (so their
 //   badge clears), and every moved marker is gathered per conversation over `flushMs`; each window then sends ONE
 //   `conversation:markers` per conversation to all members together (one emit, one publish per pod), carrying
@@ -17,13 +17,11 @@ import type { Notifier } from "./ports.js";
 export interface ReceiptAnnouncerOptions {
   /** How long markers of a conversation gather before one `conversation:markers` goes out, in ms. */
   flushMs: number;
-  /** Conversations this small keep per-member `conversation:read` / `conversation:delivered` events. */
-  perMemberMaxMembers: number;
   /** Up to this many members `conversation:markers` carries each moved marker; above, counts. */
   detailMaxMembers: number;
   /** Distinct marker values in a counts event. @default 50 */
   countsLimit?: number;
-  /** A query failed: those markers are stored but not announced (clients see them on the next load or event). */
+  /** Announcing failed: those markers are stored but not announced (clients see them on the next load or event). */
   onError: (err: unknown) => void;
 }
 
@@ -47,23 +45,18 @@ export class ReceiptAnnouncer {
 
   /** Called once per committed batch with the markers it moved. */
   announce(moved: MovedMarkers[]): void {
-    this.announceBatch(moved).catch(this.options.onError);
+    try {
+      this.announceBatch(moved);
+    } catch (err) {
+      this.options.onError(err);
+    }
   }
 
-  private async announceBatch(moved: MovedMarkers[]): Promise<void> {
-    const conversationIds = [...new Set(moved.map((m) => m.conversationId))];
-    // One query per batch: each conversation's size, and the members of the small ones (the ones told one by one).
-    const sizes = await this.sql<{ conversation_id: string; n: number; user_ids: string[] | null }>(
-      `SELECT conversation_id::text, count(*)::int AS n,
-              CASE WHEN count(*) <= $2 THEN array_agg(user_id::text) END AS user_ids
-         FROM members WHERE conversation_id = ANY($1::uuid[]) GROUP BY conversation_id`,
-      [conversationIds, this.options.perMemberMaxMembers],
-      { prepare: "receipt-audiences" },
-    );
-    const small = new Map(sizes.filter((s) => s.user_ids !== null).map((s) => [s.conversation_id, s.user_ids!]));
+  private announceBatch(moved: MovedMarkers[]): void {
     for (const m of moved) {
       const { conversationId, userId } = m;
-      const members = small.get(conversationId);
+      // The marker writer names the members of small conversations (those told one by one) with the moved markers.
+      const members = m.audience;
       if (members !== undefined) {
         if (m.read !== undefined)
           this.notifier.toUsers(members, "conversation:read", { conversationId, userId, seq: m.read });

@@ -116,7 +116,7 @@ describe("group receipts", () => {
       [
         [5, 1],
         [2, 3],
-        [5, 0],
+        [5, 5], // sending moved carol's own read and delivered markers
       ],
     );
 
@@ -337,6 +337,7 @@ describe("group receipts", () => {
     const learn = (k: Knowledge, message: { id: string; senderId: string; seq: number }) => {
       k.ids.add(message.id);
       raise(k.read, message.senderId, message.seq); // sending moves the sender's read marker
+      raise(k.delivered, message.senderId, message.seq); // and its delivered marker
     };
 
     // Raw devices that behave like the SDK: delivered and read for what arrived, gathered for 250 ms.

@@ -97,8 +97,9 @@ export class Thread {
     if (message.senderId === me) this.pending.delete(message.clientMsgId);
     if (this.historyRequested) this.stored.set(message.id, message);
     if (message.senderId === me) return;
-    // The contract moves a sender's read marker to their own message, so whoever wrote seq N has read up to N.
+    // Sending moves the sender's read and delivered markers to their own message: whoever wrote seq N has both up to N.
     this.noteMarker("read", message.senderId, message.seq);
+    this.noteMarker("delivered", message.senderId, message.seq);
     this.typing.delete(message.senderId);
   }
 }
