@@ -5,7 +5,7 @@
 //   `message:delivered` and `message:read` are gathered per conversation for 250 ms and sent once each per flush
 //   with the highest seq (as MarkerBatcher does), and re-sent after `retryAfterMs` (or 1 s) when refused for now.
 // - `sync:required`: runs `sync` with its cursors, page after page, and counts the messages that came that way.
-// - Gaps: a `message:new` above cursor + 1 waits 250 ms (the SDK's gapFillDelayMs, since pods may deliver a little
+// - Gaps: a `message:new` above cursor + 1 waits 1 s (the SDK's gapFillDelayMs, since pods may deliver a little
 //   out of order), then the hole is fetched with `GET /v1/conversations/:id/messages?after=cursor` and counted.
 // - Marker events received: `conversation:read`, `conversation:delivered` and `conversation:markers` (by name, so
 //   the coalesced event is counted whether or not the server has it yet).
@@ -15,7 +15,7 @@ import { api, type Device } from "../test/helpers/clients.js";
 import type { AckAnswer, SyncResult } from "../src/protocol/events.js";
 import type { Message } from "../src/protocol/types.js";
 import { inBatches } from "./load.js";
-import { addCounts } from "./stats.js";
+import { addCounts, sleep } from "./stats.js";
 
 /** How a device first got a message. */
 export type Arrival = "live" | "sync" | "gap";
@@ -222,7 +222,7 @@ export class SdkDevice {
     if (this.gapTimers.has(conversationId) || this.closed) return;
     this.gapTimers.set(
       conversationId,
-      setTimeout(() => void this.fillGap(conversationId).finally(() => this.gapTimers.delete(conversationId)), 250),
+      setTimeout(() => void this.fillGap(conversationId).finally(() => this.gapTimers.delete(conversationId)), 1_000),
     );
   }
 
@@ -249,12 +249,21 @@ export class SdkDevice {
   /** What the SDK does on `sync:required`: page through `sync` with its cursors until nothing more comes. */
   sync(): Promise<void> {
     this.syncing ??= (async () => {
+      let failures = 0;
       try {
         for (let page = 0; page < 100 && !this.closed; page++) {
           const cursors = Object.fromEntries(this.cursors);
           this.counters.syncCalls++;
           const answer = await this.request<SyncResult>("sync", { cursors, limit: 500 });
-          if (!answer.ok) return;
+          if (!answer.ok) {
+            // Like the SDK: a refused or unanswered sync is tried again after the server's retryAfterMs (or 1 s).
+            if (++failures > 5) return;
+            const details =
+              "error" in answer ? (answer.error.details as { retryAfterMs?: number } | undefined) : undefined;
+            await sleep(details?.retryAfterMs ?? 1_000);
+            page--;
+            continue;
+          }
           for (const m of answer.messages) this.take(m, "sync");
           const advanced = [...this.cursors].some(([id, seq]) => seq > (cursors[id] ?? 0));
           if (!answer.hasMore || !advanced) return;

@@ -161,9 +161,13 @@ export class MessageWriter {
 
   private refuse(reason: RefusalReason): Error {
     for (const listener of this.refusedListeners) listener(reason);
+    return unavailable("the server is busy, retry later", { retryAfterMs: this.retryAfterMs() });
+  }
+
+  /** Jittered, so refused clients do not all come back at the same moment. */
+  private retryAfterMs(): number {
     const { min, max } = this.retryAfter;
-    const retryAfterMs = Math.round(min + this.random() * (max - min));
-    return unavailable("the server is busy, retry later", { retryAfterMs });
+    return Math.round(min + this.random() * (max - min));
   }
 
   private pump(): void {
@@ -208,7 +212,7 @@ export class MessageWriter {
         if (isUnavailableError(err)) {
           // The database is down or timed out: splitting the batch would only hit it again, and it is nobody's send's
           // fault. Every send answers `unavailable`; clients retry with the same clientMsgId.
-          const failure = unavailable();
+          const failure = unavailable(undefined, { retryAfterMs: this.retryAfterMs() });
           for (const p of batch) p.reject(failure);
           return;
         }

@@ -135,12 +135,12 @@ describe("SDK against two gateways", () => {
       assert.deepEqual(d.client.pendingSends(), []);
       assert.equal(d.client.cursor(conversationId), total);
     }
-    // Delivery markers went out coalesced and reached the other side.
+    // Delivery markers went out coalesced and reached the other side: bob's devices ack alice's next message.
     const delivered: number[] = [];
     alicePhone.client.on("conversationDelivered", (e) => {
       if (e.userId === bob.user.id) delivered.push(e.seq);
     });
-    await bobPhone.client.send(conversationId, "one more");
+    await alicePhone.client.send(conversationId, "one more");
     await eventually(() => delivered.includes(total + 1), 10_000, "bob's delivery marker reaches alice");
   });
 
