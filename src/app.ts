@@ -104,7 +104,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
 
   let draining = false;
   const readiness = async () => {
-    // A writer stuck on the database (a batch in flight too long, or sends queued past their deadline) fails
+    // A writer stuck on the database (a batch in flight, or a send queued, past WRITER_STUCK_MS) fails
     // readiness too, so the load balancer stops sending new clients to a pod that can only refuse their sends.
     const checks: Record<string, boolean> = { notDraining: !draining, writer: !writer.health().stuck };
     const probe = async (name: string, ping: () => Promise<void>) => {

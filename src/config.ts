@@ -112,7 +112,7 @@ const EnvSchema = z.object({
   /** Most sends queued in one pod's message writer; more are refused with `unavailable`. @default 2000 */
   WRITER_MAX_QUEUE: int(2000, 1, 1_000_000),
   /** Longest a send may wait for its batch, in ms; one that would wait longer is refused with `unavailable`. @default 500 */
-  WRITER_MAX_WAIT_MS: int(500, 1, 600_000),
+  WRITER_MAX_WAIT_MS: int(200, 1, 600_000),
   /** A write batch in flight longer than this, in ms, fails /readyz. @default 5000 */
   WRITER_STUCK_MS: int(5000, 100, 3_600_000),
   /** Apply prisma/migrations at start-up. @default on in embedded mode, off with DATABASE_URL */

@@ -75,7 +75,7 @@ export interface WriterHealth {
   oldestQueuedMs: number;
   /** Age of the oldest batch in flight, ms (0 when none). */
   inFlightMs: number;
-  /** A batch has been in flight longer than stuckAfterMs, or a queued send has waited past its deadline. */
+  /** A batch has been in flight, or a send queued, longer than stuckAfterMs. */
   stuck: boolean;
 }
 
@@ -132,7 +132,9 @@ export class MessageWriter {
     return {
       oldestQueuedMs,
       inFlightMs,
-      stuck: inFlightMs > this.stuckAfterMs || oldestQueuedMs > this.maxWaitMs,
+      // Not the queueing deadline: past capacity sends wait about that long by design (and are refused beyond it),
+      // which is overload, handled by refusing; failing readiness then would only push the load onto other pods.
+      stuck: Math.max(inFlightMs, oldestQueuedMs) > this.stuckAfterMs,
     };
   }
 
