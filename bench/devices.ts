@@ -256,8 +256,9 @@ export class SdkDevice {
           this.counters.syncCalls++;
           const answer = await this.request<SyncResult>("sync", { cursors, limit: 500 });
           if (!answer.ok) {
-            // Like the SDK: a refused or unanswered sync is tried again after the server's retryAfterMs (or 1 s).
-            if (++failures > 5) return;
+            // Like the SDK: a refused or unanswered sync is tried again after the server's retryAfterMs (or 1 s),
+            // here for at most a minute in all, so a run still ends.
+            if (++failures > 60) return;
             const details =
               "error" in answer ? (answer.error.details as { retryAfterMs?: number } | undefined) : undefined;
             await sleep(details?.retryAfterMs ?? 1_000);
