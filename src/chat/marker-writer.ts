@@ -44,6 +44,7 @@ export type MovedListener = (moved: MovedMarkers[]) => void;
 
 interface Pending {
   request: MarkerRequest;
+  queuedAt: number;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -53,6 +54,11 @@ export interface MarkerWriterOptions {
   maxBatch?: number;
   /** Markers waiting beyond this are refused at once with `unavailable` (the database is not keeping up). @default 10000 */
   maxPending?: number;
+  /**
+   * A marker is refused at once while the oldest queued one has waited longer than this, in ms: past capacity,
+   * markers give way to sends (the SDK re-sends them after `retryAfterMs`; only the highest one matters). @default 1000
+   */
+  maxWaitMs?: number;
   /** Suggested retry delay for a refused marker, in ms. @default 1000 */
   retryAfterMs?: number;
   /** Conversations of at most this many members come back with their member ids (`audience`). @default 0 */
@@ -67,6 +73,7 @@ export class MarkerWriter {
   private readonly maxBatch: number;
   private readonly maxPending: number;
   private readonly retryAfterMs: number;
+  private readonly maxWaitMs: number;
   private readonly smallAudienceMax: number;
 
   constructor(
@@ -76,6 +83,7 @@ export class MarkerWriter {
     this.maxBatch = options.maxBatch ?? 2000;
     this.maxPending = options.maxPending ?? 10_000;
     this.retryAfterMs = options.retryAfterMs ?? 1000;
+    this.maxWaitMs = options.maxWaitMs ?? 1000;
     this.smallAudienceMax = options.smallAudienceMax ?? 0;
   }
 
@@ -85,7 +93,8 @@ export class MarkerWriter {
 
   /** Resolves once the batch holding this marker has committed; `not_found` for a non-member. */
   move(request: MarkerRequest): Promise<void> {
-    if (this.queue.length >= this.maxPending) {
+    const oldest = this.queue[0];
+    if (this.queue.length >= this.maxPending || (oldest && performance.now() - oldest.queuedAt > this.maxWaitMs)) {
       return Promise.reject(
         new AppError("unavailable", "too many read and delivery markers waiting, retry later", {
           retryAfterMs: this.retryAfterMs,
@@ -93,7 +102,7 @@ export class MarkerWriter {
       );
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ request, resolve, reject });
+      this.queue.push({ request, queuedAt: performance.now(), resolve, reject });
       this.pump();
     });
   }

@@ -125,7 +125,8 @@ describe("conversations", () => {
     );
     assert.deepEqual(markers, {
       [me.user.id]: { readSeq: 2, deliveredSeq: 0 },
-      [others[0]!.user.id]: { readSeq: 2, deliveredSeq: 0 },
+      // The sender: sending moved both of its own markers.
+      [others[0]!.user.id]: { readSeq: 2, deliveredSeq: 2 },
     });
   });
 });
