@@ -68,6 +68,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       loginPerMin: config.RATE_LIMIT_LOGIN_PER_MIN,
       eventsPerSec: config.RATE_LIMIT_EVENTS_PER_SEC,
       httpPerMin: config.RATE_LIMIT_HTTP_PER_MIN,
+      groupsPerMin: config.RATE_LIMIT_GROUPS_PER_MIN,
       redisTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
       onRedisTimeout: () => metrics.redisFailures.inc({ client: "pub", op: "rate_limit_timeout" }),
     },
@@ -120,7 +121,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     onError: (err) => log.warn({ err }, "could not announce read/delivery markers"),
   });
   markerWriter.onMoved((moved) => receipts.announce(moved));
-  const conversations = new Conversations(db, notifier, config.GROUP_MAX_MEMBERS);
+  const conversations = new Conversations(db, notifier, config.GROUP_MAX_MEMBERS, config.MAX_CONVERSATIONS_PER_USER);
   const messages = new Messages(db, writer, markerWriter, conversations, notifier, config.MESSAGE_MAX_CHARS);
   // onStored runs right after the fan-out emit, so this is commit-to-emit on this pod.
   messages.onStored((message) => {

@@ -104,6 +104,10 @@ const EnvSchema = z.object({
   RATE_LIMIT_EVENTS_PER_SEC: int(50, 1, 100_000),
   /** HTTP API calls per user per minute. @default 600 */
   RATE_LIMIT_HTTP_PER_MIN: int(600, 1, 1_000_000),
+  /** Groups a user may create per minute (all pods together); more are `rate_limited`. @default 30 */
+  RATE_LIMIT_GROUPS_PER_MIN: int(30, 1, 100_000),
+  /** Most conversations one user may be a member of; creating or being added past it is `forbidden`. @default 1000 */
+  MAX_CONVERSATIONS_PER_USER: int(1000, 1, 1_000_000),
   /** How often each pod refreshes its sockets' presence in Redis and sweeps lapsed ones, in ms. @default 10000 */
   PRESENCE_HEARTBEAT_MS: int(10_000, 100, 600_000),
   /** How long a socket counts as live without a heartbeat (a killed pod's users go offline within this plus one

@@ -21,6 +21,7 @@ export class Conversations {
     private readonly db: Db,
     private readonly notifier: Notifier,
     private readonly groupMaxMembers: number,
+    private readonly maxConversationsPerUser = 1000,
   ) {}
 
   /** Creates a conversation; `created` is false when the direct conversation already existed. */
@@ -37,6 +38,7 @@ export class Conversations {
       ]);
     }
     await this.requireUsers(memberIds);
+    await this.requireRoomFor([actorId, ...memberIds]);
     const id = randomUUID();
     await this.db.conversation.create({
       data: {
@@ -95,6 +97,11 @@ export class Conversations {
     await this.requireUsers([userId]);
     const count = await this.db.member.count({ where: { conversationId } });
     if (count >= this.groupMaxMembers) throw forbidden(`a group has at most ${this.groupMaxMembers} members`);
+    const already = await this.db.member.findUnique({
+      where: { conversationId_userId: { conversationId, userId } },
+      select: { userId: true },
+    });
+    if (already === null) await this.requireRoomFor([userId]);
     try {
       await this.db.member.create({ data: { conversationId, userId, role: "member" } });
     } catch (err) {
@@ -167,6 +174,7 @@ export class Conversations {
     const directKey = [actorId, otherId].sort().join(":");
     const existing = await this.db.conversation.findUnique({ where: { directKey }, select: { id: true } });
     if (existing) return { conversation: await loadConversationView(this.db, actorId, existing.id), created: false };
+    await this.requireRoomFor([actorId, otherId]);
     const id = randomUUID();
     try {
       await this.db.conversation.create({
@@ -191,6 +199,20 @@ export class Conversations {
     const valid = userIds.filter(isUuid);
     const found = valid.length === 0 ? 0 : await this.db.user.count({ where: { id: { in: valid }, isSystem: false } });
     if (found !== userIds.length) throw notFound("user");
+  }
+
+  /** `forbidden` when any of these users is already in MAX_CONVERSATIONS_PER_USER conversations. A check before the
+   * insert, not a constraint: concurrent creations may overshoot by a few, which bounds the cost all the same. */
+  private async requireRoomFor(userIds: string[]): Promise<void> {
+    const full = await this.db.member.groupBy({
+      by: ["userId"],
+      where: { userId: { in: userIds } },
+      _count: { _all: true },
+      having: { userId: { _count: { gte: this.maxConversationsPerUser } } },
+    });
+    if (full.length > 0) {
+      throw forbidden(`a user may be in at most ${this.maxConversationsPerUser} conversations`);
+    }
   }
 
   private async announce(conversationId: string): Promise<void> {

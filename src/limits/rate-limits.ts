@@ -14,6 +14,8 @@ export interface RateLimitSettings {
   loginPerMin: number;
   eventsPerSec: number;
   httpPerMin: number;
+  /** Groups a user may create per minute. @default 30 */
+  groupsPerMin?: number;
   /** How long a limit check may wait for Redis before the in-memory limiter decides instead. @default 5000 */
   redisTimeoutMs?: number;
   /** Called each time Redis did not answer a check in time and the in-memory limiter decided (for a counter). */
@@ -73,10 +75,13 @@ export interface RateLimiters {
   login: RateLimiter;
   events: RateLimiter;
   http: RateLimiter;
+  /** Group creation per user. */
+  groups: RateLimiter;
 }
 
 export function createRateLimiters(settings: RateLimitSettings, redis?: RedisClientType): RateLimiters {
-  if (!settings.enabled) return { send: unlimited, login: unlimited, events: unlimited, http: unlimited };
+  if (!settings.enabled)
+    return { send: unlimited, login: unlimited, events: unlimited, http: unlimited, groups: unlimited };
   const timeoutMs = settings.redisTimeoutMs ?? 5_000;
   const onTimeout = settings.onRedisTimeout ?? (() => undefined);
   return {
@@ -86,5 +91,6 @@ export function createRateLimiters(settings: RateLimitSettings, redis?: RedisCli
     // Per socket, so local memory is right even in a cluster.
     events: wrap(limiter(undefined, "events", settings.eventsPerSec, 1), timeoutMs, onTimeout),
     http: wrap(limiter(redis, "http", settings.httpPerMin, 60), timeoutMs, onTimeout),
+    groups: wrap(limiter(redis, "groups", settings.groupsPerMin ?? 30, 60), timeoutMs, onTimeout),
   };
 }
