@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
+import { DEFAULT_PUSH_ENDPOINT_ALLOWLIST } from "./push/endpoint-policy.js";
 
 const bool = (fallback: "on" | "off") =>
   z
@@ -134,6 +135,23 @@ const EnvSchema = z.object({
     .min(1)
     .regex(/^[^:]+$/, "must not contain ':'")
     .default("chat-push"),
+  /** Comma-separated Web Push service hosts endpoints may point at: `host` (and its subdomains) or `*.host`
+   * (subdomains only), on port 443 unless written `host:port`. @default the major browsers' push services */
+  PUSH_ENDPOINT_ALLOWLIST: z
+    .string()
+    .optional()
+    .transform((v) =>
+      v === undefined
+        ? [...DEFAULT_PUSH_ENDPOINT_ALLOWLIST]
+        : v
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean),
+    ),
+  /** Tests only: allow Web Push endpoints on private, loopback and link-local addresses. @default off */
+  PUSH_ALLOW_PRIVATE_ENDPOINTS: bool("off"),
+  /** Push subscriptions kept per user; registering one more replaces the user's oldest. @default 10 */
+  PUSH_MAX_SUBSCRIPTIONS_PER_USER: int(10, 1, 1000),
   /** Operator webhook receiving every push as signed JSON (x-push-signature). Unset: no webhook. */
   PUSH_WEBHOOK_URL: z.string().url().optional(),
   /** HMAC-SHA256 secret for PUSH_WEBHOOK_URL, at least 32 characters. */
