@@ -31,6 +31,7 @@ import { socketNotifier } from "./realtime/notifier.js";
 import { originPolicy } from "./realtime/origins.js";
 import type { RedisConnections } from "./realtime/redis.js";
 import { endSession, manageSessionLifetime } from "./realtime/session-lifetime.js";
+import { capSocketsPerUser } from "./realtime/socket-cap.js";
 import { createSocketServer, type GatewayServer, type GatewaySocket } from "./realtime/socket-server.js";
 import { type StallWatch, watchEventLoopStalls } from "./realtime/stall-watch.js";
 import { registerTyping } from "./realtime/typing.js";
@@ -206,7 +207,9 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     sessions.forget(this);
     presence.detach(this);
   }
+  const capSockets = capSocketsPerUser(server, config.MAX_SOCKETS_PER_USER);
   server.on("connection", (socket) => {
+    capSockets(socket);
     metrics.socketsConnected.inc();
     metrics.socketConnections.inc();
     socket.on("disconnect", onDisconnect);

@@ -95,19 +95,22 @@ export class Conversations {
     const conversation = await this.requireMember(actorId, conversationId);
     if (conversation.type === "direct") throw forbidden("members cannot be added to a direct conversation");
     await this.requireUsers([userId]);
-    const count = await this.db.member.count({ where: { conversationId } });
-    if (count >= this.groupMaxMembers) throw forbidden(`a group has at most ${this.groupMaxMembers} members`);
     const already = await this.db.member.findUnique({
       where: { conversationId_userId: { conversationId, userId } },
       select: { userId: true },
     });
-    if (already === null) await this.requireRoomFor([userId]);
+    if (already !== null) return loadConversationView(this.db, actorId, conversationId);
+    const count = await this.db.member.count({ where: { conversationId } });
+    if (count >= this.groupMaxMembers) throw forbidden(`a group has at most ${this.groupMaxMembers} members`);
+    await this.requireRoomFor([userId]);
     try {
       await this.db.member.create({ data: { conversationId, userId, role: "member" } });
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
-      // Already a member: adding is idempotent.
+      // Added by someone else meanwhile: adding is idempotent, and that addition was announced.
+      return loadConversationView(this.db, actorId, conversationId);
     }
+    // Only a real change is announced: re-adding a member would otherwise send the whole group its views again.
     await this.announce(conversationId);
     return loadConversationView(this.db, actorId, conversationId);
   }
