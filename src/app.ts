@@ -125,7 +125,8 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   const conversations = new Conversations(db, notifier, config.GROUP_MAX_MEMBERS, config.MAX_CONVERSATIONS_PER_USER);
   const messages = new Messages(db, writer, markerWriter, conversations, notifier, config.MESSAGE_MAX_CHARS);
   // onStored runs right after the fan-out emit, so this is commit-to-emit on this pod.
-  messages.onStored((message) => {
+  messages.onStored((message, _members, { repeated }) => {
+    if (repeated) return;
     metrics.messagesStored.inc();
     metrics.storeToEmit.observe(Math.max(0, Date.now() - Date.parse(message.createdAt)) / 1000);
   });
