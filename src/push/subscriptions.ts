@@ -6,6 +6,7 @@ import { z } from "zod";
 import type { Db } from "../db/client.js";
 import { badRequest, notFound, unavailable } from "../errors.js";
 import { isUuid } from "../chat/ports.js";
+import { NO_CONTROL_CHARACTERS, noControlCharacters } from "../chat/schemas.js";
 import { EndpointRefused, type EndpointPolicy } from "./endpoint-policy.js";
 
 const base64urlBytes = (bytes: number) =>
@@ -21,10 +22,14 @@ export const SubscribeBody = z.discriminatedUnion("type", [
       .string()
       .max(2048)
       .url()
+      .refine(noControlCharacters, NO_CONTROL_CHARACTERS)
       .refine((v) => v.startsWith("https://"), "must be an https URL"),
     keys: z.object({ p256dh: base64urlBytes(65), auth: base64urlBytes(16) }),
   }),
-  z.object({ type: z.literal("fcm"), token: z.string().min(1).max(4096) }),
+  z.object({
+    type: z.literal("fcm"),
+    token: z.string().min(1).max(4096).refine(noControlCharacters, NO_CONTROL_CHARACTERS),
+  }),
 ]);
 export type SubscribeBody = z.infer<typeof SubscribeBody>;
 
