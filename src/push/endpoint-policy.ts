@@ -73,7 +73,6 @@ for (const [net, prefix] of [
 for (const [net, prefix] of [
   ["::", 128],
   ["::1", 128],
-  ["::ffff:0:0", 96], // IPv4-mapped: checked as IPv4 below
   ["64:ff9b::", 96], // NAT64: checked as IPv4 below
   ["64:ff9b:1::", 48],
   ["100::", 64],
@@ -87,7 +86,8 @@ for (const [net, prefix] of [
 ] as const)
   notPublic.addSubnet(net, prefix, "ipv6");
 
-/** The IPv4 address an IPv6 address embeds (mapped, NAT64, 6to4), if any. */
+/** The IPv4 address an IPv6 address embeds (mapped, NAT64, 6to4), if any. (IPv4-mapped addresses are not a rule of
+ * their own above: BlockList matches a rule for ::ffff:0:0/96 against every IPv4 address.) */
 function embeddedIpv4(address: string): string | undefined {
   const lower = address.toLowerCase();
   const dotted = /^(?:::ffff:|64:ff9b::)(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
