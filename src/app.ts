@@ -32,6 +32,7 @@ import { socketNotifier } from "./realtime/notifier.js";
 import { originPolicy } from "./realtime/origins.js";
 import type { RedisConnections } from "./realtime/redis.js";
 import { endSession, manageSessionLifetime } from "./realtime/session-lifetime.js";
+import { capSocketsPerUser } from "./realtime/socket-cap.js";
 import { createSocketServer, type GatewayServer, type GatewaySocket } from "./realtime/socket-server.js";
 import { type StallWatch, watchEventLoopStalls } from "./realtime/stall-watch.js";
 import { registerTyping } from "./realtime/typing.js";
@@ -72,6 +73,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       servicePerSec: config.RATE_LIMIT_SERVICE_PER_SEC,
       eventsPerSec: config.RATE_LIMIT_EVENTS_PER_SEC,
       httpPerMin: config.RATE_LIMIT_HTTP_PER_MIN,
+      groupsPerMin: config.RATE_LIMIT_GROUPS_PER_MIN,
       redisTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
       onRedisTimeout: () => metrics.redisFailures.inc({ client: "pub", op: "rate_limit_timeout" }),
     },
@@ -140,10 +142,11 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     onError: (err) => log.warn({ err }, "could not announce read/delivery markers"),
   });
   markerWriter.onMoved((moved) => receipts.announce(moved));
-  const conversations = new Conversations(db, notifier, config.GROUP_MAX_MEMBERS);
+  const conversations = new Conversations(db, notifier, config.GROUP_MAX_MEMBERS, config.MAX_CONVERSATIONS_PER_USER);
   const messages = new Messages(db, writer, markerWriter, conversations, notifier, config.MESSAGE_MAX_CHARS);
   // onStored runs right after the fan-out emit, so this is commit-to-emit on this pod.
-  messages.onStored((message) => {
+  messages.onStored((message, _members, { repeated }) => {
+    if (repeated) return;
     metrics.messagesStored.inc();
     metrics.storeToEmit.observe(Math.max(0, Date.now() - Date.parse(message.createdAt)) / 1000);
   });
@@ -227,7 +230,9 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     sessions.forget(this);
     presence.detach(this);
   }
+  const capSockets = capSocketsPerUser(server, config.MAX_SOCKETS_PER_USER);
   server.on("connection", (socket) => {
+    capSockets(socket);
     metrics.socketsConnected.inc();
     metrics.socketConnections.inc();
     socket.on("disconnect", onDisconnect);

@@ -6,6 +6,7 @@ import { isIP } from "node:net";
 import { join } from "node:path";
 import { z } from "zod";
 import { ensurePrivateDir } from "./db/private-dir.js";
+import { DEFAULT_PUSH_ENDPOINT_ALLOWLIST } from "./push/endpoint-policy.js";
 
 const bool = (fallback: "on" | "off") =>
   z
@@ -227,6 +228,12 @@ const EnvSchema = z.object({
   RATE_LIMIT_EVENTS_PER_SEC: int(50, 1, 100_000),
   /** HTTP API calls per user per minute. @default 600 */
   RATE_LIMIT_HTTP_PER_MIN: int(600, 1, 1_000_000),
+  /** Groups a user may create per minute (all pods together); more are `rate_limited`. @default 30 */
+  RATE_LIMIT_GROUPS_PER_MIN: int(30, 1, 100_000),
+  /** Sockets one user may hold on each pod; a new one past it disconnects the user's oldest on that pod. @default 10 */
+  MAX_SOCKETS_PER_USER: int(10, 1, 10_000),
+  /** Most conversations one user may be a member of; creating or being added past it is `forbidden`. @default 1000 */
+  MAX_CONVERSATIONS_PER_USER: int(1000, 1, 1_000_000),
   /** How often each pod refreshes its sockets' presence in Redis and sweeps lapsed ones, in ms. @default 10000 */
   PRESENCE_HEARTBEAT_MS: int(10_000, 100, 600_000),
   /** How long a socket counts as live without a heartbeat (a killed pod's users go offline within this plus one
@@ -253,6 +260,23 @@ const EnvSchema = z.object({
     .min(1)
     .regex(/^[^:]+$/, "must not contain ':'")
     .default("chat-push"),
+  /** Comma-separated Web Push service hosts endpoints may point at: `host` (and its subdomains) or `*.host`
+   * (subdomains only), on port 443 unless written `host:port`. @default the major browsers' push services */
+  PUSH_ENDPOINT_ALLOWLIST: z
+    .string()
+    .optional()
+    .transform((v) =>
+      v === undefined
+        ? [...DEFAULT_PUSH_ENDPOINT_ALLOWLIST]
+        : v
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean),
+    ),
+  /** Tests only: allow Web Push endpoints on private, loopback and link-local addresses. @default off */
+  PUSH_ALLOW_PRIVATE_ENDPOINTS: bool("off"),
+  /** Push subscriptions kept per user; registering one more replaces the user's oldest. @default 10 */
+  PUSH_MAX_SUBSCRIPTIONS_PER_USER: int(10, 1, 1000),
   /** Operator webhook receiving every push as signed JSON (x-push-signature). Unset: no webhook. */
   PUSH_WEBHOOK_URL: z.string().url().optional(),
   /** HMAC-SHA256 secret for PUSH_WEBHOOK_URL, at least 32 characters. */

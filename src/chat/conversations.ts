@@ -21,6 +21,7 @@ export class Conversations {
     private readonly db: Db,
     private readonly notifier: Notifier,
     private readonly groupMaxMembers: number,
+    private readonly maxConversationsPerUser = 1000,
   ) {}
 
   /** Creates a conversation; `created` is false when the direct conversation already existed. */
@@ -37,6 +38,7 @@ export class Conversations {
       ]);
     }
     await this.requireUsers(memberIds);
+    await this.requireRoomFor([actorId, ...memberIds]);
     const id = randomUUID();
     await this.db.conversation.create({
       data: {
@@ -93,14 +95,22 @@ export class Conversations {
     const conversation = await this.requireMember(actorId, conversationId);
     if (conversation.type === "direct") throw forbidden("members cannot be added to a direct conversation");
     await this.requireUsers([userId]);
+    const already = await this.db.member.findUnique({
+      where: { conversationId_userId: { conversationId, userId } },
+      select: { userId: true },
+    });
+    if (already !== null) return loadConversationView(this.db, actorId, conversationId);
     const count = await this.db.member.count({ where: { conversationId } });
     if (count >= this.groupMaxMembers) throw forbidden(`a group has at most ${this.groupMaxMembers} members`);
+    await this.requireRoomFor([userId]);
     try {
       await this.db.member.create({ data: { conversationId, userId, role: "member" } });
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
-      // Already a member: adding is idempotent.
+      // Added by someone else meanwhile: adding is idempotent, and that addition was announced.
+      return loadConversationView(this.db, actorId, conversationId);
     }
+    // Only a real change is announced: re-adding a member would otherwise send the whole group its views again.
     await this.announce(conversationId);
     return loadConversationView(this.db, actorId, conversationId);
   }
@@ -167,6 +177,7 @@ export class Conversations {
     const directKey = [actorId, otherId].sort().join(":");
     const existing = await this.db.conversation.findUnique({ where: { directKey }, select: { id: true } });
     if (existing) return { conversation: await loadConversationView(this.db, actorId, existing.id), created: false };
+    await this.requireRoomFor([actorId, otherId]);
     const id = randomUUID();
     try {
       await this.db.conversation.create({
@@ -191,6 +202,20 @@ export class Conversations {
     const valid = userIds.filter(isUuid);
     const found = valid.length === 0 ? 0 : await this.db.user.count({ where: { id: { in: valid }, isSystem: false } });
     if (found !== userIds.length) throw notFound("user");
+  }
+
+  /** `forbidden` when any of these users is already in MAX_CONVERSATIONS_PER_USER conversations. A check before the
+   * insert, not a constraint: concurrent creations may overshoot by a few, which bounds the cost all the same. */
+  private async requireRoomFor(userIds: string[]): Promise<void> {
+    const full = await this.db.member.groupBy({
+      by: ["userId"],
+      where: { userId: { in: userIds } },
+      _count: { _all: true },
+      having: { userId: { _count: { gte: this.maxConversationsPerUser } } },
+    });
+    if (full.length > 0) {
+      throw forbidden(`a user may be in at most ${this.maxConversationsPerUser} conversations`);
+    }
   }
 
   private async announce(conversationId: string): Promise<void> {

@@ -32,8 +32,13 @@ export interface SendRequest {
 
 export interface StoredSend {
   message: Message;
-  /** False when the clientMsgId was already stored: nothing new to fan out. */
+  /** False when the clientMsgId was already stored, or repeated earlier in the same batch. */
   created: boolean;
+  /**
+   * The clientMsgId was stored before this batch (a retry): its first fan-out may have been lost with the pod that
+   * committed it, so it is fanned out again. False for a repeat within the same batch, whose first is fanned out.
+   */
+  alreadyStored: boolean;
   /** Members of the conversation at commit time, for fan-out and push. */
   members: { userId: string; muted: boolean }[];
 }
@@ -373,6 +378,11 @@ async function writeBatch(sql: Sql, requests: SendRequest[]): Promise<BatchResul
     // Neither stored nor inserted: not a member, or no such conversation.
     if (found === undefined) return { error: notFound() };
     const { created, ...message } = found;
-    return { message, created: created && first === i, members: members.get(message.conversationId) ?? [] };
+    return {
+      message,
+      created: created && first === i,
+      alreadyStored: !created && first === i,
+      members: members.get(message.conversationId) ?? [],
+    };
   });
 }

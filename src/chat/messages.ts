@@ -55,7 +55,9 @@ export class Messages {
     // A system sender (a service posting, see http/routes/service-routes.ts) is not a member: the writer skips
     // the membership check for it and nothing else.
     const stored = await this.writer.write({ senderId, ...input, systemSender: options.systemSender === true });
-    if (stored.created) this.fanOut(stored);
+    // A retry finds its message stored: fan it out again, since the pod that committed it may have died before its
+    // fan-out (clients de-duplicate by id; push de-duplicates per subscription, conversation and newest seq).
+    if (stored.created || stored.alreadyStored) this.fanOut(stored, !stored.created);
     return { message: stored.message, created: stored.created };
   }
 
@@ -105,13 +107,13 @@ export class Messages {
     await this.markers.move({ conversationId, userId, kind: "delivered", seq });
   }
 
-  private fanOut(stored: StoredSend): void {
+  private fanOut(stored: StoredSend, repeated: boolean): void {
     this.notifier.toUsers(
       stored.members.map((m) => m.userId),
       "message:new",
       stored.message,
     );
-    for (const listener of this.storedListeners) listener(stored.message, stored.members);
+    for (const listener of this.storedListeners) listener(stored.message, stored.members, { repeated });
   }
 }
 

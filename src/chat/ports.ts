@@ -28,8 +28,15 @@ export interface Notifier {
   ): void;
 }
 
-/** Told once per newly stored message, after commit (push notifications listen here). */
-export type MessageStoredListener = (message: Message, members: { userId: string; muted: boolean }[]) => void;
+/**
+ * Told after commit for each newly stored message (push notifications listen here), and again with `repeated` when a
+ * retried send finds it already stored (its first fan-out may never have happened: the pod died after the commit).
+ */
+export type MessageStoredListener = (
+  message: Message,
+  members: { userId: string; muted: boolean }[],
+  info: { repeated: boolean },
+) => void;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Ids are UUIDs in storage; anything else names nothing and is `not_found`, never a database error. */

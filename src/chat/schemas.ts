@@ -2,9 +2,16 @@
 import { z } from "zod";
 
 const MAX_SEQ = 2_147_483_647;
-// Control characters other than tab and newlines have no place in names.
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+// Control characters (C0 with tab and newlines, DEL, C1) and lone UTF-16 surrogates have no place in a name, a title,
+// a search or a token: PostgreSQL refuses a NUL (the request would fail at the database, or fail a shared batch),
+// a surrogate is stored as U+FFFD (no longer what the client sent), and the rest misrender in lists and logs.
+const CONTROL = /[\p{Cc}\p{Cs}]/u;
+/** The one rule for every free-text field (names, titles, device names, searches, push tokens and endpoints). */
+export const noControlCharacters = (s: string): boolean => !CONTROL.test(s);
+export const NO_CONTROL_CHARACTERS = "must not contain control characters";
+/** Free text of `min` to `max` characters after trimming, without control characters. */
+export const freeText = (max: number, min = 1) =>
+  z.string().trim().min(min).max(max).refine(noControlCharacters, NO_CONTROL_CHARACTERS);
 
 export const id = z.string().min(1).max(64);
 export const seq = z.number().int().min(0).max(MAX_SEQ);
@@ -21,19 +28,14 @@ export const username = z
   .toLowerCase()
   .regex(/^[a-z0-9_.-]{3,32}$/, "3 to 32 characters: letters, digits, '_', '.', '-'");
 export const password = z.string().min(8, "at least 8 characters").max(256);
-export const displayName = z
-  .string()
-  .trim()
-  .min(1)
-  .max(64)
-  .refine((s) => !CONTROL.test(s), "must not contain control characters");
+export const displayName = freeText(64);
 const title = displayName;
 
 export const RegisterBody = z.strictObject({ username, password, displayName: displayName.optional() });
-export const LoginBody = z.strictObject({ username, password, deviceName: z.string().trim().max(64).optional() });
+export const LoginBody = z.strictObject({ username, password, deviceName: freeText(64, 0).optional() });
 export const RefreshBody = z.strictObject({ refreshToken: z.string().min(1).max(512) });
 
-export const UserSearchQuery = z.object({ query: z.string().trim().min(1).max(32) });
+export const UserSearchQuery = z.object({ query: freeText(32) });
 
 export const CreateConversationBody = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("direct"), userId: id }),

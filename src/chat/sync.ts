@@ -30,19 +30,36 @@ export async function syncAfterCursors(
   let messages: Message[] = [];
   let hasMore = false;
   if (withMessages.length > 0) {
+    // seq is gapless, so a conversation has exactly lastSeq - cursor messages after its cursor: the overall limit is
+    // shared out here, in the answer's order (conversation id, then seq), and the query reads at most `limit` rows.
+    // Before, each conversation's lateral read up to `limit` rows and the rest were dropped in JavaScript: a user in
+    // hundreds of busy groups pulled hundreds of thousands of rows to return a thousand.
+    const ordered = [...withMessages].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const wanted: { id: string; after: number; upto: number }[] = [];
+    let left = limit;
+    for (const c of ordered) {
+      if (left <= 0) break;
+      const take = Math.min(c.lastSeq - c.cursor, left);
+      wanted.push({ id: c.id, after: c.cursor, upto: c.cursor + take });
+      left -= take;
+    }
     const rows = await db.$queryRawUnsafe<MessageRow[]>(
       `SELECT ${MESSAGE_COLUMNS}
-         FROM unnest($1::uuid[], $2::int[]) AS c(id, after)
+         FROM unnest($1::uuid[], $2::int[], $3::int[]) AS c(id, after, upto)
          CROSS JOIN LATERAL (
-           SELECT * FROM messages WHERE conversation_id = c.id AND seq > c.after ORDER BY seq LIMIT $3
+           SELECT * FROM messages
+            WHERE conversation_id = c.id AND seq > c.after AND seq <= c.upto
+            ORDER BY seq LIMIT c.upto - c.after
          ) m
-        ORDER BY m.conversation_id, m.seq`,
-      withMessages.map((c) => c.id),
-      withMessages.map((c) => c.cursor),
+        ORDER BY m.conversation_id, m.seq
+        LIMIT $4`,
+      wanted.map((c) => c.id),
+      wanted.map((c) => c.after),
+      wanted.map((c) => c.upto),
       limit,
     );
-    // Truncating the concatenation keeps a gapless prefix per conversation: the client's cursor stays valid.
-    messages = rows.slice(0, limit).map(toMessage);
+    // A gapless prefix per conversation: the client's cursor stays valid.
+    messages = rows.map(toMessage);
     const lastReturned = new Map<string, number>();
     for (const m of messages) lastReturned.set(m.conversationId, m.seq);
     hasMore = withMessages.some((c) => (lastReturned.get(c.id) ?? c.cursor) < c.lastSeq);

@@ -62,6 +62,12 @@ export interface ChatClientEvents {
   presence: { userId: string } & PresenceState;
   /** The SDK rotated the token pair: store the new refresh token now, the old one no longer works. */
   tokens: AuthTokens;
+  /**
+   * The gateway disconnected this client because the user opened too many connections (`too_many_sockets`: a newer
+   * one displaced it). The client stays disconnected rather than displace another device in turn; call
+   * `reconnect()` when the user comes back to this one.
+   */
+  displaced: { reason: "too_many_sockets" };
   /** The user has to sign in again; the client has stopped. Unsent messages stay in the outbox storage. */
   signedOut: { reason: SignedOutReason; error?: ChatApiError };
   error: ChatClientErrorEvent;
@@ -144,6 +150,8 @@ export class ChatClient {
   /** Whether the last handshake presented a token we believed valid, rather than a stale one because refresh failed. */
   private handshakeTokenFresh = false;
   private sessionEndReason: string | null = null;
+  /** Disconnected as `too_many_sockets`: no automatic reconnection until reconnect(). */
+  private displacedNow = false;
   private reconnectAttempts = 0;
   private authRejections = 0;
   private firstSync: Promise<void> | null = null;
@@ -301,6 +309,17 @@ export class ChatClient {
     return this.sequencer.cursor(conversationId);
   }
 
+  /**
+   * Connects again after `displaced` (this connection then displaces the user's oldest one). Does nothing while
+   * connected or connecting, after `close()`, or once signed out.
+   */
+  reconnect(): void {
+    if (this.closed || this.tokens.signedOut || !this.socket || this.socket.connected || !this.displacedNow) return;
+    this.displacedNow = false;
+    this.setState("reconnecting");
+    this.scheduleReconnect(0);
+  }
+
   /** Ends this login on the gateway (when the SDK holds the refresh token), then closes the client. */
   async logout(): Promise<void> {
     const refreshToken = this.tokens.currentRefreshToken;
@@ -404,6 +423,7 @@ export class ChatClient {
     this.reconnectAttempts = 0;
     this.authRejections = 0;
     this.sessionEndReason = null;
+    this.displacedNow = false;
     this.setState("connected");
     this.outbox.setOnline(true);
     this.delivered.setOnline(true);
@@ -428,7 +448,12 @@ export class ChatClient {
     if (reason !== "io server disconnect") return;
     const ended = this.sessionEndReason;
     this.sessionEndReason = null;
-    if (ended === "draining") {
+    if (ended === "too_many_sockets") {
+      // Reconnecting would displace the user's oldest device, which would reconnect and displace this one: a loop.
+      this.displacedNow = true;
+      this.setState("disconnected");
+      this.events.emit("displaced", { reason: "too_many_sockets" });
+    } else if (ended === "draining") {
       // The whole pod's clients are told at once: spread them over the first reconnection delay.
       this.scheduleReconnect(Math.random() * (this.options.reconnectionDelay ?? 1000));
     } else if (ended === "token_expired") {

@@ -20,6 +20,8 @@ export interface RateLimitSettings {
   servicePerSec?: number;
   eventsPerSec: number;
   httpPerMin: number;
+  /** Groups a user may create per minute. @default 30 */
+  groupsPerMin?: number;
   /** How long a limit check may wait for Redis before the in-memory limiter decides instead. @default 5000 */
   redisTimeoutMs?: number;
   /** Called each time Redis did not answer a check in time and the in-memory limiter decided (for a counter). */
@@ -130,6 +132,8 @@ export interface RateLimiters {
   service: RateLimiter;
   events: RateLimiter;
   http: RateLimiter;
+  /** Group creation per user. */
+  groups: RateLimiter;
 }
 
 export function createRateLimiters(settings: RateLimitSettings, redis?: RedisClientType): RateLimiters {
@@ -142,6 +146,7 @@ export function createRateLimiters(settings: RateLimitSettings, redis?: RedisCli
       service: unlimited,
       events: unlimited,
       http: unlimited,
+      groups: unlimited,
     };
   }
   const timeoutMs = settings.redisTimeoutMs ?? 5_000;
@@ -160,5 +165,6 @@ export function createRateLimiters(settings: RateLimitSettings, redis?: RedisCli
     // Per socket, so local memory is right even in a cluster.
     events: wrap(limiter(undefined, "events", settings.eventsPerSec, 1), timeoutMs, onTimeout),
     http: wrap(limiter(redis, "http", settings.httpPerMin, 60), timeoutMs, onTimeout),
+    groups: wrap(limiter(redis, "groups", settings.groupsPerMin ?? 30, 60), timeoutMs, onTimeout),
   };
 }

@@ -13,6 +13,8 @@ export interface TrackerTiming {
 export class PresenceTracker {
   private readonly local = new Map<string, LiveSocket>();
   private readonly timers: NodeJS.Timeout[] = [];
+  /** A sweep of many lapsed users may outlast the interval: the next one waits for it rather than overlapping. */
+  private sweeping = false;
 
   constructor(
     private readonly store: PresenceStore,
@@ -47,7 +49,14 @@ export class PresenceTracker {
   }
 
   private sweep(): void {
-    this.store.sweep().catch((err: unknown) => this.warn(err, "presence sweep"));
+    if (this.sweeping) return;
+    this.sweeping = true;
+    this.store
+      .sweep()
+      .catch((err: unknown) => this.warn(err, "presence sweep"))
+      .finally(() => {
+        this.sweeping = false;
+      });
   }
 
   private warn(err: unknown, what: string): void {

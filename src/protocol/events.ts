@@ -79,7 +79,9 @@ export interface ServerToClientEvents {
    */
   "sync:required": () => void;
   /** Sent before the server disconnects a socket on purpose, so the client knows whether to reconnect. */
-  "session:ended": (event: { reason: "token_expired" | "logged_out" | "revoked" | "draining" }) => void;
+  "session:ended": (event: {
+    reason: "token_expired" | "logged_out" | "revoked" | "draining" | "too_many_sockets";
+  }) => void;
 }
 
 /** The room every socket of a user joins; the only room another user can address. */

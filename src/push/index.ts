@@ -9,6 +9,7 @@ import type { Message } from "../protocol/types.js";
 import { FcmProvider } from "./fcm-provider.js";
 import { PushMetrics } from "./push-metrics.js";
 import { PushService } from "./push-service.js";
+import { EndpointPolicy } from "./endpoint-policy.js";
 import { BullPushQueue, InProcessPushQueue, type PushQueue } from "./queue.js";
 import { PushSubscriptions } from "./subscriptions.js";
 import type { PushProvider } from "./types.js";
@@ -32,10 +33,15 @@ export function createPush(deps: { db: Db; log: Logger; registry: Registry }, co
       : config.embedded
         ? embeddedVapidKeys(config.DATA_DIR)
         : undefined;
+  const policy = new EndpointPolicy(config.PUSH_ENDPOINT_ALLOWLIST, config.PUSH_ALLOW_PRIVATE_ENDPOINTS);
+  if (config.PUSH_ALLOW_PRIVATE_ENDPOINTS) {
+    log.warn("PUSH_ALLOW_PRIVATE_ENDPOINTS is on: Web Push endpoints may be private addresses (tests only)");
+  }
   const providers: { webpush?: PushProvider; fcm?: PushProvider } = {};
   if (vapid) {
     providers.webpush = new WebPushProvider({
       ...vapid,
+      policy,
       subject: config.VAPID_SUBJECT,
       ttlSeconds: config.PUSH_TTL_SECONDS,
     });
@@ -53,10 +59,14 @@ export function createPush(deps: { db: Db; log: Logger; registry: Registry }, co
       ? new WebhookProvider({ url: config.PUSH_WEBHOOK_URL, secret: config.PUSH_WEBHOOK_SECRET })
       : undefined;
 
-  const subscriptions = new PushSubscriptions(deps.db, {
-    webpush: vapid !== undefined,
-    fcm: providers.fcm !== undefined,
-  });
+  const subscriptions = new PushSubscriptions(
+    deps.db,
+    {
+      webpush: vapid !== undefined,
+      fcm: providers.fcm !== undefined,
+    },
+    { policy, maxPerUser: config.PUSH_MAX_SUBSCRIPTIONS_PER_USER },
+  );
   const enabled = Object.keys(providers).length > 0 || webhook !== undefined;
   if (!enabled) {
     return { subscriptions, vapidPublicKey: undefined, onStored: () => undefined, close: async () => undefined };

@@ -4,8 +4,10 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { Db } from "../db/client.js";
-import { badRequest, notFound } from "../errors.js";
+import { badRequest, notFound, unavailable } from "../errors.js";
 import { isUuid } from "../chat/ports.js";
+import { NO_CONTROL_CHARACTERS, noControlCharacters } from "../chat/schemas.js";
+import { EndpointRefused, type EndpointPolicy } from "./endpoint-policy.js";
 
 const base64urlBytes = (bytes: number) =>
   z
@@ -20,10 +22,14 @@ export const SubscribeBody = z.discriminatedUnion("type", [
       .string()
       .max(2048)
       .url()
+      .refine(noControlCharacters, NO_CONTROL_CHARACTERS)
       .refine((v) => v.startsWith("https://"), "must be an https URL"),
     keys: z.object({ p256dh: base64urlBytes(65), auth: base64urlBytes(16) }),
   }),
-  z.object({ type: z.literal("fcm"), token: z.string().min(1).max(4096) }),
+  z.object({
+    type: z.literal("fcm"),
+    token: z.string().min(1).max(4096).refine(noControlCharacters, NO_CONTROL_CHARACTERS),
+  }),
 ]);
 export type SubscribeBody = z.infer<typeof SubscribeBody>;
 
@@ -31,19 +37,45 @@ export class PushSubscriptions {
   constructor(
     private readonly db: Db,
     private readonly enabled: { webpush: boolean; fcm: boolean },
+    private readonly limits: { policy?: EndpointPolicy | undefined; maxPerUser?: number } = {},
   ) {}
 
+  /**
+   * Registers (or moves to the caller) a subscription. A user keeps at most `maxPerUser`: registering one more
+   * replaces the user's oldest (a browser that re-subscribes leaves its old endpoint behind, unseen by the user, so
+   * refusing would lock people out; the newest devices are the ones in use).
+   */
   async subscribe(userId: string, body: SubscribeBody): Promise<{ id: string }> {
     if (!this.enabled[body.type]) throw badRequest(`${body.type} push is not configured on this server`);
+    if (body.type === "webpush" && this.limits.policy) {
+      try {
+        await this.limits.policy.check(body.endpoint);
+      } catch (err) {
+        if (!(err instanceof EndpointRefused)) throw err;
+        if (err.temporary) throw unavailable(`could not resolve the endpoint's host, retry later`);
+        throw badRequest(`endpoint ${err.message}`, [{ field: "endpoint", problem: err.message }]);
+      }
+    }
     const endpoint = body.type === "webpush" ? body.endpoint : body.token;
     const keys =
       body.type === "webpush" ? { p256dh: body.keys.p256dh, auth: body.keys.auth } : { p256dh: null, auth: null };
     const row = await this.db.pushSubscription.upsert({
       where: { type_endpoint: { type: body.type, endpoint } },
       create: { id: randomUUID(), userId, type: body.type, endpoint, ...keys },
-      update: { userId, ...keys },
+      // Registered again: it is the newest, and the last to be replaced.
+      update: { userId, ...keys, createdAt: new Date() },
       select: { id: true },
     });
+    const max = this.limits.maxPerUser ?? 10;
+    await this.db.$executeRawUnsafe(
+      `DELETE FROM push_subscriptions
+        WHERE user_id = $1::uuid AND id <> $2::uuid
+          AND id NOT IN (SELECT id FROM push_subscriptions WHERE user_id = $1::uuid AND id <> $2::uuid
+                          ORDER BY created_at DESC, id DESC LIMIT $3)`,
+      userId,
+      row.id,
+      max - 1,
+    );
     return { id: row.id };
   }
 

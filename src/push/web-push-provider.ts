@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensurePrivateDir } from "../db/private-dir.js";
 import webpush from "web-push";
+import { EndpointRefused, type EndpointPolicy } from "./endpoint-policy.js";
 import {
   type DeliveryOutcome,
   outcomeOfStatus,
@@ -21,6 +22,8 @@ export interface VapidKeys {
 export interface WebPushOptions extends VapidKeys {
   subject: string;
   ttlSeconds: number;
+  /** Which endpoints may be sent to; checked again on every delivery (the subscription may predate the policy). */
+  policy?: EndpointPolicy | undefined;
 }
 
 export class WebPushProvider implements PushProvider {
@@ -30,6 +33,14 @@ export class WebPushProvider implements PushProvider {
 
   async send(target: PushTarget, notification: PushNotification, collapseKey: string): Promise<DeliveryOutcome> {
     if (target.p256dh === null || target.auth === null) return { kind: "rejected", status: 0 };
+    const policy = this.options.policy;
+    try {
+      await policy?.check(target.endpoint);
+    } catch (err) {
+      if (!(err instanceof EndpointRefused)) throw err;
+      if (err.temporary) throw new TransientPushError(`web push endpoint: ${err.message}`);
+      return { kind: "rejected", status: 0 };
+    }
     try {
       const res = await webpush.sendNotification(
         { endpoint: target.endpoint, keys: { p256dh: target.p256dh, auth: target.auth } },
@@ -45,12 +56,15 @@ export class WebPushProvider implements PushProvider {
           topic: collapseKey.replace(/-/g, "").slice(0, 32),
           urgency: "high",
           timeout: 10_000,
+          // Its lookup refuses private addresses at connect time, so a name re-pointed after the check is refused.
+          ...(policy?.agent ? { agent: policy.agent } : {}),
         },
       );
       return outcomeOfStatus(res.statusCode, "web push service");
     } catch (err) {
       if (err instanceof webpush.WebPushError) return outcomeOfStatus(err.statusCode, "web push service");
       if (err instanceof TransientPushError) throw err;
+      if ((err as NodeJS.ErrnoException).code === "EPUSHPRIVATE") return { kind: "rejected", status: 0 };
       // Network errors (refused, reset, timeout, TLS): the service may come back.
       throw new TransientPushError(`web push request failed: ${(err as Error).message}`);
     }

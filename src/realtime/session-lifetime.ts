@@ -63,7 +63,7 @@ export function manageSessionLifetime(
 /** Tells the client why, then disconnects; the SDK reads the reason to decide between refresh and sign-out. */
 export function endSession(
   socket: { emit: GatewaySocket["emit"]; disconnect(close?: boolean): unknown },
-  reason: "token_expired" | "logged_out" | "revoked" | "draining",
+  reason: "token_expired" | "logged_out" | "revoked" | "draining" | "too_many_sockets",
 ): void {
   socket.emit("session:ended", { reason });
   socket.disconnect(true);

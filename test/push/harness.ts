@@ -40,6 +40,10 @@ export async function startPushServices(options: { generatedVapid?: () => string
     FCM_ENDPOINT: fcm.url,
     PUSH_WEBHOOK_URL: webhook.url,
     PUSH_WEBHOOK_SECRET: webhook.secret,
+    // The fake Web Push services listen on 127.0.0.1: allowlisted by host and port, and private addresses allowed
+    // (PUSH_ALLOW_PRIVATE_ENDPOINTS is for tests like these only).
+    PUSH_ENDPOINT_ALLOWLIST: [webPush, flakyWebPush].map((s) => new URL(s.origin).host).join(","),
+    PUSH_ALLOW_PRIVATE_ENDPOINTS: "on",
     ...(options.generatedVapid ? {} : { VAPID_PUBLIC_KEY: vapid.publicKey, VAPID_PRIVATE_KEY: vapid.privateKey }),
   };
   return {

@@ -37,6 +37,8 @@ describe("push jobs survive a gateway crash (BullMQ, SIGKILL)", () => {
         PUSH_QUEUE_PREFIX: env.PUSH_QUEUE_PREFIX!,
         VAPID_PUBLIC_KEY: env.VAPID_PUBLIC_KEY!,
         VAPID_PRIVATE_KEY: env.VAPID_PRIVATE_KEY!,
+        PUSH_ENDPOINT_ALLOWLIST: env.PUSH_ENDPOINT_ALLOWLIST!,
+        PUSH_ALLOW_PRIVATE_ENDPOINTS: env.PUSH_ALLOW_PRIVATE_ENDPOINTS!,
         PUSH_GRACE_MS: String(GRACE_MS),
         PUSH_JOB_LOCK_MS: String(JOB_LOCK_MS),
       },

@@ -56,6 +56,8 @@ export class ChatApp {
 
   // Elements that live as long as the page.
   private readonly shell = h("div", { class: "shell", attrs: { "data-view": "list" } });
+  /** A newer connection of this user displaced this one (`too_many_sockets`): reconnect when the tab is shown. */
+  private displaced = false;
   private readonly banner = h("div", {
     class: "banner",
     attrs: { role: "status", id: "connection-banner", hidden: true },
@@ -205,9 +207,18 @@ export class ChatApp {
       this.render();
     });
     client.on("signedOut", () => this.signOut());
+    // Too many tabs and devices: a newer one took this connection's place. Paused until the user comes back here.
+    client.on("displaced", () => {
+      this.displaced = true;
+      this.render();
+    });
     client.on("error", ({ operation, error }) => console.warn(`chat: ${operation} failed`, error));
 
     document.addEventListener("visibilitychange", () => {
+      if (this.displaced && document.visibilityState === "visible") {
+        this.displaced = false;
+        client.reconnect();
+      }
       const open = state.open();
       if (open) this.markReadIfVisible(open);
       this.render();
@@ -489,10 +500,12 @@ export class ChatApp {
   private renderBanner(): void {
     const offline = !navigator.onLine;
     const reconnecting = this.state.connection === "reconnecting";
-    this.banner.hidden = !offline && !reconnecting;
+    this.banner.hidden = !offline && !reconnecting && !this.displaced;
     this.banner.textContent = offline
       ? "You're offline. Messages will be sent when the connection is back."
-      : "Connection lost. Reconnecting…";
+      : this.displaced
+        ? "Paused: chat is open in too many places. Come back to this tab to continue here."
+        : "Connection lost. Reconnecting…";
   }
 
   private renderList(): void {

@@ -37,7 +37,9 @@ export function chatRoutes(app: FastifyInstance, deps: ChatRouteDeps): void {
 
   app.post("/v1/conversations", async (request, reply) => {
     const body = schemas.CreateConversationBody.parse(request.body);
-    const { conversation, created } = await deps.conversations.create(userOf(request), body);
+    const userId = userOf(request);
+    if (body.type === "group") await deps.limits.groups.consume(userId);
+    const { conversation, created } = await deps.conversations.create(userId, body);
     return reply.code(created ? 201 : 200).send({ conversation });
   });
 
