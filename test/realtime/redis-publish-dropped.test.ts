@@ -41,6 +41,8 @@ for (const adapter of ["sharded", "classic"] as const) {
           REDIS_URL: redis.url,
           REDIS_COMMAND_TIMEOUT_MS: "300",
           MESSAGE_MAX_CHARS: "40000",
+          // The burst is the point here, not admission control: let the writer queue it all.
+          WRITER_MAX_WAIT_MS: "10000",
           // Devices here read everything; the burst must not trip the slow-consumer guard instead.
           SOCKET_MAX_BUFFERED_BYTES: String(64 * 1024 * 1024),
         },
