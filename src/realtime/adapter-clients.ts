@@ -19,6 +19,12 @@ export interface AdapterClientHooks {
   subscribeFailed(command: string, channels: string[], err: unknown): void;
   /** A failed subscription was made again: what was published meanwhile was missed. */
   resubscribed(command: string, channels: string[]): void;
+  /**
+   * A subscription took longer than LATE_SUBSCRIBE_MS to be confirmed: the sockets it was made for (a room's first
+   * socket on this pod joined when it was sent) were connected meanwhile, and what other pods published to that
+   * room in between never reached them.
+   */
+  subscribedLate(command: string, channels: string[]): void;
 }
 
 const PUBLISH = new Set(["publish", "PUBLISH", "sPublish", "SPUBLISH"]);
@@ -33,6 +39,8 @@ const SUBSCRIBE: Record<string, string> = {
 };
 const UNSUBSCRIBE = new Set(Object.values(SUBSCRIBE));
 const RETRY_CHECK_MS = 500;
+/** Redis confirms a subscription within a few ms; later than this, a socket's first messages may have been missed. */
+export const LATE_SUBSCRIBE_MS = 50;
 
 type AnyFn = (...args: unknown[]) => unknown;
 const channelsOf = (arg: unknown): string[] => (Array.isArray(arg) ? arg : [arg]).map(String);
@@ -57,12 +65,16 @@ export function guardSubscriber(client: RedisClientType, hooks: AdapterClientHoo
   const retries = new Map<string, NodeJS.Timeout>();
   const key = (command: string, channels: string[]) => `${command}\n${channels.join("\n")}`;
 
-  const run = (name: string, original: AnyFn, args: unknown[], retry: boolean): Promise<unknown> =>
-    Promise.resolve()
+  const run = (name: string, original: AnyFn, args: unknown[], retry: boolean): Promise<unknown> => {
+    const started = performance.now();
+    return Promise.resolve()
       .then(() => original(...args))
       .then(
         (value) => {
           if (retry) hooks.resubscribed(name, channelsOf(args[0]));
+          else if (name in SUBSCRIBE && performance.now() - started > LATE_SUBSCRIBE_MS) {
+            hooks.subscribedLate(name, channelsOf(args[0]));
+          }
           return value;
         },
         (err: unknown) => {
@@ -79,6 +91,7 @@ export function guardSubscriber(client: RedisClientType, hooks: AdapterClientHoo
           retries.set(k, setTimeout(check, RETRY_CHECK_MS).unref());
         },
       );
+  };
 
   return guard(client, (name, original) => {
     if (name in SUBSCRIBE) return (...args: unknown[]) => run(name, original, args, false);

@@ -82,5 +82,11 @@ function failureHooks(roomPrefix: string, { resync, log, failures }: AdapterFail
     resubscribed() {
       resync.localSockets("subscribe_failed");
     },
+    subscribedLate(_command, channels) {
+      for (const channel of channels) {
+        const who = missedBy(roomPrefix, channel);
+        if (who !== "nobody" && who !== "everyone") resync.localRoom("subscribed_late", who);
+      }
+    },
   };
 }

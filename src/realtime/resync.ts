@@ -6,7 +6,9 @@
 //   - this pod's publisher reconnected: every other pod's sockets missed what this pod published;
 //   - a publish of this pod failed (node-redis timed it out behind socket backpressure, or the link was down): the
 //     sockets of the rooms it was for, on every pod, missed it (everyone when it was not for one room);
-//   - this pod's event loop stalled: its sockets may have missed traffic meanwhile.
+//   - this pod's event loop stalled: its sockets may have missed traffic meanwhile;
+//   - a room's subscription was confirmed late (a Redis backlog): its sockets here, connected since the join that
+//     asked for it, missed what other pods published to it meanwhile.
 // Triggers within RESYNC_DELAY_MS are coalesced into one emit, which also lets resubscription and the other pods'
 // reconnections settle first.
 import type { Logger } from "pino";
@@ -19,7 +21,7 @@ export const RESYNC_DELAY_MS = 1_000;
 const MAX_TARGETED_ROOMS = 5_000;
 
 export type ResyncReason =
-  "sub_reconnect" | "pub_reconnect" | "publish_failed" | "subscribe_failed" | "event_loop_stall";
+  "sub_reconnect" | "pub_reconnect" | "publish_failed" | "subscribe_failed" | "event_loop_stall" | "subscribed_late";
 
 interface Pending {
   reasons: Set<ResyncReason>;
@@ -47,6 +49,12 @@ export class LiveResync {
   localSockets(reason: ResyncReason): void {
     this.local.reasons.add(reason);
     this.local.timer ??= setTimeout(() => this.flushLocal(), RESYNC_DELAY_MS).unref();
+  }
+
+  /** This pod's sockets in `room` may have missed traffic: told at once (the subscription is in place now). */
+  localRoom(reason: ResyncReason, room: string): void {
+    this.counter.inc({ reason });
+    this.io.local.to(room).emit("sync:required");
   }
 
   /** Sockets on every pod may have missed what this pod published: those in `room`, or all when undefined. */

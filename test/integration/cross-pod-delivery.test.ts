@@ -39,8 +39,9 @@ for (const adapter of ["classic", "sharded"] as const) {
       devices.push(...aliceDevices, ...bobDevices);
       const inboxes = [...aliceDevices, ...bobDevices].map((d) => collect(d, "message:new"));
       // With the sharded adapter a pod subscribes to a room's channel when the room's first socket joins, without
-      // waiting for Redis to confirm: what another pod publishes before then reaches that device only by its next
-      // sync, which these raw clients never run (the SDK syncs on every connect). Let the subscriptions settle.
+      // waiting for Redis to confirm: what another pod publishes before then reaches that device only by a sync
+      // (the gateway sends `sync:required` when a confirmation comes late, and the SDK syncs on every connect), which
+      // these raw clients never run. Let the subscriptions settle.
       await new Promise((r) => setTimeout(r, 300));
 
       const senders = [

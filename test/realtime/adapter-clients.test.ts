@@ -15,11 +15,17 @@ import { startTcpProxy, type TcpProxy } from "../sdk/tcp-proxy.js";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function recorder() {
-  const calls = { publishFailed: [] as string[], subscribeFailed: [] as string[], resubscribed: [] as string[] };
+  const calls = {
+    publishFailed: [] as string[],
+    subscribeFailed: [] as string[],
+    resubscribed: [] as string[],
+    subscribedLate: [] as string[],
+  };
   const hooks: AdapterClientHooks = {
     publishFailed: (channel) => calls.publishFailed.push(channel),
     subscribeFailed: (command, channels) => calls.subscribeFailed.push(`${command} ${channels.join(",")}`),
     resubscribed: (command, channels) => calls.resubscribed.push(`${command} ${channels.join(",")}`),
+    subscribedLate: (command, channels) => calls.subscribedLate.push(`${command} ${channels.join(",")}`),
   };
   return { calls, hooks };
 }
