@@ -117,3 +117,10 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/** One labelled sample of a gateway's /metrics, e.g. `metricValue(url, "chat_resyncs_total", 'reason="x"')`; 0 if absent. */
+export async function metricValue(url: string, name: string, labels: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{${labels}}`));
+  return line === undefined ? 0 : Number(line.split(" ").at(-1));
+}

@@ -5,15 +5,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createClient } from "redis";
-import { collect, connectDevice, type Device, eventually, registerUser } from "../helpers/clients.js";
+import { collect, connectDevice, type Device, eventually, registerUser, metricValue } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 import { type PrivateRedis, startPrivateRedis } from "../helpers/private-redis.js";
-
-async function metric(url: string, name: string, labels: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(`${name}{${labels}}`));
-  return line === undefined ? 0 : Number(line.split(" ").at(-1));
-}
 
 describe("a room subscription confirmed late", () => {
   let redis: PrivateRedis;
@@ -46,7 +40,7 @@ describe("a room subscription confirmed late", () => {
       devices.push(lateDevice);
       const lateResyncs = collect(lateDevice, "sync:required");
       await eventually(() => lateResyncs.length >= 1, 10_000, "sync:required to the late room's socket");
-      assert.ok((await metric(url, "chat_resyncs_total", 'reason="subscribed_late"')) >= 1, "counted");
+      assert.ok((await metricValue(url, "chat_resyncs_total", 'reason="subscribed_late"')) >= 1, "counted");
       assert.equal(quickResyncs.length, 0, "a room subscribed at once is not resynced");
       assert.equal(cluster.gateways[0]!.process.exitCode, null, "the gateway is up");
     } finally {

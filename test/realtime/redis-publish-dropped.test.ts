@@ -9,18 +9,12 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { createClient } from "redis";
 import type { Message } from "../../src/client/index.js";
-import { request } from "../helpers/clients.js";
+import { request, metricValue } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 import { type PrivateRedis, startPrivateRedis } from "../helpers/private-redis.js";
 import { assertEveryAckedEverywhere, type Crowd, startCrowd } from "../helpers/sdk-crowd.js";
 
 const BURST = 300;
-
-async function metric(url: string, name: string, labels: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(`${name}{${labels}}`));
-  return line === undefined ? 0 : Number(line.split(" ").at(-1));
-}
 
 for (const adapter of ["sharded", "classic"] as const) {
   describe(`${adapter} adapter: publishes timed out behind a blocked Redis`, () => {
@@ -75,7 +69,7 @@ for (const adapter of ["sharded", "classic"] as const) {
       );
 
       const failed = await Promise.all(
-        cluster.urls.map((u) => metric(u, "chat_redis_command_failures_total", 'client="pub",op="publish"')),
+        cluster.urls.map((u) => metricValue(u, "chat_redis_command_failures_total", 'client="pub",op="publish"')),
       );
       t.diagnostic(`publishes failed per pod: ${failed.join(", ")}`);
       assert.ok(
@@ -87,7 +81,7 @@ for (const adapter of ["sharded", "classic"] as const) {
         acks.map((a) => a.message),
       );
       const resynced = await Promise.all(
-        cluster.urls.map((u) => metric(u, "chat_resyncs_total", 'reason="publish_failed"')),
+        cluster.urls.map((u) => metricValue(u, "chat_resyncs_total", 'reason="publish_failed"')),
       );
       assert.ok(
         cluster.urls.every((_, i) => failed[i] === 0 || resynced[i]! >= 1),

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createClient } from "redis";
-import { eventually } from "../helpers/clients.js";
+import { eventually, metricValue } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 import { type PrivateRedis, startPrivateRedis } from "../helpers/private-redis.js";
 import { assertEveryAckedEverywhere, type Crowd, startCrowd, stream } from "../helpers/sdk-crowd.js";
@@ -18,12 +18,6 @@ async function redisCommand(url: string, args: string[]): Promise<unknown> {
   } finally {
     client.destroy();
   }
-}
-
-async function metric(url: string, name: string, labels: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(`${name}{${labels}}`));
-  return line === undefined ? 0 : Number(line.split(" ").at(-1));
 }
 
 describe("redis closes a subscriber: the pod's sockets are resynced", () => {
@@ -53,14 +47,14 @@ describe("redis closes a subscriber: the pod's sockets are resynced", () => {
     await eventually(() => c.watchers.every((w) => w.syncRequired >= 1), 10_000, "sync:required on both pods");
     await assertEveryAckedEverywhere(c);
     for (const url of cluster.urls) {
-      assert.ok((await metric(url, "chat_resyncs_total", 'reason="sub_reconnect"')) >= 1, "counted as a resync");
+      assert.ok((await metricValue(url, "chat_resyncs_total", 'reason="sub_reconnect"')) >= 1, "counted as a resync");
     }
 
     // 2. A subscriber that cannot keep up is closed by Redis over client-output-buffer-limit pubsub.
     await redisCommand(redis.url, ["CONFIG", "SET", "client-output-buffer-limit", "pubsub 1kb 1kb 0"]);
     const before = c.watchers.map((w) => w.syncRequired);
     const reconnectsBefore = await Promise.all(
-      cluster.urls.map((u) => metric(u, "chat_redis_reconnects_total", 'client="sub"')),
+      cluster.urls.map((u) => metricValue(u, "chat_redis_reconnects_total", 'client="sub"')),
     );
     const long = "x".repeat(3_900);
     await Promise.all(c.devices.map((d) => Promise.all([1, 2, 3, 4].map(() => d.client.send(c.conversationId, long)))));
@@ -71,7 +65,7 @@ describe("redis closes a subscriber: the pod's sockets are resynced", () => {
     );
     await redisCommand(redis.url, ["CONFIG", "SET", "client-output-buffer-limit", "pubsub 32mb 8mb 60"]);
     const reconnectsAfter = await Promise.all(
-      cluster.urls.map((u) => metric(u, "chat_redis_reconnects_total", 'client="sub"')),
+      cluster.urls.map((u) => metricValue(u, "chat_redis_reconnects_total", 'client="sub"')),
     );
     const closedPods = cluster.urls.map((_, i) => reconnectsAfter[i]! > reconnectsBefore[i]!);
     assert.ok(closedPods.some(Boolean), "Redis closed at least one subscriber over the output buffer limit");
