@@ -261,7 +261,9 @@ describe("chat page in a browser", { timeout: 360_000 }, () => {
     const whileAway = ["Train is delayed, sorry", "I'll be 10 minutes late", "Grab a table by the window?"];
     for (const text of whileAway) await send(alice.page, text);
     await send(bob2.page, "No rush, I just got here");
-    const pending = bob2.page.locator("#messages .msg.mine").last();
+    // The bubble of the message just sent offline (not whichever own bubble happens to be last when it is read).
+    const pending = bob2.page.locator("#messages .msg.mine", { hasText: "No rush, I just got here" });
+    await pending.waitFor({ timeout: WAIT });
     assert.equal(await pending.getAttribute("data-status"), "pending");
 
     await bob2.context.setOffline(false);
