@@ -306,6 +306,8 @@ const EnvSchema = z.object({
   DRAIN_TIMEOUT_MS: int(20_000, 0, 600_000),
   /** pino level: fatal, error, warn, info, debug, trace, silent. @default info */
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** `pretty` (readable, for a terminal), `json` (for log collectors), or `auto`: pretty on a terminal outside production. */
+  LOG_FORMAT: z.enum(["auto", "pretty", "json"]).default("auto"),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -358,6 +360,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   }
   const migrate = e.MIGRATE_ON_START === undefined ? embedded : ["on", "true", "1"].includes(e.MIGRATE_ON_START);
   return Object.freeze({ ...e, JWT_SECRET: secret, MIGRATE_ON_START: migrate, embedded, warnings });
+}
+
+/** Every variable the gateway reads, for `--help` and the README check. */
+export function configVariableNames(): string[] {
+  return Object.keys(EnvSchema.shape).sort();
 }
 
 /** The shortest JWT secret accepted, configured or generated. */

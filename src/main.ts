@@ -1,14 +1,20 @@
 // The imperative shell: read the configuration, connect the database and Redis, build the gateway, listen, and
 // drain on SIGTERM/SIGINT (a second signal, or the drain timeout, forces the exit).
-import { ConfigError, loadConfig } from "./config.js";
+import { ConfigError, configVariableNames, loadConfig } from "./config.js";
 import { createDatabase } from "./db/client.js";
 import { applyMigrations } from "./db/migrate.js";
 import { createGateway } from "./app.js";
+import { readCommandLine } from "./lifecycle/command-line.js";
 import { installLastResort } from "./lifecycle/last-resort.js";
-import { createLogger } from "./observability/logger.js";
+import { createLogger, logFormat } from "./observability/logger.js";
 import { connectRedis } from "./realtime/redis.js";
 
 async function main(): Promise<void> {
+  const action = readCommandLine(process.argv.slice(2), configVariableNames(), process.cwd());
+  if (action.kind !== "run") {
+    (action.kind === "print" ? process.stdout : process.stderr).write(action.text);
+    process.exit(action.kind === "print" ? 0 : 2);
+  }
   let config;
   try {
     config = loadConfig();
@@ -19,7 +25,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger(config.LOG_LEVEL);
+  const log = createLogger(config.LOG_LEVEL, logFormat(config.LOG_FORMAT));
   for (const warning of config.warnings) log.warn(warning);
   // From here on, an error nobody handled is logged and counted instead of killing the pod.
   const lastResort = installLastResort(log);
