@@ -15,8 +15,9 @@ export function originPolicy(allowlist: readonly string[]): OriginPolicy {
       if (origin === undefined) return true;
       const normalized = origin.toLowerCase();
       if (allowed.has(normalized)) return true;
-      // Unconfigured, only the gateway's own origin: the page it serves.
-      if (allowed.size === 0 && host !== undefined) {
+      // The gateway's own origin always: the page it serves, and native WebSocket stacks (Starscream under
+      // socket.io-client-swift) that send the URL's own origin. A same-origin request is never cross-site.
+      if (host !== undefined) {
         try {
           return new URL(normalized).host === host.toLowerCase();
         } catch {
