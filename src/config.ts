@@ -296,6 +296,28 @@ const EnvSchema = z.object({
   FCM_ENDPOINT: z.string().url().default("https://fcm.googleapis.com"),
   /** OAuth token URL for FCM. @default the service account's token_uri */
   FCM_TOKEN_URL: z.string().url().optional(),
+  /** What Apple devices get, through FCM or APNs: `alert` (visible, mutable-content) or `silent` (background,
+   * priority 5, the app shows it). @default "alert" */
+  PUSH_IOS_STYLE: z.enum(["alert", "silent"]).default("alert"),
+  /** APNs auth key (.p8 file content, PEM). Unset: no direct APNs. Set with APNS_KEY_ID, APNS_TEAM_ID, APNS_TOPIC. */
+  APNS_KEY: z.string().min(1).optional(),
+  /** The auth key's id (10 characters, from Apple's developer account). */
+  APNS_KEY_ID: z
+    .string()
+    .regex(/^[A-Z0-9]{10}$/, "must be the 10-character key id")
+    .optional(),
+  /** The Apple developer team id. */
+  APNS_TEAM_ID: z
+    .string()
+    .regex(/^[A-Z0-9]{10}$/, "must be the 10-character team id")
+    .optional(),
+  /** The app's bundle id, the push topic. */
+  APNS_TOPIC: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]{1,155}$/, "must be a bundle id")
+    .optional(),
+  /** APNs server: production, or https://api.sandbox.push.apple.com for development builds. */
+  APNS_ENDPOINT: z.string().url().default("https://api.push.apple.com"),
   /** How long a Redis command may wait before it fails: node-redis's queue timeout for every command, and the
    * deadline of Redis calls a request waits on (rate limits, presence reads). @default 5000 */
   REDIS_COMMAND_TIMEOUT_MS: int(5_000, 100, 600_000),
@@ -354,6 +376,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   }
   if ((e.VAPID_PUBLIC_KEY === undefined) !== (e.VAPID_PRIVATE_KEY === undefined)) {
     throw new ConfigError(["VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY: set both or neither"]);
+  }
+  const apns = [e.APNS_KEY, e.APNS_KEY_ID, e.APNS_TEAM_ID, e.APNS_TOPIC];
+  if (apns.some((v) => v !== undefined) && !apns.every((v) => v !== undefined)) {
+    throw new ConfigError(["APNS_KEY, APNS_KEY_ID, APNS_TEAM_ID, APNS_TOPIC: set all four or none"]);
   }
   if ((e.PUSH_WEBHOOK_URL === undefined) !== (e.PUSH_WEBHOOK_SECRET === undefined)) {
     throw new ConfigError(["PUSH_WEBHOOK_URL, PUSH_WEBHOOK_SECRET: set both or neither"]);

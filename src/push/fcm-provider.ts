@@ -1,8 +1,11 @@
 // Firebase Cloud Messaging HTTP v1, with a small OAuth client of our own: a service-account JWT (RS256) is traded
-// for an access token at the token URL, cached until shortly before it expires. Data-only messages, so the app
-// decides what to show; collapse_key / apns-collapse-id make a newer notification for a conversation replace it.
+// for an access token at the token URL, cached until shortly before it expires. Android gets a data message, so the
+// app decides what to show; Apple devices get what APNs accepts (apple.ts: an alert with mutable-content, or a
+// background push at priority 5), since APNs refuses a data-only push at priority 10. collapse_key /
+// apns-collapse-id make a newer notification for a conversation replace the older one.
 import jwt from "jsonwebtoken";
 import { z } from "zod";
+import { applePush, type ApplePushStyle } from "./apple.js";
 import {
   type DeliveryOutcome,
   outcomeOfStatus,
@@ -33,6 +36,8 @@ export interface FcmOptions {
   /** Overrides the service account's token_uri. */
   tokenUrl?: string | undefined;
   ttlSeconds: number;
+  /** What Apple devices get through FCM. @default "alert" */
+  appleStyle?: ApplePushStyle;
 }
 
 /** Throws at start-up when the service account is not usable, naming the variable but never its content. */
@@ -82,7 +87,7 @@ export class FcmProvider implements PushProvider {
             token: target.endpoint,
             data,
             android: { collapse_key: collapseKey, priority: "high", ttl: `${this.options.ttlSeconds}s` },
-            apns: { headers: { "apns-collapse-id": collapseKey, "apns-priority": "10" } },
+            apns: this.apns(notification, collapseKey),
           },
         }),
         signal: AbortSignal.timeout(10_000),
@@ -98,6 +103,12 @@ export class FcmProvider implements PushProvider {
     }
     if (isUnregistered(answer)) return { kind: "gone" };
     return outcomeOfStatus(res.status, "FCM");
+  }
+
+  /** FCM's `apns` block: headers and an `aps` payload Apple accepts, with the notification's fields beside it. */
+  private apns(notification: PushNotification, collapseKey: string) {
+    const push = applePush(notification, this.options.appleStyle ?? "alert");
+    return { headers: { "apns-collapse-id": collapseKey.slice(0, 64), ...push.headers }, payload: push.payload };
   }
 
   private async accessToken(): Promise<string> {

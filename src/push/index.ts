@@ -6,6 +6,7 @@ import type { Registry } from "prom-client";
 import type { Config } from "../config.js";
 import type { Db } from "../db/client.js";
 import type { Message } from "../protocol/types.js";
+import { ApnsProvider } from "./apns-provider.js";
 import { FcmProvider } from "./fcm-provider.js";
 import { PushMetrics } from "./push-metrics.js";
 import { PushService } from "./push-service.js";
@@ -37,7 +38,7 @@ export function createPush(deps: { db: Db; log: Logger; registry: Registry }, co
   if (config.PUSH_ALLOW_PRIVATE_ENDPOINTS) {
     log.warn("PUSH_ALLOW_PRIVATE_ENDPOINTS is on: Web Push endpoints may be private addresses (tests only)");
   }
-  const providers: { webpush?: PushProvider; fcm?: PushProvider } = {};
+  const providers: { webpush?: PushProvider; fcm?: PushProvider; apns?: PushProvider } = {};
   if (vapid) {
     providers.webpush = new WebPushProvider({
       ...vapid,
@@ -52,6 +53,18 @@ export function createPush(deps: { db: Db; log: Logger; registry: Registry }, co
       endpoint: config.FCM_ENDPOINT,
       tokenUrl: config.FCM_TOKEN_URL,
       ttlSeconds: config.PUSH_TTL_SECONDS,
+      appleStyle: config.PUSH_IOS_STYLE,
+    });
+  }
+  if (config.APNS_KEY && config.APNS_KEY_ID && config.APNS_TEAM_ID && config.APNS_TOPIC) {
+    providers.apns = new ApnsProvider({
+      keyPem: config.APNS_KEY,
+      keyId: config.APNS_KEY_ID,
+      teamId: config.APNS_TEAM_ID,
+      topic: config.APNS_TOPIC,
+      endpoint: config.APNS_ENDPOINT,
+      ttlSeconds: config.PUSH_TTL_SECONDS,
+      style: config.PUSH_IOS_STYLE,
     });
   }
   const webhook =
@@ -64,6 +77,7 @@ export function createPush(deps: { db: Db; log: Logger; registry: Registry }, co
     {
       webpush: vapid !== undefined,
       fcm: providers.fcm !== undefined,
+      apns: providers.apns !== undefined,
     },
     { policy, maxPerUser: config.PUSH_MAX_SUBSCRIPTIONS_PER_USER },
   );

@@ -62,7 +62,7 @@ export class PushService {
     if (state.newest === null) return this.skip(userId, conversationId, "delivered");
 
     const subscriptions = await this.deps.db.pushSubscription.findMany({
-      where: { userId, type: { in: Object.keys(this.deps.providers) as ("webpush" | "fcm")[] } },
+      where: { userId, type: { in: Object.keys(this.deps.providers) as ("webpush" | "fcm" | "apns")[] } },
       select: { id: true, type: true },
     });
     const targets = subscriptions.map((s) => ({ subscriptionId: s.id, provider: s.type as ProviderName }));

@@ -30,13 +30,21 @@ export const SubscribeBody = z.discriminatedUnion("type", [
     type: z.literal("fcm"),
     token: z.string().min(1).max(4096).refine(noControlCharacters, NO_CONTROL_CHARACTERS),
   }),
+  z.object({
+    type: z.literal("apns"),
+    /** The device token iOS hands the app, hex-encoded (32 bytes today; Apple says it may grow). */
+    token: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64,200}$/, "must be the hex device token")
+      .transform((v) => v.toLowerCase()),
+  }),
 ]);
 export type SubscribeBody = z.infer<typeof SubscribeBody>;
 
 export class PushSubscriptions {
   constructor(
     private readonly db: Db,
-    private readonly enabled: { webpush: boolean; fcm: boolean },
+    private readonly enabled: { webpush: boolean; fcm: boolean; apns: boolean },
     private readonly limits: { policy?: EndpointPolicy | undefined; maxPerUser?: number } = {},
   ) {}
 

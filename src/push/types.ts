@@ -38,7 +38,7 @@ export interface Delivery {
   notification: PushNotification;
 }
 
-export type ProviderName = "webpush" | "fcm" | "webhook";
+export type ProviderName = "webpush" | "fcm" | "apns" | "webhook";
 
 /** What a subscription row gives a provider: its address and, for Web Push, its keys. */
 export interface PushTarget {
