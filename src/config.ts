@@ -350,39 +350,57 @@ export class ConfigError extends Error {
   }
 }
 
+type RawEnv = Record<string, string>;
+/** A rule between variables: the problem it finds, if any. `e` is undefined when some variable failed its own check. */
+type CrossFieldRule = (raw: RawEnv, e: Env | undefined) => string | undefined;
+
+/** Variables that only work together: all of them set, or none. */
+function together(...names: string[]): CrossFieldRule {
+  return (raw) => {
+    const set = names.filter((name) => raw[name] !== undefined).length;
+    if (set === 0 || set === names.length) return undefined;
+    return `${names.join(", ")}: set ${names.length === 2 ? "both or neither" : `all ${names.length} or none`}`;
+  };
+}
+
+/** Every rule between variables; all are checked, so a bad start lists every problem, not the first one. */
+const CROSS_FIELD_RULES: CrossFieldRule[] = [
+  (raw) =>
+    raw.JWT_SECRET === undefined && (raw.DATABASE_URL !== undefined || raw.REDIS_URL !== undefined)
+      ? "JWT_SECRET: required when DATABASE_URL or REDIS_URL is set (at least 32 characters)"
+      : undefined,
+  (_, e) =>
+    e !== undefined && e.PRESENCE_TTL_MS <= e.PRESENCE_HEARTBEAT_MS
+      ? "PRESENCE_TTL_MS: must be greater than PRESENCE_HEARTBEAT_MS"
+      : undefined,
+  together("VAPID_PUBLIC_KEY", "VAPID_PRIVATE_KEY"),
+  together("APNS_KEY", "APNS_KEY_ID", "APNS_TEAM_ID", "APNS_TOPIC"),
+  together("PUSH_WEBHOOK_URL", "PUSH_WEBHOOK_SECRET"),
+];
+
 /** Parses the environment (process.env by default). Throws ConfigError listing every problem. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
   // Empty strings mean "unset", as they do in most deployment tools.
-  const raw = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const raw = Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== ""),
+  );
   const parsed = EnvSchema.safeParse(raw);
   const problems = parsed.success
     ? []
     : parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
-  if (!parsed.success) throw new ConfigError(problems);
+  for (const rule of CROSS_FIELD_RULES) {
+    const problem = rule(raw, parsed.success ? parsed.data : undefined);
+    if (problem !== undefined) problems.push(problem);
+  }
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
 
   const e = parsed.data;
   const embedded = e.DATABASE_URL === undefined;
   const warnings: string[] = [];
   let secret = e.JWT_SECRET;
   if (secret === undefined) {
-    if (!embedded || e.REDIS_URL !== undefined) {
-      throw new ConfigError(["JWT_SECRET: required when DATABASE_URL or REDIS_URL is set (at least 32 characters)"]);
-    }
     secret = embeddedSecret(e.DATA_DIR, warnings);
     warnings.push(`JWT_SECRET is not set: using a generated one kept in ${e.DATA_DIR} (embedded mode only)`);
-  }
-  if (e.PRESENCE_TTL_MS <= e.PRESENCE_HEARTBEAT_MS) {
-    throw new ConfigError(["PRESENCE_TTL_MS: must be greater than PRESENCE_HEARTBEAT_MS"]);
-  }
-  if ((e.VAPID_PUBLIC_KEY === undefined) !== (e.VAPID_PRIVATE_KEY === undefined)) {
-    throw new ConfigError(["VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY: set both or neither"]);
-  }
-  const apns = [e.APNS_KEY, e.APNS_KEY_ID, e.APNS_TEAM_ID, e.APNS_TOPIC];
-  if (apns.some((v) => v !== undefined) && !apns.every((v) => v !== undefined)) {
-    throw new ConfigError(["APNS_KEY, APNS_KEY_ID, APNS_TEAM_ID, APNS_TOPIC: set all four or none"]);
-  }
-  if ((e.PUSH_WEBHOOK_URL === undefined) !== (e.PUSH_WEBHOOK_SECRET === undefined)) {
-    throw new ConfigError(["PUSH_WEBHOOK_URL, PUSH_WEBHOOK_SECRET: set both or neither"]);
   }
   const migrate = e.MIGRATE_ON_START === undefined ? embedded : ["on", "true", "1"].includes(e.MIGRATE_ON_START);
   return Object.freeze({ ...e, JWT_SECRET: secret, MIGRATE_ON_START: migrate, embedded, warnings });

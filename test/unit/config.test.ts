@@ -44,3 +44,35 @@ test("production refuses to start without JWT_SECRET; embedded mode generates on
   assert.ok(embedded.JWT_SECRET.length >= 32);
   assert.equal(loadConfig({ DATA_DIR: `/tmp/gw-config-test-${process.pid}` }).JWT_SECRET, embedded.JWT_SECRET);
 });
+
+test("a bad start lists every problem between variables too, beside the variables that are bad on their own", () => {
+  const error = (() => {
+    try {
+      loadConfig({
+        DATABASE_URL: production.DATABASE_URL,
+        PORT: "http",
+        VAPID_PUBLIC_KEY: "only-one-half",
+        PUSH_WEBHOOK_SECRET: "x".repeat(32),
+        APNS_KEY_ID: "ABC123DEFG",
+        PRESENCE_HEARTBEAT_MS: "20000",
+        PRESENCE_TTL_MS: "10000",
+      });
+    } catch (err) {
+      return err;
+    }
+  })();
+  assert.ok(error instanceof ConfigError);
+  const names = error.problems.map((p) => p.split(":")[0]).sort();
+  assert.deepEqual(names, [
+    "APNS_KEY, APNS_KEY_ID, APNS_TEAM_ID, APNS_TOPIC",
+    "JWT_SECRET",
+    "PORT",
+    "PUSH_WEBHOOK_URL, PUSH_WEBHOOK_SECRET",
+    "VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY",
+  ]);
+  // With every variable valid on its own, the numeric rule is checked as well.
+  assert.throws(
+    () => loadConfig({ ...production, PRESENCE_HEARTBEAT_MS: "20000", PRESENCE_TTL_MS: "10000" }),
+    /PRESENCE_TTL_MS: must be greater/,
+  );
+});
