@@ -11,14 +11,8 @@ import pg from "pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { createDatabase, type Database } from "../../src/db/client.js";
 import { PrismaClient } from "../../src/db/generated/client.js";
-import {
-  applyMigrations,
-  defaultMigrationsDir,
-  executableStatements,
-  packageRoot,
-  readMigrations,
-  splitSqlStatements,
-} from "../../src/db/migrate.js";
+import { applyMigrations, defaultMigrationsDir, packageRoot, readMigrations } from "../../src/db/migrate.js";
+import { executableStatements, splitSqlStatements } from "../../src/db/sql-script.js";
 import { migrationList, openSchemaEngine, schemaFiles } from "../../scripts/schema-engine.js";
 
 const SERVER_URL =
