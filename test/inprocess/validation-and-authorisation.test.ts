@@ -12,12 +12,12 @@ import {
   registerUser,
   request,
 } from "../helpers/clients.js";
-import { type Cluster, startGateways } from "../helpers/gateways.js";
+import { type InProcessGateway, startInProcessGateway } from "../helpers/in-process.js";
 
 type Ack = { ok: boolean; error?: { code: string; details?: unknown }; message?: Message };
 
 describe("validation, authorisation and idempotency", () => {
-  let cluster: Cluster;
+  let gateway: InProcessGateway;
   let url: string;
   let alice: Awaited<ReturnType<typeof registerUser>>;
   let bob: Awaited<ReturnType<typeof registerUser>>;
@@ -27,20 +27,17 @@ describe("validation, authorisation and idempotency", () => {
   let malloryDevice: Device;
 
   before(async () => {
-    cluster = await startGateways(2, {
-      adapter: "sharded",
-      env: { MESSAGE_MAX_CHARS: "10", SOCKET_MAX_PAYLOAD: "4096" },
-    });
-    url = cluster.urls[0]!;
+    gateway = await startInProcessGateway({ MESSAGE_MAX_CHARS: "10", SOCKET_MAX_PAYLOAD: "4096" });
+    url = await gateway.listen();
     [alice, bob, mallory] = await Promise.all([registerUser(url), registerUser(url), registerUser(url)]);
     conversationId = (await createConversation(url, alice.accessToken, { type: "direct", userId: bob.user.id })).id;
     aliceDevice = await connectDevice(url, alice.accessToken);
-    malloryDevice = await connectDevice(cluster.urls[1]!, mallory.accessToken);
+    malloryDevice = await connectDevice(url, mallory.accessToken);
   });
   after(async () => {
     aliceDevice.close();
     malloryDevice.close();
-    await cluster.cleanup();
+    await gateway.close();
   });
 
   test("malformed message:send payloads get bad_request with details, and nothing is stored", async () => {
@@ -168,7 +165,7 @@ describe("validation, authorisation and idempotency", () => {
   });
 
   test("a repeated clientMsgId stores one message and delivers only it (socket and HTTP alike)", async () => {
-    const bobDevice = await connectDevice(cluster.urls[1]!, bob.accessToken);
+    const bobDevice = await connectDevice(url, bob.accessToken);
     const inbox = collect(bobDevice, "message:new");
     const payload = { conversationId, clientMsgId: "retry-me", content: "once" };
     const acks = await Promise.all([1, 2, 3].map(() => request<Ack>(aliceDevice, "message:send", payload)));
