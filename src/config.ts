@@ -91,7 +91,17 @@ export function parseServiceKeys(value: string): ServiceKey[] | string {
 }
 
 /** Asymmetric JWS algorithms an external provider's tokens may use; HS* and `none` never. */
-export const EXTERNAL_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"] as const;
+export const EXTERNAL_ALGORITHMS = [
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "EdDSA",
+] as const;
 export type ExternalAlgorithm = (typeof EXTERNAL_ALGORITHMS)[number];
 
 const EnvSchema = z.object({
@@ -158,7 +168,10 @@ const EnvSchema = z.object({
         .filter(Boolean);
       const bad = list.filter((a) => !(EXTERNAL_ALGORITHMS as readonly string[]).includes(a));
       if (list.length === 0 || bad.length > 0) {
-        ctx.addIssue({ code: "custom", message: `allowed: ${EXTERNAL_ALGORITHMS.join(", ")} (bad: ${bad.join(", ")})` });
+        ctx.addIssue({
+          code: "custom",
+          message: `allowed: ${EXTERNAL_ALGORITHMS.join(", ")} (bad: ${bad.join(", ")})`,
+        });
         return z.NEVER;
       }
       return list as ExternalAlgorithm[];

@@ -62,7 +62,8 @@ export class AccountDeletion {
     });
     if (user === null || user.isSystem || user.deletedAt !== null) throw unauthorized();
     if (user.passwordHash !== null) {
-      if (proof.password === undefined) throw badRequest("password is required", [{ field: "password", problem: "required" }]);
+      if (proof.password === undefined)
+        throw badRequest("password is required", [{ field: "password", problem: "required" }]);
       if (!(await verifyPassword(user.passwordHash, proof.password))) throw unauthorized("wrong password");
       return;
     }

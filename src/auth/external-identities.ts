@@ -91,7 +91,10 @@ export class ExternalIdentities {
 }
 
 /** A valid username from the claims on the first attempt, the same with a random suffix next, then a generated one. */
-export function usernameCandidate(claims: Pick<ExternalClaims, "preferredUsername" | "email">, attempt: number): string {
+export function usernameCandidate(
+  claims: Pick<ExternalClaims, "preferredUsername" | "email">,
+  attempt: number,
+): string {
   const base = [claims.preferredUsername, claims.email?.split("@")[0]]
     .map((c) => (c === undefined ? undefined : validUsername(c)))
     .find((c) => c !== undefined);

@@ -43,7 +43,13 @@ export function authenticator(deps: { auth: Authentication; limits: RateLimiters
     } else {
       // Per service key, across pods: a leaked or runaway service cannot flood conversations.
       await deps.limits.service.consume(principal.keyId);
-      request.caller = { userId: principal.userId, sessionId: null, role: "service", issuedAt: undefined, external: false };
+      request.caller = {
+        userId: principal.userId,
+        sessionId: null,
+        role: "service",
+        issuedAt: undefined,
+        external: false,
+      };
     }
   };
 }

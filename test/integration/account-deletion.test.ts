@@ -102,9 +102,14 @@ describe("account deletion", () => {
     await Promise.all(gone);
     assert.equal(bobDevice.connected, true);
 
-    const login = await api(u0, "POST", "/v1/auth/login", { body: { username: alice.user.username, password: PASSWORD } });
+    const login = await api(u0, "POST", "/v1/auth/login", {
+      body: { username: alice.user.username, password: PASSWORD },
+    });
     assert.equal(login.status, 401);
-    assert.equal((await api(u1, "POST", "/v1/auth/refresh", { body: { refreshToken: alice.refreshToken } })).status, 401);
+    assert.equal(
+      (await api(u1, "POST", "/v1/auth/refresh", { body: { refreshToken: alice.refreshToken } })).status,
+      401,
+    );
     assert.equal((await api(u1, "GET", "/v1/users/me", { token: alice.accessToken })).status, 401);
     await assert.rejects(connectDevice(u0, alice.accessToken), { message: "unauthorized" });
 

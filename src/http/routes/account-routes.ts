@@ -26,7 +26,8 @@ export function accountRoutes(app: FastifyInstance, deps: { deletion: AccountDel
       await deps.deletion.deleteAccount(userId, proof);
     } catch (err) {
       // A wrong password keeps its point; anything else was not a guess.
-      if (!(err instanceof AppError && err.code === "unauthorized")) await deps.limits.loginFailures.succeeded(username);
+      if (!(err instanceof AppError && err.code === "unauthorized"))
+        await deps.limits.loginFailures.succeeded(username);
       throw err;
     }
     await deps.limits.loginFailures.succeeded(username);

@@ -13,7 +13,8 @@ export function authRoutes(
   deps: { accounts: Accounts; limits: RateLimiters; ownAccounts?: boolean | undefined },
 ): void {
   const ownAccountsOnly = async () => {
-    if (deps.ownAccounts === false) throw forbidden("own accounts are switched off: sign in with the identity provider");
+    if (deps.ownAccounts === false)
+      throw forbidden("own accounts are switched off: sign in with the identity provider");
   };
   const own = { onRequest: ownAccountsOnly };
 
