@@ -90,6 +90,18 @@ export function parseServiceKeys(value: string): ServiceKey[] | string {
   return keys;
 }
 
+/** Whoever can answer the JWKS fetch can sign in as anyone: https, or http to this machine only. */
+function isSafeKeySource(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false; // .url() reports it
+  }
+  if (url.protocol === "https:") return true;
+  return url.protocol === "http:" && ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname);
+}
+
 /** Asymmetric JWS algorithms an external provider's tokens may use; HS* and `none` never. */
 export const EXTERNAL_ALGORITHMS = [
   "RS256",
@@ -150,7 +162,7 @@ const EnvSchema = z.object({
   JWT_JWKS_URL: z
     .string()
     .url()
-    .regex(/^https?:\/\//, "must be an http(s) URL")
+    .refine(isSafeKeySource, "must be an https URL (plain http only on a loopback host, for tests)")
     .optional(),
   /** The `iss` of the provider's tokens (exact); required with JWT_JWKS_URL and different from JWT_ISSUER. */
   JWT_JWKS_ISSUER: z.string().min(1).optional(),

@@ -43,7 +43,10 @@ test("a provider needs its issuer and audience, an issuer of its own, and asymme
   for (const algorithms of ["HS256", "RS256,none", ""]) {
     assert.match(problems({ ...provider, JWT_JWKS_ALGORITHMS: algorithms || " " }).join(), /JWT_JWKS_ALGORITHMS/);
   }
-  assert.match(problems({ ...provider, JWT_JWKS_URL: "ftp://idp.example.com/keys" }).join(), /JWT_JWKS_URL/);
+  for (const url of ["ftp://idp.example.com/keys", "http://idp.example.com/keys", "not a url"]) {
+    assert.match(problems({ ...provider, JWT_JWKS_URL: url }).join(), /JWT_JWKS_URL/);
+  }
+  assert.deepEqual(problems({ ...provider, JWT_JWKS_URL: "http://127.0.0.1:8080/jwks.json" }), []);
 });
 
 test("OWN_ACCOUNTS=off needs a provider", () => {
