@@ -23,6 +23,8 @@ export interface IdentityProvider {
   /** How many times the JWKS was fetched. */
   fetches(): number;
   newKey(alg: "RS256" | "ES256"): Promise<ProviderKey>;
+  /** While on, the JWKS answers 500 (the provider is down). */
+  failing(on: boolean): void;
   /** Serves exactly these keys from now on. */
   publish(keys: ProviderKey[]): void;
   /** A token signed with `key`; `claims` override the defaults (iss, aud, sub, iat, exp in 10 minutes). */
@@ -35,12 +37,17 @@ export interface IdentityProvider {
 export async function startIdentityProvider(): Promise<IdentityProvider> {
   let published: ProviderKey[] = [];
   let fetchCount = 0;
+  let down = false;
   const server: Server = createServer((req, res) => {
     if (req.url !== "/.well-known/jwks.json") {
       res.writeHead(404).end();
       return;
     }
     fetchCount += 1;
+    if (down) {
+      res.writeHead(500).end();
+      return;
+    }
     res.writeHead(200, { "content-type": "application/json" });
     res.end(JSON.stringify({ keys: published.map((k) => k.publicJwk) }));
   });
@@ -59,6 +66,9 @@ export async function startIdentityProvider(): Promise<IdentityProvider> {
         .export({ type: "spki", format: "pem" })
         .toString();
       return { kid, alg, privateKey, publicJwk, publicPem };
+    },
+    failing(on) {
+      down = on;
     },
     publish(keys) {
       published = keys;

@@ -224,16 +224,43 @@ describe("identity from an external provider", () => {
   }
 });
 
-describe("OWN_ACCOUNTS=off", () => {
+describe("a provider-only gateway (OWN_ACCOUNTS=off) and a provider that goes down", () => {
   let idp: IdentityProvider;
   let cluster: Cluster;
   before(async () => {
     idp = await startIdentityProvider();
-    cluster = await startGateways(1, { adapter: "memory", env: idp.env({ OWN_ACCOUNTS: "off" }) });
+    cluster = await startGateways(1, {
+      adapter: "memory",
+      env: idp.env({ OWN_ACCOUNTS: "off", JWT_JWKS_COOLDOWN_MS: "500", JWT_JWKS_CACHE_MAX_AGE_MS: "1000" }),
+    });
   });
   after(async () => {
     await cluster?.cleanup();
     await idp?.close();
+  });
+
+  test("no keys yet and the provider down: unavailable; keys held keep working while it is down", async () => {
+    const [url] = cluster.urls as [string];
+    const key = await idp.newKey("ES256");
+    idp.publish([key]);
+    idp.failing(true);
+    const token = await idp.token(key, { sub: randomUUID() });
+    const down = await api<{ error: { code: string } }>(url, "GET", "/v1/users/me", { token });
+    assert.equal(down.status, 503);
+    assert.equal(down.body.error.code, "unavailable");
+    await assert.rejects(connectDevice(url, token), { message: "unavailable" });
+
+    idp.failing(false);
+    await sleep(600);
+    assert.equal((await api(url, "GET", "/v1/users/me", { token })).status, 200);
+
+    // Down again, past the cache age: the held key still verifies; a kid it does not hold is refused, not a 503.
+    idp.failing(true);
+    await sleep(1100);
+    assert.equal((await api(url, "GET", "/v1/users/me", { token })).status, 200);
+    const unknown = await idp.token(await idp.newKey("RS256"), { sub: randomUUID() });
+    assert.equal((await api(url, "GET", "/v1/users/me", { token: unknown })).status, 401);
+    idp.failing(false);
   });
 
   test("register, login and refresh are forbidden; provider tokens work", async () => {
@@ -250,6 +277,7 @@ describe("OWN_ACCOUNTS=off", () => {
     }
     const key = await idp.newKey("ES256");
     idp.publish([key]);
+    await sleep(600);
     const res = await api(url, "GET", "/v1/users/me", { token: await idp.token(key, { sub: randomUUID() }) });
     assert.equal(res.status, 200);
   });
