@@ -6,7 +6,9 @@ import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { AccessTokens } from "./auth/access-tokens.js";
+import { AccountDeletion } from "./auth/account-deletion.js";
 import { Accounts, refreshSuccessorKey } from "./auth/accounts.js";
+import { createAuthentication } from "./auth/authentication.js";
 import { startRefreshTokenCleanup } from "./auth/token-cleanup.js";
 import { Conversations } from "./chat/conversations.js";
 import { MarkerWriter } from "./chat/marker-writer.js";
@@ -16,6 +18,7 @@ import { ReceiptAnnouncer } from "./chat/receipt-announcer.js";
 import type { Config } from "./config.js";
 import type { Database } from "./db/client.js";
 import { createHttpServer } from "./http/http-server.js";
+import { accountRoutes } from "./http/routes/account-routes.js";
 import { pushRoutes } from "./http/routes/push-routes.js";
 import { servicePublisher } from "./http/routes/service-routes.js";
 import { drainGateway } from "./lifecycle/drain.js";
@@ -103,6 +106,11 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     },
     database.sql,
   );
+  const auth = createAuthentication(config, { db, sql: database.sql, tokens, accounts });
+  const deletion = new AccountDeletion(db, accounts, {
+    messages: config.ACCOUNT_DELETION_MESSAGES,
+    maxTokenAgeSeconds: config.ACCOUNT_DELETION_MAX_TOKEN_AGE_S,
+  });
 
   let draining = false;
   const readiness = async () => {
@@ -162,7 +170,8 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     conversations,
     messages,
     limits,
-    tokens,
+    auth,
+    ownAccounts: config.OWN_ACCOUNTS,
     log,
     metrics,
     origins,
@@ -172,14 +181,13 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     webRoot: WEB_ROOTS.find((root) => existsSync(join(root, "index.html"))),
     readiness,
     publishAsService: servicePublisher({ db, messages }),
-    extraRoutes: [(api) => pushRoutes(api, push)],
+    extraRoutes: [(api) => pushRoutes(api, push), (api) => accountRoutes(api, { deletion, limits })],
   });
 
   const server = createSocketServer(http.server, {
     maxPayloadBytes: config.SOCKET_MAX_PAYLOAD,
     origins,
-    tokens,
-    accounts,
+    auth,
     log,
   });
   // Client events, registered once for every socket.
@@ -187,8 +195,8 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   registerChatHandlers(router, { db, messages, limits });
   const stopTyping = registerTyping(router, { db, conversations, notifier });
   const sessions = manageSessionLifetime(router, {
-    tokens,
-    isSessionActive: (id) => accounts.isSessionActive(id),
+    ttlSeconds: tokens.ttlSeconds,
+    authenticateUser: (token) => auth.user(token),
   });
   const presence = await createPresence({
     db,
@@ -241,13 +249,14 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     presence.attach(socket);
   });
 
-  // Logout or a revoked refresh family ends that login's live sockets, on whichever pod they are.
+  // Logout or a revoked refresh family ends that login's live sockets, on whichever pod they are; sessionId null (all
+  // sessions revoked, the account deleted) ends every socket of the user.
   accounts.onSessionRevoked((userId, sessionId, reason) => {
     void server
       .in(userRoom(userId))
       .fetchSockets()
       .then((sockets) => {
-        for (const s of sockets) if (s.data.sessionId === sessionId) endSession(s, reason);
+        for (const s of sockets) if (sessionId === null || s.data.sessionId === sessionId) endSession(s, reason);
       })
       .catch((err: unknown) => {
         // Redis slow or away: the other pods' answers did not come in time. Those sockets still end by their access

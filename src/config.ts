@@ -90,6 +90,32 @@ export function parseServiceKeys(value: string): ServiceKey[] | string {
   return keys;
 }
 
+/** Whoever can answer the JWKS fetch can sign in as anyone: https, or http to this machine only. */
+function isSafeKeySource(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false; // .url() reports it
+  }
+  if (url.protocol === "https:") return true;
+  return url.protocol === "http:" && ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname);
+}
+
+/** Asymmetric JWS algorithms an external provider's tokens may use; HS* and `none` never. */
+export const EXTERNAL_ALGORITHMS = [
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "EdDSA",
+] as const;
+export type ExternalAlgorithm = (typeof EXTERNAL_ALGORITHMS)[number];
+
 const EnvSchema = z.object({
   /** @default 3000 */
   PORT: int(3000, 0, 65535),
@@ -128,6 +154,53 @@ const EnvSchema = z.object({
   JWT_ISSUER: z.string().min(1).default("chat-gateway"),
   /** @default "chat-gateway" */
   JWT_AUDIENCE: z.string().min(1).default("chat-gateway"),
+  /** Register, login and refresh with the gateway's own accounts (passwords); `off` refuses them with `forbidden`,
+   * leaving sign-in to the identity provider of JWT_JWKS_URL. @default on */
+  OWN_ACCOUNTS: bool("on"),
+  /** JWKS URL of an external identity provider (Auth0, Cognito, Keycloak, Firebase Auth): its access tokens are
+   * accepted, their `sub` mapped to a gateway user created on first sight. Unset: only the gateway's own tokens. */
+  JWT_JWKS_URL: z
+    .string()
+    .url()
+    .refine(isSafeKeySource, "must be an https URL (plain http only on a loopback host, for tests)")
+    .optional(),
+  /** The `iss` of the provider's tokens (exact); required with JWT_JWKS_URL and different from JWT_ISSUER. */
+  JWT_JWKS_ISSUER: z.string().min(1).optional(),
+  /** The `aud` the provider's tokens must carry (or `client_id`, for tokens without `aud` such as Cognito's access
+   * tokens); required with JWT_JWKS_URL. */
+  JWT_JWKS_AUDIENCE: z.string().min(1).optional(),
+  /** The only signature algorithms accepted from the provider, comma-separated, asymmetric only. @default "RS256,ES256" */
+  JWT_JWKS_ALGORITHMS: z
+    .string()
+    .default("RS256,ES256")
+    .transform((v, ctx) => {
+      const list = v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
+      const bad = list.filter((a) => !(EXTERNAL_ALGORITHMS as readonly string[]).includes(a));
+      if (list.length === 0 || bad.length > 0) {
+        ctx.addIssue({
+          code: "custom",
+          message: `allowed: ${EXTERNAL_ALGORITHMS.join(", ")} (bad: ${bad.join(", ")})`,
+        });
+        return z.NEVER;
+      }
+      return list as ExternalAlgorithm[];
+    }),
+  /** Least time between two fetches of the JWKS, in ms: a token with an unknown `kid` refetches at most this often.
+   * @default 30000 */
+  JWT_JWKS_COOLDOWN_MS: int(30_000, 0, 3_600_000),
+  /** How long fetched keys are used before they are fetched again, in ms. @default 600000 */
+  JWT_JWKS_CACHE_MAX_AGE_MS: int(600_000, 1000, 86_400_000),
+  /** Longest a JWKS fetch may take, in ms. @default 5000 */
+  JWT_JWKS_TIMEOUT_MS: int(5000, 100, 60_000),
+  /** What deleting an account does to its messages: `tombstone` keeps every one as a tombstone (content "",
+   * `deletedAt` set); `delete` also deletes the conversations nobody else is left in, outright. @default tombstone */
+  ACCOUNT_DELETION_MESSAGES: z.enum(["tombstone", "delete"]).default("tombstone"),
+  /** An account without a password (external identity) is deleted only with an access token issued (`iat`) this
+   * recently, in seconds. @default 300 */
+  ACCOUNT_DELETION_MAX_TOKEN_AGE_S: int(300, 10, 86_400),
   /** Access token lifetime in seconds. @default 900 */
   ACCESS_TOKEN_TTL: int(900, 5, 86_400),
   /** Refresh token lifetime in seconds. @default 2592000 (30 days) */
@@ -392,6 +465,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     const problem = rule(raw, parsed.success ? parsed.data : undefined);
     if (problem !== undefined) problems.push(problem);
   }
+  if (parsed.success) problems.push(...externalIdentityProblems(parsed.data));
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
 
   const e = parsed.data;
@@ -409,6 +483,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
 /** Every variable the gateway reads, for `--help` and the README check. */
 export function configVariableNames(): string[] {
   return Object.keys(EnvSchema.shape).sort();
+}
+
+/** The variables of an external identity provider go together, and some way to sign in must remain. */
+function externalIdentityProblems(e: Env): string[] {
+  const problems: string[] = [];
+  if (e.JWT_JWKS_URL !== undefined) {
+    if (e.JWT_JWKS_ISSUER === undefined) problems.push("JWT_JWKS_ISSUER: required with JWT_JWKS_URL");
+    if (e.JWT_JWKS_AUDIENCE === undefined) problems.push("JWT_JWKS_AUDIENCE: required with JWT_JWKS_URL");
+    // Tokens are routed to a verifier by their issuer: one issuer must name one key source.
+    if (e.JWT_JWKS_ISSUER === e.JWT_ISSUER) problems.push("JWT_JWKS_ISSUER: must differ from JWT_ISSUER");
+  } else if (e.JWT_JWKS_ISSUER !== undefined || e.JWT_JWKS_AUDIENCE !== undefined) {
+    problems.push("JWT_JWKS_URL: required with JWT_JWKS_ISSUER and JWT_JWKS_AUDIENCE");
+  }
+  if (!e.OWN_ACCOUNTS && e.JWT_JWKS_URL === undefined) {
+    problems.push("OWN_ACCOUNTS: off needs JWT_JWKS_URL, or nobody could sign in");
+  }
+  return problems;
 }
 
 /** The shortest JWT secret accepted, configured or generated. */

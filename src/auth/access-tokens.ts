@@ -16,6 +16,8 @@ export interface AccessClaims {
   sessionId: string | undefined;
   /** Expiry, epoch seconds. */
   exp: number;
+  /** Issued at, epoch seconds (absent only in hand-made service tokens of the legacy key). */
+  iat?: number | undefined;
   role: "user" | "service";
   /** The service key that signed a service token ("legacy" for SERVICE_JWT_SECRET); absent for user tokens. */
   keyId?: string | undefined;
@@ -133,6 +135,7 @@ export class AccessTokens {
       userId: claims.sub,
       sessionId: isService ? undefined : (claims.sid as string),
       exp: claims.exp,
+      iat: claims.iat,
       role: isService ? "service" : "user",
       keyId: service?.id,
     };

@@ -27,8 +27,13 @@ export interface LoginInput {
   deviceName?: string | undefined;
 }
 
-/** Called when a login is revoked, so the transport can disconnect that login's sockets. */
-export type SessionRevokedListener = (userId: string, sessionId: string, reason: "logged_out" | "revoked") => void;
+/** Called when a login is revoked, so the transport can disconnect that login's sockets; sessionId null means every
+ * socket of the user (own logins and external tokens alike). */
+export type SessionRevokedListener = (
+  userId: string,
+  sessionId: string | null,
+  reason: "logged_out" | "revoked",
+) => void;
 
 const sha256 = (token: string) => createHash("sha256").update(token).digest("hex");
 
@@ -93,7 +98,8 @@ export class Accounts {
 
   async login(input: LoginInput): Promise<AuthResult> {
     const user = await this.db.user.findUnique({ where: { username: input.username } });
-    if (user === null || user.isSystem) {
+    // System accounts, accounts of an external identity and deleted accounts have no password to log in with.
+    if (user === null || user.isSystem || user.passwordHash === null) {
       await burnPasswordCheck(input.password);
       throw unauthorized("wrong username or password");
     }
@@ -186,6 +192,26 @@ export class Accounts {
   async getUser(userId: string): Promise<PublicUser | null> {
     const user = await this.db.user.findUnique({ where: { id: userId } });
     return user === null ? null : toPublicUser(user);
+  }
+
+  /**
+   * Revokes every login of the user and every external token issued until now (`sessions_revoked_at`), and ends all
+   * of the user's live sockets on every pod.
+   */
+  async revokeAllSessions(userId: string): Promise<void> {
+    await this.sql(
+      `WITH families AS (
+         UPDATE refresh_families SET revoked_at = now() WHERE user_id = $1::uuid AND revoked_at IS NULL
+       )
+       UPDATE users SET sessions_revoked_at = now() WHERE id = $1::uuid`,
+      [userId],
+    );
+    this.announceAllSessionsEnded(userId);
+  }
+
+  /** Ends every live socket of the user on every pod (after its sessions were revoked in the database). */
+  announceAllSessionsEnded(userId: string): void {
+    for (const listener of this.revokedListeners) listener(userId, null, "revoked");
   }
 
   private async revokeFamily(userId: string, familyId: string, reason: "logged_out" | "revoked"): Promise<void> {

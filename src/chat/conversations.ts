@@ -200,7 +200,10 @@ export class Conversations {
 
   private async requireUsers(userIds: string[]): Promise<void> {
     const valid = userIds.filter(isUuid);
-    const found = valid.length === 0 ? 0 : await this.db.user.count({ where: { id: { in: valid }, isSystem: false } });
+    const found =
+      valid.length === 0
+        ? 0
+        : await this.db.user.count({ where: { id: { in: valid }, isSystem: false, deletedAt: null } });
     if (found !== userIds.length) throw notFound("user");
   }
 

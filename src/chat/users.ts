@@ -7,6 +7,7 @@ export async function searchUsers(db: Db, prefix: string, limit = 20): Promise<P
   return db.user.findMany({
     where: {
       isSystem: false,
+      deletedAt: null,
       OR: [{ username: { startsWith: needle } }, { displayName: { startsWith: prefix, mode: "insensitive" } }],
     },
     select: { id: true, username: true, displayName: true },

@@ -1,14 +1,18 @@
 // Bearer-token authentication for HTTP calls: the same token checks as the socket handshake.
 import type { FastifyRequest } from "fastify";
-import type { AccessTokens } from "../auth/access-tokens.js";
-import type { Accounts } from "../auth/accounts.js";
+import type { Authentication } from "../auth/authentication.js";
 import { unauthorized } from "../errors.js";
 import type { RateLimiters } from "../limits/rate-limits.js";
 
 export interface Caller {
   userId: string;
-  sessionId: string | undefined;
+  /** The login of an own token; null for external and service tokens. */
+  sessionId: string | null;
   role: "user" | "service";
+  /** The token's `iat`, epoch seconds (account deletion wants a fresh one). */
+  issuedAt: number | undefined;
+  /** A token of the external identity provider (JWT_JWKS_URL). */
+  external: boolean;
 }
 
 declare module "fastify" {
@@ -24,19 +28,29 @@ export function bearerToken(request: FastifyRequest): string | undefined {
   return match?.[1];
 }
 
-export function authenticator(deps: { tokens: AccessTokens; accounts: Accounts; limits: RateLimiters }) {
+export function authenticator(deps: { auth: Authentication; limits: RateLimiters }) {
   return async function authenticate(request: FastifyRequest): Promise<void> {
-    const claims = deps.tokens.verify(bearerToken(request));
-    if (claims.role === "user") {
-      if (claims.sessionId === undefined || !(await deps.accounts.isSessionActive(claims.sessionId))) {
-        throw unauthorized("session revoked");
-      }
-      await deps.limits.http.consume(claims.userId);
+    const principal = await deps.auth.principal(bearerToken(request));
+    if (principal.role === "user") {
+      await deps.limits.http.consume(principal.userId);
+      request.caller = {
+        userId: principal.userId,
+        sessionId: principal.sessionId,
+        role: "user",
+        issuedAt: principal.iat,
+        external: principal.external,
+      };
     } else {
       // Per service key, across pods: a leaked or runaway service cannot flood conversations.
-      await deps.limits.service.consume(claims.keyId ?? "legacy");
+      await deps.limits.service.consume(principal.keyId);
+      request.caller = {
+        userId: principal.userId,
+        sessionId: null,
+        role: "service",
+        issuedAt: undefined,
+        external: false,
+      };
     }
-    request.caller = { userId: claims.userId, sessionId: claims.sessionId, role: claims.role };
   };
 }
 

@@ -14,7 +14,9 @@ import { authRoutes } from "./routes/auth-routes.js";
 import { chatRoutes, type ChatRouteDeps } from "./routes/chat-routes.js";
 
 export interface HttpDeps extends ChatRouteDeps {
-  tokens: Parameters<typeof authenticator>[0]["tokens"];
+  auth: Parameters<typeof authenticator>[0]["auth"];
+  /** Register, login and refresh of own accounts; false refuses them with `forbidden` (OWN_ACCOUNTS). @default true */
+  ownAccounts?: boolean | undefined;
   log: Logger;
   metrics: GatewayMetrics;
   origins: OriginPolicy;

@@ -1,7 +1,7 @@
 // A socket must not outlive its access token. Shortly before `exp` the socket gets `auth:expiring`; a valid
 // `auth:refresh` (same user, same login) moves the deadline; otherwise it is disconnected at `exp` with a reason.
 // One timer per socket at a time (the warning's, then the expiry's), with callbacks shared by every socket.
-import type { AccessTokens } from "../auth/access-tokens.js";
+import type { UserPrincipal } from "../auth/authentication.js";
 import { AuthRefreshPayload } from "../chat/schemas.js";
 import { unauthorized } from "../errors.js";
 import type { EventRouter } from "./handlers.js";
@@ -21,11 +21,16 @@ export interface SessionLifetime {
 
 export function manageSessionLifetime(
   router: EventRouter,
-  deps: { tokens: AccessTokens; isSessionActive: (sessionId: string) => Promise<boolean> },
+  deps: {
+    /** Own access tokens' lifetime, seconds: sets how early `auth:expiring` goes out. */
+    ttlSeconds: number;
+    /** Verifies a user token and its session (Authentication.user). */
+    authenticateUser: (token: unknown) => Promise<UserPrincipal>;
+  },
 ): SessionLifetime {
   // Not in socket.data: that is shared with other pods (fetchSockets) and must stay plain data.
   const timers = new WeakMap<GatewaySocket, NodeJS.Timeout>();
-  const lead = warningLeadMs(deps.tokens.ttlSeconds);
+  const lead = warningLeadMs(deps.ttlSeconds);
 
   const expire = (socket: GatewaySocket) => endSession(socket, "token_expired");
   const warn = (socket: GatewaySocket) => {
@@ -39,13 +44,12 @@ export function manageSessionLifetime(
   };
 
   router.on("auth:refresh", AuthRefreshPayload, async (socket, { token }) => {
-    const claims = deps.tokens.verify(token);
-    if (claims.role !== "user" || claims.userId !== socket.data.userId) {
-      throw unauthorized("token belongs to another user");
-    }
-    // Another login's token would let this socket outlive its own login's logout or revocation.
+    // Verified with its session: an own token's login active, an external token's user not revoked since.
+    const claims = await deps.authenticateUser(token);
+    if (claims.userId !== socket.data.userId) throw unauthorized("token belongs to another user");
+    // Another login's token would let this socket outlive its own login's logout or revocation. External tokens
+    // (sessionId null) have no login: any fresh one of the same user extends the socket.
     if (claims.sessionId !== socket.data.sessionId) throw unauthorized("token belongs to another login");
-    if (!(await deps.isSessionActive(socket.data.sessionId))) throw unauthorized("session revoked");
     socket.data.exp = Math.max(socket.data.exp, claims.exp);
     if (socket.connected) watch(socket);
     return { expiresAt: new Date(socket.data.exp * 1000).toISOString() };

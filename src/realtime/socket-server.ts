@@ -2,16 +2,16 @@
 import type { Server as HttpServer } from "node:http";
 import type { Logger } from "pino";
 import { Server, type Socket } from "socket.io";
-import type { AccessTokens } from "../auth/access-tokens.js";
-import type { Accounts } from "../auth/accounts.js";
-import { toWireError, unauthorized } from "../errors.js";
+import type { Authentication } from "../auth/authentication.js";
+import { toWireError } from "../errors.js";
 import { type ClientToServerEvents, type ServerToClientEvents, userRoom } from "../protocol/events.js";
 import type { OriginPolicy } from "./origins.js";
 import { requestOrigin } from "./origins.js";
 
 export interface SocketData {
   userId: string;
-  sessionId: string;
+  /** The login (refresh family) of an own token; null for a token of the external identity provider. */
+  sessionId: string | null;
   /** Access token expiry, epoch seconds; moved by auth:refresh. */
   exp: number;
 }
@@ -22,8 +22,7 @@ export type GatewaySocket = Socket<ClientToServerEvents, ServerToClientEvents, R
 export interface SocketServerOptions {
   maxPayloadBytes: number;
   origins: OriginPolicy;
-  tokens: AccessTokens;
-  accounts: Accounts;
+  auth: Authentication;
   log: Logger;
 }
 
@@ -48,10 +47,8 @@ export function createSocketServer(httpServer: HttpServer, options: SocketServer
     try {
       const auth: unknown = socket.handshake.auth;
       const token = typeof auth === "object" && auth !== null ? (auth as { token?: unknown }).token : undefined;
-      const claims = options.tokens.verify(token);
-      if (claims.role !== "user" || claims.sessionId === undefined) throw unauthorized();
-      if (!(await options.accounts.isSessionActive(claims.sessionId))) throw unauthorized("session revoked");
-      socket.data = { userId: claims.userId, sessionId: claims.sessionId, exp: claims.exp };
+      const user = await options.auth.user(token);
+      socket.data = { userId: user.userId, sessionId: user.sessionId, exp: user.exp };
       next();
     } catch (err) {
       const { error, isBug } = toWireError(err);
