@@ -31,12 +31,29 @@ export interface SearchPage {
 }
 
 /**
- * The characters searched one by one, the same list as chat_search_text in the migration (a test compares them):
- * Thai, Lao, Myanmar, Hangul Jamo, Khmer, CJK radicals, CJK symbols, Kana, Bopomofo, Hangul compatibility Jamo, CJK
- * ideographs, Hangul syllables, CJK compatibility ideographs, half-width Kana and Hangul, supplementary ideographs.
+ * The code point ranges searched one character at a time, the same list as chat_search_text in the migration (a test
+ * compares them): Thai and Lao, Myanmar, Hangul Jamo, Khmer, CJK radicals, CJK symbols with Kana, Bopomofo, Hangul
+ * compatibility Jamo and the ideographs, Hangul Jamo extended-A, Hangul syllables, CJK compatibility ideographs,
+ * half-width Kana and Hangul, supplementary ideographs.
  */
-const UNSPACED_RUN =
-  /[\u0e00-\u0eff\u1000-\u109f\u1100-\u11ff\u1780-\u17ff\u2e80-\u2fdf\u3000-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\uff65-\uffdc\u{20000}-\u{3ffff}]+/gu;
+export const UNSPACED_RANGES: readonly (readonly [number, number])[] = [
+  [0x0e00, 0x0eff],
+  [0x1000, 0x109f],
+  [0x1100, 0x11ff],
+  [0x1780, 0x17ff],
+  [0x2e80, 0x2fdf],
+  [0x3000, 0x9fff],
+  [0xa960, 0xa97f],
+  [0xac00, 0xd7ff],
+  [0xf900, 0xfaff],
+  [0xff65, 0xffdc],
+  [0x20000, 0x3ffff],
+];
+
+const hex = (cp: number) => `\\u{${cp.toString(16)}}`;
+const UNSPACED_CLASS = `[${UNSPACED_RANGES.map(([lo, hi]) => `${hex(lo)}-${hex(hi)}`).join("")}]`;
+/** A run of those characters, with the `-` that excludes it when one starts the word. */
+const UNSPACED_RUN = new RegExp(`(?:(?<=^|\\s)(-))?(${UNSPACED_CLASS}+)`, "gu");
 
 /**
  * The query as websearch_to_tsquery should read it: every run of unspaced-script characters outside quotes becomes a
@@ -45,11 +62,25 @@ const UNSPACED_RUN =
 export function quoteUnspacedRuns(query: string): string {
   return query
     .split('"')
-    .map((part, i) => (i % 2 === 1 ? part : part.replace(UNSPACED_RUN, (run) => ` "${run}" `)))
+    .map((part, i) => (i % 2 === 1 ? part : part.replace(UNSPACED_RUN, (_, sign: string | undefined, run: string) => ` ${sign ?? ""}"${run}" `)))
     .join('"');
 }
 
 const TSQUERY = `websearch_to_tsquery('simple', chat_search_text($1))`;
+
+/**
+ * The search statement. $1 the query (after quoteUnspacedRuns), $2 the caller, $3 a conversation or null, $4 and $5
+ * the cursor's createdAt and id or nulls, $6 the page size plus one. Exported for the EXPLAIN test.
+ */
+export const SEARCH_SQL = `SELECT ${MESSAGE_COLUMNS}
+  FROM messages m
+ WHERE m.deleted_at IS NULL
+   AND to_tsvector('simple', chat_search_text(m.content)) @@ ${TSQUERY}
+   AND m.conversation_id IN (SELECT conversation_id FROM members WHERE user_id = $2::uuid)
+   AND ($3::uuid IS NULL OR m.conversation_id = $3::uuid)
+   AND ($4::timestamptz IS NULL OR (m.created_at, m.id) < ($4::timestamptz, $5::uuid))
+ ORDER BY m.created_at DESC, m.id DESC
+ LIMIT $6`;
 
 export class MessageSearch {
   constructor(
@@ -64,15 +95,7 @@ export class MessageSearch {
     const query = quoteUnspacedRuns(input.query);
     await this.requireSearchableWords(query);
     const rows = await this.db.$queryRawUnsafe<MessageRow[]>(
-      `SELECT ${MESSAGE_COLUMNS}
-         FROM messages m
-        WHERE m.deleted_at IS NULL
-          AND to_tsvector('simple', chat_search_text(m.content)) @@ ${TSQUERY}
-          AND m.conversation_id IN (SELECT conversation_id FROM members WHERE user_id = $2::uuid)
-          AND ($3::uuid IS NULL OR m.conversation_id = $3::uuid)
-          AND ($4::timestamptz IS NULL OR (m.created_at, m.id) < ($4::timestamptz, $5::uuid))
-        ORDER BY m.created_at DESC, m.id DESC
-        LIMIT $6`,
+      SEARCH_SQL,
       query,
       viewerId,
       input.conversationId ?? null,
