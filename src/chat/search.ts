@@ -62,7 +62,11 @@ const UNSPACED_RUN = new RegExp(`(?:(?<=^|\\s)(-))?(${UNSPACED_CLASS}+)`, "gu");
 export function quoteUnspacedRuns(query: string): string {
   return query
     .split('"')
-    .map((part, i) => (i % 2 === 1 ? part : part.replace(UNSPACED_RUN, (_, sign: string | undefined, run: string) => ` ${sign ?? ""}"${run}" `)))
+    .map((part, i) =>
+      i % 2 === 1
+        ? part
+        : part.replace(UNSPACED_RUN, (_, sign: string | undefined, run: string) => ` ${sign ?? ""}"${run}" `),
+    )
     .join('"');
 }
 

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { quoteUnspacedRuns, SEARCH_SQL, UNSPACED_RANGES } from "../../src/chat/search.js";
+import { ChatApiError, ChatHttpApi } from "../../src/client/index.js";
 import type { AuthResult, Message } from "../../src/protocol/types.js";
 import { api, createConversation, registerUser, uniqueName } from "../helpers/clients.js";
 import { type DatabaseKind, type InProcessGateway, startInProcessGateway } from "../helpers/in-process-gateway.js";
@@ -54,11 +55,7 @@ for (const kind of ["postgres", "pglite"] as const satisfies DatabaseKind[]) {
 
     before(async () => {
       gw = await startInProcessGateway(kind);
-      [alice, bob, carol] = await Promise.all([
-        registerUser(gw.url),
-        registerUser(gw.url),
-        registerUser(gw.url),
-      ]);
+      [alice, bob, carol] = await Promise.all([registerUser(gw.url), registerUser(gw.url), registerUser(gw.url)]);
       aliceBob = (await createConversation(gw.url, alice.accessToken, { type: "direct", userId: bob.user.id })).id;
       aliceCarol = (await createConversation(gw.url, alice.accessToken, { type: "direct", userId: carol.user.id })).id;
     });
@@ -132,7 +129,7 @@ for (const kind of ["postgres", "pglite"] as const satisfies DatabaseKind[]) {
     test("cursor paging returns every match exactly once, newest first", async () => {
       const sent: Message[] = [];
       for (let i = 0; i < 7; i++) sent.push(await send(i % 2 ? bob : alice, aliceBob, `paging marmot ${i}`));
-      for (const extra of [{}, { conversationId: aliceBob }]) {
+      for (const extra of [{}, { conversationId: aliceBob }] as Record<string, string>[]) {
         const seen: Message[] = [];
         let cursor: string | null = null;
         let pages = 0;
@@ -153,7 +150,11 @@ for (const kind of ["postgres", "pglite"] as const satisfies DatabaseKind[]) {
           seen.map((m) => m.id),
           newestFirst.map((m) => m.id),
         );
-        assert.deepEqual(seen[0], sent.find((m) => m.id === seen[0]!.id)!, "the message object as sent");
+        assert.deepEqual(
+          seen[0],
+          sent.find((m) => m.id === seen[0]!.id)!,
+          "the message object as sent",
+        );
       }
     });
 
@@ -185,6 +186,33 @@ for (const kind of ["postgres", "pglite"] as const satisfies DatabaseKind[]) {
       assert.equal(nobody.status, 404);
       const anonymous = await api(gw.url, "GET", "/v1/search/messages?query=budget");
       assert.equal(anonymous.status, 401);
+    });
+
+    test("the SDK's searchMessages sends any script and follows the cursor", async () => {
+      await send(alice, aliceBob, "일정 확인 부탁드립니다 (1)");
+      await send(alice, aliceBob, "일정 확인 부탁드립니다 (2)");
+      const sdk = new ChatHttpApi({ baseUrl: gw.url, getAccessToken: async () => bob.accessToken });
+      const first = await sdk.searchMessages({ query: "일정 확인", limit: 1 });
+      assert.deepEqual(
+        first.messages.map((m) => m.content),
+        ["일정 확인 부탁드립니다 (2)"],
+      );
+      assert.notEqual(first.nextCursor, null);
+      const second = await sdk.searchMessages({
+        query: "일정 확인",
+        limit: 1,
+        cursor: first.nextCursor!,
+        conversationId: aliceBob,
+      });
+      assert.deepEqual(
+        second.messages.map((m) => m.content),
+        ["일정 확인 부탁드립니다 (1)"],
+      );
+      assert.equal(second.nextCursor, null);
+      await assert.rejects(
+        sdk.searchMessages({ query: "" }),
+        (err) => err instanceof ChatApiError && err.code === "bad_request",
+      );
     });
 
     test("the unspaced-script ranges of the code and of chat_search_text agree", async () => {
