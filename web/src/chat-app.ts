@@ -266,7 +266,10 @@ export class ChatApp {
   private describeResult(message: Message): { title: string; sender: string } {
     const conversation = this.state.threads.get(message.conversationId)?.conversation;
     if (!conversation) return { title: "Conversation", sender: "" };
-    return { title: this.state.titleOf(conversation), sender: this.state.nameOf(conversation, message.senderId) };
+    // As in the list's previews: "You", the sender in a group, no name where the title already is the sender.
+    const mine = message.senderId === this.state.me.id;
+    const sender = mine || conversation.type === "group" ? this.state.nameOf(conversation, message.senderId) : "";
+    return { title: this.state.titleOf(conversation), sender };
   }
 
   /** A search result's conversation, fetched first when this page has not listed it. */
