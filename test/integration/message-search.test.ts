@@ -8,6 +8,7 @@ import { quoteUnspacedRuns, SEARCH_SQL, UNSPACED_RANGES } from "../../src/chat/s
 import { ChatApiError, ChatHttpApi } from "../../src/client/index.js";
 import type { AuthResult, Message } from "../../src/protocol/types.js";
 import { api, createConversation, registerUser, uniqueName } from "../helpers/clients.js";
+import { startGateways } from "../helpers/gateways.js";
 import { type DatabaseKind, type InProcessGateway, startInProcessGateway } from "../helpers/in-process-gateway.js";
 
 interface SearchPage {
@@ -270,5 +271,29 @@ test("search is rate-limited per user (RATE_LIMIT_SEARCH_PER_MIN)", { timeout: 6
     assert.equal((await search(erin)).status, 200, "another user is not limited");
   } finally {
     await gw.stop();
+  }
+});
+
+test("what people search for never reaches the logs", { timeout: 60_000 }, async () => {
+  const cluster = await startGateways(1, { adapter: "memory", env: { LOG_LEVEL: "info" } });
+  try {
+    const url = cluster.urls[0]!;
+    const user = await registerUser(url);
+    const secret = "confidentialsearchword";
+    const res = await api(url, "GET", `/v1/search/messages?query=${secret}&limit=0`, { token: user.accessToken });
+    assert.equal(res.status, 400, "refused, and still not logged");
+    await api(url, "GET", `/v1/search/messages?query=${secret}`, { token: user.accessToken });
+    await api(url, "GET", "/v1/users/me", { token: user.accessToken });
+    const logs = cluster.gateways[0]!.logs;
+    assert.ok(
+      logs.some((line) => line.includes("/v1/users/me")),
+      "request lines are logged at this level",
+    );
+    assert.deepEqual(
+      logs.filter((line) => line.includes(secret)),
+      [],
+    );
+  } finally {
+    await cluster.cleanup();
   }
 });
