@@ -4,6 +4,7 @@
 // the statement answered from the GIN index on a seeded table (EXPLAIN).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import fc from "fast-check";
 import { quoteUnspacedRuns, SEARCH_SQL, UNSPACED_RANGES } from "../../src/chat/search.js";
 import { ChatApiError, ChatHttpApi } from "../../src/client/index.js";
 import type { AuthResult, Message } from "../../src/protocol/types.js";
@@ -187,6 +188,23 @@ for (const kind of ["postgres", "pglite"] as const satisfies DatabaseKind[]) {
       assert.equal(nobody.status, 404);
       const anonymous = await api(gw.url, "GET", "/v1/search/messages?query=budget");
       assert.equal(anonymous.status, 401);
+    });
+
+    test("any query answers 200 or bad_request, never a database error", async () => {
+      // Search-syntax characters, quotes and unspaced scripts mixed with arbitrary code points.
+      const tricky = fc.constantFrom(..."\"'-!&|:*()<>\\%_ \t会议한국어ไทย𠀋。、".split(""), "or", "<->", ":*", '-"');
+      const query = fc.oneof(
+        fc.string({ unit: "binary", minLength: 1, maxLength: 40 }),
+        fc.array(tricky, { minLength: 1, maxLength: 20 }).map((parts) => parts.join("")),
+      );
+      await fc.assert(
+        fc.asyncProperty(query, async (q) => {
+          const res = await search(bob, { query: q });
+          assert.ok(res.status === 200 || res.status === 400, `${JSON.stringify(q)}: ${res.status}`);
+          if (res.status === 400) assert.equal(res.body.error.code, "bad_request");
+        }),
+        { numRuns: kind === "postgres" ? 200 : 60 },
+      );
     });
 
     test("the SDK's searchMessages sends any script and follows the cursor", async () => {
