@@ -14,12 +14,14 @@ import { Conversations } from "./chat/conversations.js";
 import { MarkerWriter } from "./chat/marker-writer.js";
 import { MessageWriter } from "./chat/message-writer.js";
 import { Messages } from "./chat/messages.js";
+import { MessageSearch } from "./chat/search.js";
 import { ReceiptAnnouncer } from "./chat/receipt-announcer.js";
 import type { Config } from "./config.js";
 import type { Database } from "./db/client.js";
 import { createHttpServer } from "./http/http-server.js";
 import { accountRoutes } from "./http/routes/account-routes.js";
 import { pushRoutes } from "./http/routes/push-routes.js";
+import { searchRoutes } from "./http/routes/search-routes.js";
 import { servicePublisher } from "./http/routes/service-routes.js";
 import { drainGateway } from "./lifecycle/drain.js";
 import { createRateLimiters } from "./limits/rate-limits.js";
@@ -77,6 +79,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       eventsPerSec: config.RATE_LIMIT_EVENTS_PER_SEC,
       httpPerMin: config.RATE_LIMIT_HTTP_PER_MIN,
       groupsPerMin: config.RATE_LIMIT_GROUPS_PER_MIN,
+      searchPerMin: config.RATE_LIMIT_SEARCH_PER_MIN,
       redisTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
       onRedisTimeout: () => metrics.redisFailures.inc({ client: "pub", op: "rate_limit_timeout" }),
     },
@@ -181,7 +184,11 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     webRoot: WEB_ROOTS.find((root) => existsSync(join(root, "index.html"))),
     readiness,
     publishAsService: servicePublisher({ db, messages }),
-    extraRoutes: [(api) => pushRoutes(api, push), (api) => accountRoutes(api, { deletion, limits })],
+    extraRoutes: [
+      (api) => pushRoutes(api, push),
+      (api) => accountRoutes(api, { deletion, limits }),
+      (api) => searchRoutes(api, { search: new MessageSearch(db, conversations), limits }),
+    ],
   });
 
   const server = createSocketServer(http.server, {

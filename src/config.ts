@@ -303,6 +303,8 @@ const EnvSchema = z.object({
   RATE_LIMIT_HTTP_PER_MIN: int(600, 1, 1_000_000),
   /** Groups a user may create per minute (all pods together); more are `rate_limited`. @default 30 */
   RATE_LIMIT_GROUPS_PER_MIN: int(30, 1, 100_000),
+  /** Message searches a user may make per minute (all pods together); more are `rate_limited`. @default 30 */
+  RATE_LIMIT_SEARCH_PER_MIN: int(30, 1, 100_000),
   /** Sockets one user may hold on each pod; a new one past it disconnects the user's oldest on that pod. @default 10 */
   MAX_SOCKETS_PER_USER: int(10, 1, 10_000),
   /** Most conversations one user may be a member of; creating or being added past it is `forbidden`. @default 1000 */

@@ -6,6 +6,7 @@ import type { Db } from "../db/client.js";
 import { badRequest, forbidden, isUniqueViolation, notFound } from "../errors.js";
 import type { Conversation } from "../protocol/types.js";
 import { loadConversationView, loadConversationViews, loadViewsForMembers } from "./conversation-views.js";
+import { decodeKeysetCursor, encodeKeysetCursor } from "./keyset-cursor.js";
 import { isUuid, type Notifier } from "./ports.js";
 
 export type CreateConversationInput =
@@ -58,7 +59,7 @@ export class Conversations {
   }
 
   async list(viewerId: string, limit: number, cursor: string | undefined): Promise<ConversationPage> {
-    const after = cursor === undefined ? undefined : decodeCursor(cursor);
+    const after = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
     // Keyset paging on (last activity, id): stable while new messages reorder the list.
     const rows = await this.db.$queryRawUnsafe<{ id: string; activity: Date }[]>(
       `SELECT c.id::text, COALESCE(c.last_message_at, c.created_at) AS activity
@@ -68,7 +69,7 @@ export class Conversations {
         ORDER BY activity DESC, c.id DESC
         LIMIT $4`,
       viewerId,
-      after?.activity ?? null,
+      after?.time ?? null,
       after?.id ?? "00000000-0000-0000-0000-000000000000",
       limit + 1,
     );
@@ -81,7 +82,7 @@ export class Conversations {
     const last = page.at(-1);
     return {
       conversations: page.map((r) => views.get(r.id)).filter((c): c is Conversation => c !== undefined),
-      nextCursor: rows.length > limit && last ? encodeCursor(new Date(last.activity).toISOString(), last.id) : null,
+      nextCursor: rows.length > limit && last ? encodeKeysetCursor(new Date(last.activity), last.id) : null,
     };
   }
 
@@ -229,20 +230,4 @@ export class Conversations {
     for (const [userId, conversation] of views)
       this.notifier.toUsers([userId], "conversation:updated", { conversation });
   }
-}
-
-function encodeCursor(activity: string, id: string): string {
-  return Buffer.from(JSON.stringify([activity, id])).toString("base64url");
-}
-
-function decodeCursor(cursor: string): { activity: string; id: string } {
-  try {
-    const [activity, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown[];
-    if (typeof activity === "string" && !Number.isNaN(Date.parse(activity)) && typeof id === "string" && isUuid(id)) {
-      return { activity, id };
-    }
-  } catch {
-    // fall through
-  }
-  throw badRequest("malformed cursor", [{ field: "cursor", problem: "not a cursor this server issued" }]);
 }

@@ -50,6 +50,13 @@ export const PageQuery = z.object({
   limit: queryInt.pipe(z.number().min(1).max(100)).optional(),
   cursor: z.string().max(200).optional(),
 });
+/** GET /v1/search/messages: at most 200 characters of query, at most 50 results a page. */
+export const SearchMessagesQuery = z.object({
+  query: freeText(200),
+  conversationId: id.optional(),
+  limit: queryInt.pipe(z.number().min(1, "must be 1 to 50").max(50, "must be 1 to 50")).optional(),
+  cursor: z.string().max(200).optional(),
+});
 export const HistoryQuery = z
   .object({
     before: queryInt.optional(),

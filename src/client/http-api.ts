@@ -43,6 +43,23 @@ export interface MessageQuery {
   limit?: number;
 }
 
+export interface MessageSearchQuery {
+  /** 1..200 characters: words (whole, any case), "quoted phrases", `or`, `-word`; CJK and Hangul match inside words. */
+  query: string;
+  /** Only this conversation (the caller must be a member, else `not_found`). */
+  conversationId?: string;
+  /** 1..50. @default 20 (the gateway's) */
+  limit?: number;
+  /** `nextCursor` of the previous page. */
+  cursor?: string;
+}
+
+export interface MessageSearchPage {
+  /** Newest first. */
+  messages: Message[];
+  nextCursor: string | null;
+}
+
 interface RequestOptions {
   body?: unknown;
   query?: Record<string, string | number | undefined>;
@@ -169,6 +186,12 @@ export class ChatHttpApi {
     const path = `${this.conv(conversationId)}/messages`;
     const { message } = await this.json<{ message: Message }>("POST", path, { body: input });
     return message;
+  }
+
+  /** Messages of the caller's conversations that match `query`, newest first; pass `nextCursor` back for more. */
+  searchMessages(search: MessageSearchQuery): Promise<MessageSearchPage> {
+    const { query, conversationId, limit, cursor } = search;
+    return this.json("GET", "/search/messages", { query: { query, conversationId, limit, cursor } });
   }
 
   async markRead(conversationId: string, seq: number): Promise<void> {

@@ -15,6 +15,8 @@ export {
   type ConversationPage,
   type MessagePage,
   type MessageQuery,
+  type MessageSearchPage,
+  type MessageSearchQuery,
 } from "./http-api.js";
 export { ChatApiError, isPermanent, type ChatErrorCode, type LocalErrorCode } from "./errors.js";
 export {

@@ -22,6 +22,8 @@ export interface RateLimitSettings {
   httpPerMin: number;
   /** Groups a user may create per minute. @default 30 */
   groupsPerMin?: number;
+  /** Message searches per user per minute, across pods. @default 30 */
+  searchPerMin?: number;
   /** How long a limit check may wait for Redis before the in-memory limiter decides instead. @default 5000 */
   redisTimeoutMs?: number;
   /** Called each time Redis did not answer a check in time and the in-memory limiter decided (for a counter). */
@@ -134,6 +136,8 @@ export interface RateLimiters {
   http: RateLimiter;
   /** Group creation per user. */
   groups: RateLimiter;
+  /** Message search per user. */
+  search: RateLimiter;
 }
 
 export function createRateLimiters(settings: RateLimitSettings, redis?: RedisClientType): RateLimiters {
@@ -147,6 +151,7 @@ export function createRateLimiters(settings: RateLimitSettings, redis?: RedisCli
       events: unlimited,
       http: unlimited,
       groups: unlimited,
+      search: unlimited,
     };
   }
   const timeoutMs = settings.redisTimeoutMs ?? 5_000;
@@ -166,5 +171,7 @@ export function createRateLimiters(settings: RateLimitSettings, redis?: RedisCli
     events: wrap(limiter(undefined, "events", settings.eventsPerSec, 1), timeoutMs, onTimeout),
     http: wrap(limiter(redis, "http", settings.httpPerMin, 60), timeoutMs, onTimeout),
     groups: wrap(limiter(redis, "groups", settings.groupsPerMin ?? 30, 60), timeoutMs, onTimeout),
+    // Each search reads an index and sorts its matches: far costlier than a send, so counted on its own.
+    search: wrap(limiter(redis, "search", settings.searchPerMin ?? 30, 60), timeoutMs, onTimeout),
   };
 }

@@ -1,17 +1,21 @@
-// The in-process tier: one gateway built by createGateway inside the test process, on embedded PGlite in a temp
-// folder and the in-memory adapter, reached through Fastify's inject (no socket, no port) or, for Socket.IO, on a
-// port of 127.0.0.1. For the rules that live in one pod (validation, authorisation, conversations): they run in
-// seconds. What crosses pods and processes stays with test/helpers/gateways.ts.
+// The in-process tier: one gateway built by createGateway inside the test process, with the in-memory adapter, on
+// embedded PGlite in a temp folder (the default) or a scratch PostgreSQL database. Reached through Fastify's inject
+// (no socket) or, for Socket.IO and plain HTTP clients, on a port of 127.0.0.1; the Database handle is exposed for
+// tests that must reach under the API (seed rows, EXPLAIN a query). For the rules that live in one pod (validation,
+// authorisation, conversations, search): they run in seconds. What crosses pods stays with test/helpers/gateways.ts.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pino from "pino";
 import { createGateway, type Gateway } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { createDatabase, type Database } from "../../src/db/client.js";
 import { applyMigrations } from "../../src/db/migrate.js";
+import { createLogger } from "../../src/observability/logger.js";
 import type { AuthResult } from "../../src/protocol/types.js";
 import { uniqueName } from "./clients.js";
+import { createScratchDatabase, TEST_JWT_SECRET } from "./gateways.js";
+
+export type DatabaseKind = "postgres" | "pglite";
 
 export interface Answer<T = Record<string, unknown>> {
   status: number;
@@ -22,6 +26,8 @@ export interface Answer<T = Record<string, unknown>> {
 export interface InProcessGateway {
   gateway: Gateway;
   database: Database;
+  /** The gateway's base URL on 127.0.0.1, for Socket.IO and HTTP clients. */
+  url: string;
   /** An HTTP request through Fastify's inject: the whole stack (hooks, validation, errors) without a socket. */
   request<T = Record<string, unknown>>(
     method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
@@ -30,34 +36,56 @@ export interface InProcessGateway {
   ): Promise<Answer<T>>;
   /** Registers a user and answers its tokens. */
   register(username?: string): Promise<AuthResult>;
-  /** Listens on 127.0.0.1 (port 0) for Socket.IO clients; answers the base URL. */
-  listen(): Promise<string>;
   close(): Promise<void>;
 }
 
-/** Starts a gateway in this process; `env` overrides the configuration (rate limits are off unless turned on). */
-export async function startInProcessGateway(env: Record<string, string> = {}): Promise<InProcessGateway> {
-  const dataDir = mkdtempSync(join(tmpdir(), "chat-inprocess-"));
-  const config = loadConfig({ DATA_DIR: dataDir, RATE_LIMITS: "off", LOG_LEVEL: "silent", ...env });
-  const log = pino({ level: config.LOG_LEVEL });
-  const database = await createDatabase({ dataDir, log });
-  await applyMigrations(database, () => undefined);
-  const gateway = await createGateway({ database, log }, config);
-  await gateway.http.ready();
+export interface InProcessOptions {
+  /** @default "pglite" */
+  database?: DatabaseKind;
+  /** Configuration on top of the test defaults (rate limits off, logs silent). */
+  env?: Record<string, string>;
+}
 
-  const request: InProcessGateway["request"] = async (method, path, options = {}) => {
-    const headers: Record<string, string> = { ...options.headers };
-    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+export async function startInProcessGateway(options: InProcessOptions = {}): Promise<InProcessGateway> {
+  const scratch = options.database === "postgres" ? await createScratchDatabase() : undefined;
+  const dataDir = mkdtempSync(join(tmpdir(), "chat-inprocess-"));
+  const config = loadConfig({
+    JWT_SECRET: TEST_JWT_SECRET,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: "silent",
+    RATE_LIMITS: "off",
+    ...(scratch ? { DATABASE_URL: scratch.url } : {}),
+    ...options.env,
+  });
+  const database = await createDatabase({ databaseUrl: config.DATABASE_URL, dataDir, poolSize: 4 });
+  const cleanup = async () => {
+    await database.close().catch(() => undefined);
+    await scratch?.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  let gateway: Gateway;
+  let url: string;
+  try {
+    await applyMigrations(database);
+    gateway = await createGateway({ database, log: createLogger(config.LOG_LEVEL) }, config);
+    url = await gateway.http.listen({ port: 0, host: "127.0.0.1" });
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+
+  const request: InProcessGateway["request"] = async (method, path, requestOptions = {}) => {
+    const headers: Record<string, string> = { ...requestOptions.headers };
+    if (requestOptions.token !== undefined) headers.authorization = `Bearer ${requestOptions.token}`;
     const res = await gateway.http.inject({
       method,
       url: path,
       headers,
-      ...(options.body === undefined ? {} : { payload: options.body as Record<string, unknown> }),
+      ...(requestOptions.body === undefined ? {} : { payload: requestOptions.body as Record<string, unknown> }),
     });
-    const text = res.body;
     return {
       status: res.statusCode,
-      body: (text === "" ? {} : JSON.parse(text)) as never,
+      body: (res.body === "" ? {} : JSON.parse(res.body)) as never,
       headers: res.headers,
     };
   };
@@ -65,6 +93,7 @@ export async function startInProcessGateway(env: Record<string, string> = {}): P
   return {
     gateway,
     database,
+    url,
     request,
     async register(username = uniqueName()) {
       const res = await request<AuthResult>("POST", "/v1/auth/register", {
@@ -73,14 +102,9 @@ export async function startInProcessGateway(env: Record<string, string> = {}): P
       if (res.status !== 201) throw new Error(`register failed: ${res.status} ${JSON.stringify(res.body)}`);
       return res.body;
     },
-    async listen() {
-      const address = await gateway.http.listen({ port: 0, host: "127.0.0.1" });
-      return address;
-    },
     async close() {
-      await gateway.drain(1_000);
-      await database.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      await gateway.drain(2_000);
+      await cleanup();
     },
   };
 }

@@ -27,8 +27,8 @@ describe("validation, authorisation and idempotency", () => {
   let malloryDevice: Device;
 
   before(async () => {
-    gateway = await startInProcessGateway({ MESSAGE_MAX_CHARS: "10", SOCKET_MAX_PAYLOAD: "4096" });
-    url = await gateway.listen();
+    gateway = await startInProcessGateway({ env: { MESSAGE_MAX_CHARS: "10", SOCKET_MAX_PAYLOAD: "4096" } });
+    url = gateway.url;
     [alice, bob, mallory] = await Promise.all([registerUser(url), registerUser(url), registerUser(url)]);
     conversationId = (await createConversation(url, alice.accessToken, { type: "direct", userId: bob.user.id })).id;
     aliceDevice = await connectDevice(url, alice.accessToken);

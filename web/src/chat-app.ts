@@ -15,6 +15,7 @@ import { boundFetch, h } from "./dom.js";
 import { icon, type IconName } from "./icons.js";
 import { avatarColor, clockTime, dayKey, dayLabel, initials, listTime, presenceLabel } from "./format.js";
 import { NewChatDialog } from "./new-chat-dialog.js";
+import { SearchPanel } from "./search-panel.js";
 import { clearSession, storedTokenProvider, type StoredSession } from "./session.js";
 
 /** Unread messages a fresh page replays through `sync` (so this device reports them delivered); older ones it skips. */
@@ -52,6 +53,7 @@ export class ChatApp {
   private readonly acked = new Set<string>();
   private readonly rowCache = new Map<string, { look: string; el: HTMLElement }>();
   private readonly dialog: NewChatDialog;
+  private readonly searchPanel: SearchPanel;
   private closed = false;
 
   // Elements that live as long as the page.
@@ -98,6 +100,10 @@ export class ChatApp {
       this.state.upsert(conversation);
       this.watchPresence();
       this.openConversation(conversation.id);
+    });
+    this.searchPanel = new SearchPanel(this.client.api, {
+      describe: (message) => this.describeResult(message),
+      open: (id) => void this.openFound(id),
     });
     this.buildLayout();
     this.listen();
@@ -255,6 +261,21 @@ export class ChatApp {
       this.messagesDirty = true;
     }
     this.render();
+  }
+
+  private describeResult(message: Message): { title: string; sender: string } {
+    const conversation = this.state.threads.get(message.conversationId)?.conversation;
+    if (!conversation) return { title: "Conversation", sender: "" };
+    // As in the list's previews: "You", the sender in a group, no name where the title already is the sender.
+    const mine = message.senderId === this.state.me.id;
+    const sender = mine || conversation.type === "group" ? this.state.nameOf(conversation, message.senderId) : "";
+    return { title: this.state.titleOf(conversation), sender };
+  }
+
+  /** A search result's conversation, fetched first when this page has not listed it. */
+  private async openFound(id: string): Promise<void> {
+    if (!this.state.threads.has(id)) await this.refreshConversation(id);
+    if (this.state.threads.has(id)) this.openConversation(id);
   }
 
   private async refreshConversation(id: string): Promise<void> {
@@ -426,6 +447,7 @@ export class ChatApp {
         newChat,
         signOut,
       ),
+      this.searchPanel.element,
       h("h2", { class: "sidebar-title" }, "Chats"),
       this.list,
     );
