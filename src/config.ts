@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { ensurePrivateDir } from "./db/private-dir.js";
 import { DEFAULT_PUSH_ENDPOINT_ALLOWLIST } from "./push/endpoint-policy.js";
+import { defaultPushQueuePrefix, hasHashTag, REDIS_PREFIX_PATTERN } from "./realtime/redis-names.js";
 
 const bool = (fallback: "on" | "off") =>
   z
@@ -122,7 +123,19 @@ const EnvSchema = z.object({
   REDIS_URL: z.string().url().optional(),
   /** classic or sharded (Redis 7 sharded pub/sub). @default sharded when the server supports it */
   REDIS_ADAPTER: z.enum(["classic", "sharded"]).optional(),
-  /** HS256 secret for access tokens, at least 32 characters. Required with DATABASE_URL or REDIS_URL. */
+  /** Redis Cluster seed nodes, `host:port` separated by commas, instead of REDIS_URL: every Redis use of the gateway
+   * then runs on the cluster (sharded adapter only). */
+  REDIS_CLUSTER_NODES: csv.superRefine((nodes, ctx) => {
+    const bad = nodes.filter((n) => !/^[^\s:/]+:\d{1,5}$/.test(n) || Number(n.split(":")[1]) > 65535);
+    if (bad.length > 0) ctx.addIssue({ code: "custom", message: `host:port entries (bad: ${bad.join(", ")})` });
+  }),
+  /** Prefix of every Redis key and channel of the gateway; deployments sharing a Redis need different ones.
+   * @default "chat" */
+  REDIS_PREFIX: z
+    .string()
+    .regex(REDIS_PREFIX_PATTERN, "1 to 64 of A-Z a-z 0-9 _ . -")
+    .default("chat"),
+  /** HS256 secret for access tokens, at least 32 characters. Required with DATABASE_URL or Redis. */
   JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   /** @default "chat-gateway" */
   JWT_ISSUER: z.string().min(1).default("chat-gateway"),
@@ -254,12 +267,13 @@ const EnvSchema = z.object({
    * this. Shorter recovers sooner but costs more Redis calls, and an event loop blocked for half of it makes a
    * job run twice. @default 30000 */
   PUSH_JOB_LOCK_MS: int(30_000, 1000, 600_000),
-  /** Redis key prefix of the push job queue (BullMQ); one per deployment sharing a Redis. @default "chat-push" */
+  /** Redis key prefix of the push job queue (BullMQ). On a cluster it needs a hash tag (`{chat-push}`) so the queue's
+   * keys share a slot. @default "<REDIS_PREFIX>-push", "{<REDIS_PREFIX>-push}" with REDIS_CLUSTER_NODES */
   PUSH_QUEUE_PREFIX: z
     .string()
     .min(1)
     .regex(/^[^:]+$/, "must not contain ':'")
-    .default("chat-push"),
+    .optional(),
   /** Comma-separated Web Push service hosts endpoints may point at: `host` (and its subdomains) or `*.host`
    * (subdomains only), on port 443 unless written `host:port`. @default the major browsers' push services */
   PUSH_ENDPOINT_ALLOWLIST: z
@@ -310,9 +324,11 @@ const EnvSchema = z.object({
 
 export type Env = z.infer<typeof EnvSchema>;
 
-export interface Config extends Omit<Env, "JWT_SECRET" | "MIGRATE_ON_START"> {
+export interface Config extends Omit<Env, "JWT_SECRET" | "MIGRATE_ON_START" | "PUSH_QUEUE_PREFIX"> {
   JWT_SECRET: string;
   MIGRATE_ON_START: boolean;
+  /** The push queue's BullMQ prefix: as set, or derived from REDIS_PREFIX. */
+  PUSH_QUEUE_PREFIX: string;
   /** True when no DATABASE_URL is set: PGlite in DATA_DIR. */
   embedded: boolean;
   /** Warnings to log once the logger exists (e.g. a generated secret). */
@@ -337,12 +353,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   if (!parsed.success) throw new ConfigError(problems);
 
   const e = parsed.data;
+  const redisProblems = redisConfigProblems(e);
+  if (redisProblems.length > 0) throw new ConfigError(redisProblems);
   const embedded = e.DATABASE_URL === undefined;
   const warnings: string[] = [];
   let secret = e.JWT_SECRET;
   if (secret === undefined) {
-    if (!embedded || e.REDIS_URL !== undefined) {
-      throw new ConfigError(["JWT_SECRET: required when DATABASE_URL or REDIS_URL is set (at least 32 characters)"]);
+    if (!embedded || e.REDIS_URL !== undefined || e.REDIS_CLUSTER_NODES.length > 0) {
+      throw new ConfigError([
+        "JWT_SECRET: required when DATABASE_URL, REDIS_URL or REDIS_CLUSTER_NODES is set (at least 32 characters)",
+      ]);
     }
     secret = embeddedSecret(e.DATA_DIR, warnings);
     warnings.push(`JWT_SECRET is not set: using a generated one kept in ${e.DATA_DIR} (embedded mode only)`);
@@ -357,7 +377,37 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     throw new ConfigError(["PUSH_WEBHOOK_URL, PUSH_WEBHOOK_SECRET: set both or neither"]);
   }
   const migrate = e.MIGRATE_ON_START === undefined ? embedded : ["on", "true", "1"].includes(e.MIGRATE_ON_START);
-  return Object.freeze({ ...e, JWT_SECRET: secret, MIGRATE_ON_START: migrate, embedded, warnings });
+  const pushQueuePrefix = e.PUSH_QUEUE_PREFIX ?? defaultPushQueuePrefix(e.REDIS_PREFIX, e.REDIS_CLUSTER_NODES.length > 0);
+  return Object.freeze({
+    ...e,
+    JWT_SECRET: secret,
+    MIGRATE_ON_START: migrate,
+    PUSH_QUEUE_PREFIX: pushQueuePrefix,
+    embedded,
+    warnings,
+  });
+}
+
+/** Where Redis is: one server, a cluster's seed nodes, or none (one node, everything in memory). */
+export function redisTarget(
+  config: Pick<Config, "REDIS_URL" | "REDIS_CLUSTER_NODES">,
+): { url: string } | { clusterNodes: string[] } | undefined {
+  if (config.REDIS_CLUSTER_NODES.length > 0) return { clusterNodes: config.REDIS_CLUSTER_NODES };
+  return config.REDIS_URL === undefined ? undefined : { url: config.REDIS_URL };
+}
+
+/** Redis settings that cannot go together; every one is listed. */
+function redisConfigProblems(e: Env): string[] {
+  if (e.REDIS_CLUSTER_NODES.length === 0) return [];
+  const problems: string[] = [];
+  if (e.REDIS_URL !== undefined) problems.push("REDIS_URL, REDIS_CLUSTER_NODES: set one or the other, not both");
+  if (e.REDIS_ADAPTER === "classic") {
+    problems.push("REDIS_ADAPTER: classic cannot run on a Redis Cluster (its pub/sub would go to every node); use sharded");
+  }
+  if (e.PUSH_QUEUE_PREFIX !== undefined && !hasHashTag(e.PUSH_QUEUE_PREFIX)) {
+    problems.push("PUSH_QUEUE_PREFIX: needs a hash tag on a Redis Cluster, like {chat-push}");
+  }
+  return problems;
 }
 
 /** The shortest JWT secret accepted, configured or generated. */
