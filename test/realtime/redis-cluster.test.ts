@@ -3,6 +3,7 @@
 // is killed under traffic, its replica takes over, the pods stay up, and every acked message still reaches every
 // device once (live, or through sync after `sync:required`), with nothing stored twice.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
@@ -116,6 +117,26 @@ describe("gateways on a Redis Cluster", { timeout: 110_000 }, () => {
     });
     await send(cluster.urls[1]!, sender.accessToken, id, "are you there?");
     await eventually(() => webhook.for(offline.user.id).length === 1, 20_000, "one push for the offline member");
+  });
+
+  test("the emitter example reaches a user's devices on both pods through the cluster", async () => {
+    const user = await registerUser(cluster.urls[0]!);
+    const devices = await Promise.all(cluster.urls.map((url) => connectDevice(url, user.accessToken)));
+    sockets.push(...devices);
+    const payload = { kind: "export-ready", id: randomBytes(4).toString("hex") };
+    const got = devices.map((d) =>
+      waitForEvent(d as never, "notice" as never, ((p: { id?: string }) => p.id === payload.id) as never, 10_000),
+    );
+    const example = spawn(
+      process.execPath,
+      ["--import", "tsx", "examples/emit-from-another-service.ts", user.user.id, "notice", JSON.stringify(payload)],
+      {
+        env: { ...process.env, REDIS_URL: "", REDIS_CLUSTER_NODES: redis.seeds[0]!, REDIS_PREFIX: PREFIX },
+        stdio: "ignore",
+      },
+    );
+    assert.equal(await new Promise((resolve) => example.once("exit", resolve)), 0, "the example ran");
+    for (const p of await Promise.all(got)) assert.deepEqual(p, payload);
   });
 
   test("a master killed under traffic: its replica takes over and every acked message arrives once", async () => {
