@@ -23,7 +23,11 @@ export interface LocalRedisCluster {
   cli(port: number, ...args: string[]): Promise<string>;
   /** The ports currently serving as masters (asked of a live node). */
   masters(): Promise<number[]>;
-  /** Kills the master owning `slot`'s hash (SIGKILL); resolves with its port. */
+  /** The port of the master serving `key`'s slot now. */
+  masterOf(key: string): Promise<number>;
+  /** Whether the master on `port` has a replica in sync, which could take over from it. */
+  hasReplica(port: number): Promise<boolean>;
+  /** Kills the master serving `key`'s slot (SIGKILL); resolves with its port. */
   killMasterOf(key: string): Promise<number>;
   /** Resolves once every live node reports cluster_state:ok and every slot range has a live master. */
   waitHealthy(timeoutMs?: number): Promise<void>;
@@ -61,10 +65,16 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<L
         .filter(([, , flags = ""]) => flags.split(",").includes("master") && !flags.includes("fail"))
         .map(([, address = ""]) => Number(/:(\d+)@/.exec(address)?.[1]));
     },
-    async killMasterOf(key) {
+    async masterOf(key) {
       const slot = (await cli(alive()[0]!.port, "cluster", "keyslot", key)).trim();
-      const text = await cli(alive()[0]!.port, "cluster", "slots");
-      const port = ownerOfSlot(text, Number(slot));
+      return ownerOfSlot(await cli(alive()[0]!.port, "cluster", "slots"), Number(slot));
+    },
+    async hasReplica(port) {
+      const info = await cli(port, "info", "replication");
+      return /slave\d+:.*state=online/.test(info);
+    },
+    async killMasterOf(key) {
+      const port = await cluster.masterOf(key);
       const node = nodes.find((n) => n.port === port)!;
       const exited = new Promise((resolve) => node.process.once("exit", resolve));
       node.process.kill("SIGKILL");

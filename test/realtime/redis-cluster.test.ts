@@ -139,6 +139,21 @@ describe("gateways on a Redis Cluster", { timeout: 110_000 }, () => {
     for (const p of await Promise.all(got)) assert.deepEqual(p, payload);
   });
 
+  test("the push queue's master killed with a push pending: it is delivered once after the failover", async () => {
+    const [sender, away] = await Promise.all([registerUser(cluster.urls[0]!), registerUser(cluster.urls[1]!)]);
+    const { id } = await createConversation(cluster.urls[0]!, sender.accessToken, { type: "direct", userId: away.user.id });
+    await send(cluster.urls[0]!, sender.accessToken, id, "before the crash");
+    // The push decision now waits out PUSH_GRACE_MS as a delayed job on the queue's master.
+    const killedAt = Date.now();
+    await redis.killMasterOf(`{${PREFIX}-push}:push:id`);
+    await redis.waitHealthy(30_000);
+    const failoverMs = Date.now() - killedAt;
+    await eventually(() => webhook.for(away.user.id).length >= 1, 30_000, "the pending push delivered");
+    console.log(`# push queue master killed: failover ${failoverMs} ms, push after ${Date.now() - killedAt} ms`);
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal(webhook.for(away.user.id).length, 1, "once");
+  });
+
   test("a master killed under traffic: its replica takes over and every acked message arrives once", async () => {
     const crowd = await startCrowd(cluster.urls, 6);
     crowds.push(crowd);
@@ -147,7 +162,22 @@ describe("gateways on a Redis Cluster", { timeout: 110_000 }, () => {
     const sending = stream(crowd, 16, 100, "failover");
     await eventually(() => crowd.devices.reduce((n, d) => n + d.acked.length, 0) >= 12, 20_000, "traffic flowing");
 
-    const victim = `${PREFIX}-gateway#/#user:${crowd.users[0]!.user.id}#`;
+    // A user whose room's master still has a replica (the push queue's master was killed already).
+    let victim = "";
+    for (const u of crowd.users) {
+      const channel = `${PREFIX}-gateway#/#user:${u.user.id}#`;
+      if (await redis.hasReplica(await redis.masterOf(channel))) victim = channel;
+    }
+    assert.ok(victim, "a user room on a master with a replica");
+    // What else the killed master served, for the report.
+    const victimPort = await redis.masterOf(victim);
+    const alsoOnIt = {
+      rooms: (await Promise.all(crowd.users.map((u) => redis.masterOf(`${PREFIX}-gateway#/#user:${u.user.id}#`)))).filter(
+        (p) => p === victimPort,
+      ).length,
+      presence: (await redis.masterOf(`{${PREFIX}:presence}:online`)) === victimPort,
+      pushQueue: (await redis.masterOf(`{${PREFIX}-push}:push:id`)) === victimPort,
+    };
     const killedAt = Date.now();
     const port = await redis.killMasterOf(victim);
     await redis.waitHealthy(30_000);
@@ -159,7 +189,7 @@ describe("gateways on a Redis Cluster", { timeout: 110_000 }, () => {
     const missedLive = live.map((events) => acked.filter((m) => !events.some((e) => e.id === m.id)).length);
     const syncRequired = crowd.watchers.map((w) => w.syncRequired);
     console.log(
-      `# killed master :${port}; cluster_state:ok again after ${failoverMs} ms; ${acked.length} messages acked, ` +
+      `# killed master :${port} (serving ${JSON.stringify(alsoOnIt)}); cluster_state:ok again after ${failoverMs} ms; ${acked.length} messages acked, ` +
         `missed live per pod ${JSON.stringify(missedLive)} (recovered by sync), sync:required per pod ` +
         `${JSON.stringify(syncRequired)}, sends refused ${crowd.devices.reduce((n, d) => n + d.failed.length, 0)}`,
     );
@@ -193,5 +223,18 @@ describe("gateways on a Redis Cluster", { timeout: 110_000 }, () => {
     }
     await stream(crowd, 2, 20, "after");
     await assertEveryAckedEverywhere(crowd);
+  });
+
+  test("after the failover, presence and the push queue still work", async () => {
+    const [sender, away] = await Promise.all([registerUser(cluster.urls[0]!), registerUser(cluster.urls[1]!)]);
+    const { id } = await createConversation(cluster.urls[0]!, sender.accessToken, { type: "direct", userId: away.user.id });
+    await send(cluster.urls[1]!, sender.accessToken, id, "still there?");
+    await eventually(() => webhook.for(away.user.id).length === 1, 20_000, "one push after the failover");
+    const watching = await connectDevice(cluster.urls[0]!, sender.accessToken);
+    sockets.push(watching);
+    await request(watching, "presence:subscribe", { userIds: [away.user.id] });
+    const online = waitForEvent(watching, "presence", (e) => e.userId === away.user.id && e.online, 10_000);
+    sockets.push(await connectDevice(cluster.urls[1]!, away.accessToken));
+    await online;
   });
 });
