@@ -16,7 +16,16 @@
 import { randomBytes } from "node:crypto";
 import { Emitter } from "@socket.io/redis-emitter";
 import { createClient, createCluster } from "redis";
+import { parseClusterNodes } from "../src/realtime/cluster-nodes.js";
 import { redisNames } from "../src/realtime/redis-names.js";
+
+/** node-redis cluster options for REDIS_CLUSTER_NODES entries (`host:port` or `redis://:password@host:port`). */
+function clusterOptions(entries: string[]) {
+  const seeds = parseClusterNodes(entries);
+  if (typeof seeds === "string") throw new Error(`REDIS_CLUSTER_NODES: ${seeds}`);
+  const { nodes, ...credentials } = seeds;
+  return { rootNodes: nodes.map((socket) => ({ socket })), defaults: credentials };
+}
 
 // socket.io-adapter's MessageType.BROADCAST and socket.io-parser's PacketType.EVENT.
 const BROADCAST = 3;
@@ -40,9 +49,7 @@ export async function emitToUser(
   const names = redisNames(options.prefix ?? "chat");
   const target = options.redis;
   const redis =
-    "url" in target
-      ? createClient({ url: target.url })
-      : createCluster({ rootNodes: target.clusterNodes.map((node) => ({ url: `redis://${node}` })) });
+    "url" in target ? createClient({ url: target.url }) : createCluster(clusterOptions(target.clusterNodes));
   await redis.connect();
   try {
     const room = `user:${userId}`;

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { ensurePrivateDir } from "./db/private-dir.js";
 import { DEFAULT_PUSH_ENDPOINT_ALLOWLIST } from "./push/endpoint-policy.js";
+import { parseClusterNodes } from "./realtime/cluster-nodes.js";
 import { defaultPushQueuePrefix, hasHashTag, REDIS_PREFIX_PATTERN } from "./realtime/redis-names.js";
 
 const bool = (fallback: "on" | "off") =>
@@ -123,18 +124,16 @@ const EnvSchema = z.object({
   REDIS_URL: z.string().url().optional(),
   /** classic or sharded (Redis 7 sharded pub/sub). @default sharded when the server supports it */
   REDIS_ADAPTER: z.enum(["classic", "sharded"]).optional(),
-  /** Redis Cluster seed nodes, `host:port` separated by commas, instead of REDIS_URL: every Redis use of the gateway
-   * then runs on the cluster (sharded adapter only). */
-  REDIS_CLUSTER_NODES: csv.superRefine((nodes, ctx) => {
-    const bad = nodes.filter((n) => !/^[^\s:/]+:\d{1,5}$/.test(n) || Number(n.split(":")[1]) > 65535);
-    if (bad.length > 0) ctx.addIssue({ code: "custom", message: `host:port entries (bad: ${bad.join(", ")})` });
+  /** Redis Cluster seed nodes, `host:port` (or `redis://[user]:password@host:port` for a cluster with AUTH) separated
+   * by commas, instead of REDIS_URL: every Redis use of the gateway then runs on the cluster (sharded adapter only). */
+  REDIS_CLUSTER_NODES: csv.superRefine((entries, ctx) => {
+    if (entries.length === 0) return;
+    const parsed = parseClusterNodes(entries);
+    if (typeof parsed === "string") ctx.addIssue({ code: "custom", message: parsed });
   }),
   /** Prefix of every Redis key and channel of the gateway; deployments sharing a Redis need different ones.
    * @default "chat" */
-  REDIS_PREFIX: z
-    .string()
-    .regex(REDIS_PREFIX_PATTERN, "1 to 64 of A-Z a-z 0-9 _ . -")
-    .default("chat"),
+  REDIS_PREFIX: z.string().regex(REDIS_PREFIX_PATTERN, "1 to 64 of A-Z a-z 0-9 _ . -").default("chat"),
   /** HS256 secret for access tokens, at least 32 characters. Required with DATABASE_URL or Redis. */
   JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   /** @default "chat-gateway" */
@@ -377,7 +376,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     throw new ConfigError(["PUSH_WEBHOOK_URL, PUSH_WEBHOOK_SECRET: set both or neither"]);
   }
   const migrate = e.MIGRATE_ON_START === undefined ? embedded : ["on", "true", "1"].includes(e.MIGRATE_ON_START);
-  const pushQueuePrefix = e.PUSH_QUEUE_PREFIX ?? defaultPushQueuePrefix(e.REDIS_PREFIX, e.REDIS_CLUSTER_NODES.length > 0);
+  const pushQueuePrefix =
+    e.PUSH_QUEUE_PREFIX ?? defaultPushQueuePrefix(e.REDIS_PREFIX, e.REDIS_CLUSTER_NODES.length > 0);
   return Object.freeze({
     ...e,
     JWT_SECRET: secret,
@@ -402,7 +402,9 @@ function redisConfigProblems(e: Env): string[] {
   const problems: string[] = [];
   if (e.REDIS_URL !== undefined) problems.push("REDIS_URL, REDIS_CLUSTER_NODES: set one or the other, not both");
   if (e.REDIS_ADAPTER === "classic") {
-    problems.push("REDIS_ADAPTER: classic cannot run on a Redis Cluster (its pub/sub would go to every node); use sharded");
+    problems.push(
+      "REDIS_ADAPTER: classic cannot run on a Redis Cluster (its pub/sub would go to every node); use sharded",
+    );
   }
   if (e.PUSH_QUEUE_PREFIX !== undefined && !hasHashTag(e.PUSH_QUEUE_PREFIX)) {
     problems.push("PUSH_QUEUE_PREFIX: needs a hash tag on a Redis Cluster, like {chat-push}");

@@ -52,7 +52,10 @@ async function main(): Promise<void> {
   }
   const target = redisTarget(config);
   const redis = target
-    ? await connectRedis(target, log, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, prefix: config.REDIS_PREFIX })
+    ? await connectRedis(target, log, {
+        commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+        prefix: config.REDIS_PREFIX,
+      })
     : undefined;
   const gateway = await createGateway({ database, redis, log }, config);
   lastResort.countInto(gateway.metrics.uncaughtErrors);

@@ -8,6 +8,7 @@
 import { type ConnectionOptions, type Job, Queue, Worker } from "bullmq";
 import { Cluster } from "ioredis";
 import type { Logger } from "pino";
+import { parseClusterNodes } from "../realtime/cluster-nodes.js";
 import type { PushService } from "./push-service.js";
 import { type DecideJob, type Delivery, TransientPushError } from "./types.js";
 
@@ -45,14 +46,11 @@ export type QueueRedis = { url: string } | { clusterNodes: string[] };
  */
 function bullConnection(redis: QueueRedis): { connection: ConnectionOptions; close(): Promise<void> } {
   if ("url" in redis) return { connection: { url: redis.url, maxRetriesPerRequest: null }, close: async () => {} };
-  const cluster = new Cluster(
-    redis.clusterNodes.map((node) => {
-      const [host, port] = node.split(":");
-      return { host: host!, port: Number(port) };
-    }),
-    // BullMQ's workers block on Redis and must wait out a failover rather than fail their commands.
-    { redisOptions: { maxRetriesPerRequest: null } },
-  );
+  const seeds = parseClusterNodes(redis.clusterNodes);
+  if (typeof seeds === "string") throw new Error(`REDIS_CLUSTER_NODES: ${seeds}`);
+  const { nodes, ...credentials } = seeds;
+  // BullMQ's workers block on Redis and must wait out a failover rather than fail their commands.
+  const cluster = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: null, ...credentials } });
   return {
     connection: cluster,
     close: async () => {

@@ -59,7 +59,10 @@ export function guardPublisher<C extends object>(client: C, hooks: AdapterClient
 }
 
 /** The subscribing client for the adapter: failed subscriptions are reported and retried, never rejected. */
-export function guardSubscriber<C extends { isOpen: boolean; isReady: boolean }>(client: C, hooks: AdapterClientHooks): C {
+export function guardSubscriber<C extends { isOpen: boolean; isReady: boolean }>(
+  client: C,
+  hooks: AdapterClientHooks,
+): C {
   // Failed subscriptions waiting for a retry, by command and channel; an unsubscribe of the channel cancels it.
   const retries = new Map<string, NodeJS.Timeout>();
   const key = (command: string, channels: string[]) => `${command}\n${channels.join("\n")}`;

@@ -4,6 +4,7 @@
 // sharded pub/sub connection per master, and moves subscriptions when a replica takes over a failed master.
 import { createClient, createCluster, type RedisClientType, type RedisClusterType } from "redis";
 import type { Logger } from "pino";
+import { parseClusterNodes } from "./cluster-nodes.js";
 import { type RedisNames, redisNames } from "./redis-names.js";
 
 /** A connection to one Redis, or a cluster client: both take the same commands, routed by key on a cluster. */
@@ -130,7 +131,12 @@ function singleClient(
   log: Logger,
   recovered: (name: "pub" | "sub") => void,
 ): RedisClientType {
-  const client = createClient({ url, ...common, name: `${common.name}-${name}`, socket: socketOptions }) as RedisClientType;
+  const client = createClient({
+    url,
+    ...common,
+    name: `${common.name}-${name}`,
+    socket: socketOptions,
+  }) as RedisClientType;
   let down = false;
   client.on("error", (err: Error) => {
     if (!down) log.warn({ err: err.message, client: name }, "redis connection error");
@@ -154,9 +160,14 @@ function clusterClient(
   log: Logger,
   recovered: (name: "pub" | "sub") => void,
 ): RedisClusterType {
+  const seeds = parseClusterNodes(nodes);
+  if (typeof seeds === "string") throw new Error(`REDIS_CLUSTER_NODES: ${seeds}`);
   const cluster = createCluster({
-    rootNodes: nodes.map((node) => ({ url: `redis://${node}` })),
+    rootNodes: seeds.nodes.map((node) => ({ socket: { host: node.host, port: node.port } })),
     defaults: {
+      // Every node of the cluster, seeds and discovered ones, takes the same credentials.
+      ...(seeds.username === undefined ? {} : { username: seeds.username }),
+      ...(seeds.password === undefined ? {} : { password: seeds.password }),
       name: `${common.name}-${name}`,
       disableOfflineQueue: common.disableOfflineQueue,
       socket: socketOptions,
@@ -168,7 +179,8 @@ function clusterClient(
   const address = (node: { host: string; port: number }) => `${node.host}:${node.port}`;
   cluster.on("error", (err: Error) => log.warn({ err: err.message, client: name }, "redis cluster error"));
   cluster.on("node-error", (err: Error, node: { host: string; port: number }) => {
-    if (down.size === 0) log.warn({ err: err.message, client: name, node: address(node) }, "redis node connection error");
+    if (down.size === 0)
+      log.warn({ err: err.message, client: name, node: address(node) }, "redis node connection error");
     down.add(address(node));
   });
   cluster.on("node-reconnecting", () => {

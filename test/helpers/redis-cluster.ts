@@ -18,6 +18,8 @@ export interface ClusterNode {
 export interface LocalRedisCluster {
   /** Seed nodes, `127.0.0.1:port` each: the value for REDIS_CLUSTER_NODES. */
   seeds: string[];
+  /** The same as `redis://:<password>@127.0.0.1:port` (with `password`), else as `seeds`. */
+  urls: string[];
   nodes: ClusterNode[];
   /** `redis-cli` against one node; the reply as text. */
   cli(port: number, ...args: string[]): Promise<string>;
@@ -37,6 +39,8 @@ export interface LocalRedisCluster {
 export interface ClusterOptions {
   /** cluster-node-timeout in ms: how long a master may be silent before its replica takes over. @default 1000 */
   nodeTimeoutMs?: number;
+  /** requirepass (and masterauth) of every node. @default none */
+  password?: string;
 }
 
 export async function startRedisCluster(options: ClusterOptions = {}): Promise<LocalRedisCluster> {
@@ -47,13 +51,21 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<L
     // The cluster bus listens on port + 10000: both must be free and below 65536.
     if (port + 10_000 < 65_536 && !ports.includes(port)) ports.push(port);
   }
-  const nodes = await Promise.all(ports.map((port) => startNode(port, dir, options.nodeTimeoutMs ?? 1_000)));
+  const password = options.password;
+  const auth = password === undefined ? [] : ["-a", password, "--no-auth-warning"];
+  const nodes = await Promise.all(ports.map((port) => startNode(port, dir, options.nodeTimeoutMs ?? 1_000, password)));
+  // A test process that dies without calling stop() must not leave the servers running.
+  const killAll = () => {
+    for (const n of nodes) n.process.kill("SIGKILL");
+  };
+  process.once("exit", killAll);
   const cli = async (port: number, ...args: string[]) =>
-    (await run("redis-cli", ["-h", "127.0.0.1", "-p", String(port), ...args])).stdout;
+    (await run("redis-cli", ["-h", "127.0.0.1", "-p", String(port), ...auth, ...args])).stdout;
   const alive = () => nodes.filter((n) => n.process.exitCode === null && n.process.signalCode === null);
 
   const cluster: LocalRedisCluster = {
     seeds: ports.map((p) => `127.0.0.1:${p}`),
+    urls: ports.map((p) => (password === undefined ? `127.0.0.1:${p}` : `redis://:${password}@127.0.0.1:${p}`)),
     nodes,
     cli,
     async masters() {
@@ -84,9 +96,7 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<L
     async waitHealthy(timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const states = await Promise.all(
-          alive().map((n) => cli(n.port, "cluster", "info").catch(() => "")),
-        );
+        const states = await Promise.all(alive().map((n) => cli(n.port, "cluster", "info").catch(() => "")));
         if (states.every((s) => s.includes("cluster_state:ok"))) {
           const masters = await cluster.masters();
           const live = new Set(alive().map((n) => n.port));
@@ -97,6 +107,7 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<L
       }
     },
     async stop() {
+      process.off("exit", killAll);
       await Promise.all(
         alive().map((n) => {
           const exited = new Promise((resolve) => n.process.once("exit", resolve));
@@ -108,7 +119,15 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<L
     },
   };
   try {
-    await run("redis-cli", ["--cluster", "create", ...cluster.seeds, "--cluster-replicas", "1", "--cluster-yes"]);
+    await run("redis-cli", [
+      ...auth,
+      "--cluster",
+      "create",
+      ...cluster.seeds,
+      "--cluster-replicas",
+      "1",
+      "--cluster-yes",
+    ]);
     await cluster.waitHealthy();
     await waitReplicasInSync(cluster);
   } catch (err) {
@@ -131,24 +150,36 @@ async function waitReplicasInSync(cluster: LocalRedisCluster): Promise<void> {
   }
 }
 
-function startNode(port: number, dir: string, nodeTimeoutMs: number): Promise<ClusterNode> {
+function startNode(port: number, dir: string, nodeTimeoutMs: number, password?: string): Promise<ClusterNode> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       "redis-server",
       [
-        "--port", String(port),
-        "--bind", "127.0.0.1",
-        "--cluster-enabled", "yes",
-        "--cluster-config-file", join(dir, `nodes-${port}.conf`),
-        "--cluster-node-timeout", String(nodeTimeoutMs),
-        "--dir", dir,
-        "--save", "",
-        "--appendonly", "no",
-        "--daemonize", "no",
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        join(dir, `nodes-${port}.conf`),
+        "--cluster-node-timeout",
+        String(nodeTimeoutMs),
+        "--dir",
+        dir,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
         // The settings the README asks operators for: the push queue must not lose jobs to eviction.
-        "--maxmemory-policy", "noeviction",
+        "--maxmemory-policy",
+        "noeviction",
         // A replica takes over however long ago it last heard from its master.
-        "--cluster-replica-validity-factor", "0",
+        "--cluster-replica-validity-factor",
+        "0",
+        ...(password === undefined ? [] : ["--requirepass", password, "--masterauth", password]),
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );

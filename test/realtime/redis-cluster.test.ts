@@ -15,6 +15,7 @@ import {
   createConversation,
   type Device,
   eventually,
+  metricValue,
   registerUser,
   request,
   waitForEvent,
@@ -26,6 +27,7 @@ import { send } from "../push/harness.js";
 
 const PREFIX = `rc${randomBytes(3).toString("hex")}`;
 const GROUPS_PER_MIN = 3;
+const PASSWORD = randomBytes(12).toString("hex");
 
 describe("gateways on a Redis Cluster", { timeout: 110_000 }, () => {
   let redis: LocalRedisCluster;
@@ -36,14 +38,18 @@ describe("gateways on a Redis Cluster", { timeout: 110_000 }, () => {
 
   before(async () => {
     const started = Date.now();
-    [redis, webhook] = await Promise.all([startRedisCluster(), new WebhookReceiver(randomBytes(32).toString("hex"))]);
+    // With AUTH, as a managed cluster has: the password is given once (first seed) and applies to every node.
+    [redis, webhook] = await Promise.all([
+      startRedisCluster({ password: PASSWORD }),
+      new WebhookReceiver(randomBytes(32).toString("hex")),
+    ]);
     await webhook.start();
     console.log(`# cluster of 6 nodes ready in ${Date.now() - started} ms`);
     cluster = await startGateways(2, {
       adapter: "sharded",
       env: {
         REDIS_URL: "",
-        REDIS_CLUSTER_NODES: redis.seeds.slice(0, 3).join(","),
+        REDIS_CLUSTER_NODES: [redis.urls[0], ...redis.seeds.slice(1, 3)].join(","),
         REDIS_PREFIX: PREFIX,
         RATE_LIMITS: "on",
         RATE_LIMIT_GROUPS_PER_MIN: String(GROUPS_PER_MIN),
@@ -106,7 +112,11 @@ describe("gateways on a Redis Cluster", { timeout: 110_000 }, () => {
       });
       statuses.push(res.status);
     }
-    assert.deepEqual(statuses, [...Array<number>(GROUPS_PER_MIN).fill(201), 429], "the last one, on either pod, refused");
+    assert.deepEqual(
+      statuses,
+      [...Array<number>(GROUPS_PER_MIN).fill(201), 429],
+      "the last one, on either pod, refused",
+    );
   });
 
   test("the push queue runs on the cluster", async () => {
@@ -131,7 +141,7 @@ describe("gateways on a Redis Cluster", { timeout: 110_000 }, () => {
       process.execPath,
       ["--import", "tsx", "examples/emit-from-another-service.ts", user.user.id, "notice", JSON.stringify(payload)],
       {
-        env: { ...process.env, REDIS_URL: "", REDIS_CLUSTER_NODES: redis.seeds[0]!, REDIS_PREFIX: PREFIX },
+        env: { ...process.env, REDIS_URL: "", REDIS_CLUSTER_NODES: redis.urls[0]!, REDIS_PREFIX: PREFIX },
         stdio: "ignore",
       },
     );
@@ -141,7 +151,10 @@ describe("gateways on a Redis Cluster", { timeout: 110_000 }, () => {
 
   test("the push queue's master killed with a push pending: it is delivered once after the failover", async () => {
     const [sender, away] = await Promise.all([registerUser(cluster.urls[0]!), registerUser(cluster.urls[1]!)]);
-    const { id } = await createConversation(cluster.urls[0]!, sender.accessToken, { type: "direct", userId: away.user.id });
+    const { id } = await createConversation(cluster.urls[0]!, sender.accessToken, {
+      type: "direct",
+      userId: away.user.id,
+    });
     await send(cluster.urls[0]!, sender.accessToken, id, "before the crash");
     // The push decision now waits out PUSH_GRACE_MS as a delayed job on the queue's master.
     const killedAt = Date.now();
@@ -172,9 +185,9 @@ describe("gateways on a Redis Cluster", { timeout: 110_000 }, () => {
     // What else the killed master served, for the report.
     const victimPort = await redis.masterOf(victim);
     const alsoOnIt = {
-      rooms: (await Promise.all(crowd.users.map((u) => redis.masterOf(`${PREFIX}-gateway#/#user:${u.user.id}#`)))).filter(
-        (p) => p === victimPort,
-      ).length,
+      rooms: (
+        await Promise.all(crowd.users.map((u) => redis.masterOf(`${PREFIX}-gateway#/#user:${u.user.id}#`)))
+      ).filter((p) => p === victimPort).length,
       presence: (await redis.masterOf(`{${PREFIX}:presence}:online`)) === victimPort,
       pushQueue: (await redis.masterOf(`{${PREFIX}-push}:push:id`)) === victimPort,
     };
@@ -186,12 +199,24 @@ describe("gateways on a Redis Cluster", { timeout: 110_000 }, () => {
     await assertEveryAckedEverywhere(crowd, [], 40_000);
 
     const acked = crowd.devices.flatMap((d) => d.acked);
+    const reasons = ["publish_failed", "sub_reconnect", "pub_reconnect"];
+    const resyncs = await Promise.all(
+      cluster.urls.map(async (url) => {
+        const counts: Record<string, number> = {};
+        for (const r of reasons) counts[r] = await metricValue(url, "chat_resyncs_total", `reason="${r}"`);
+        return counts;
+      }),
+    );
+    assert.ok(
+      resyncs.some((counts) => counts.sub_reconnect! > 0 || counts.publish_failed! > 0),
+      `the lost node was noticed and resynced: ${JSON.stringify(resyncs)}`,
+    );
     const missedLive = live.map((events) => acked.filter((m) => !events.some((e) => e.id === m.id)).length);
     const syncRequired = crowd.watchers.map((w) => w.syncRequired);
     console.log(
       `# killed master :${port} (serving ${JSON.stringify(alsoOnIt)}); cluster_state:ok again after ${failoverMs} ms; ${acked.length} messages acked, ` +
         `missed live per pod ${JSON.stringify(missedLive)} (recovered by sync), sync:required per pod ` +
-        `${JSON.stringify(syncRequired)}, sends refused ${crowd.devices.reduce((n, d) => n + d.failed.length, 0)}`,
+        `${JSON.stringify(syncRequired)}, resyncs per pod ${JSON.stringify(resyncs)}, sends refused ${crowd.devices.reduce((n, d) => n + d.failed.length, 0)}`,
     );
     assert.deepEqual(
       crowd.devices.flatMap((d) => d.failed),
@@ -227,7 +252,10 @@ describe("gateways on a Redis Cluster", { timeout: 110_000 }, () => {
 
   test("after the failover, presence and the push queue still work", async () => {
     const [sender, away] = await Promise.all([registerUser(cluster.urls[0]!), registerUser(cluster.urls[1]!)]);
-    const { id } = await createConversation(cluster.urls[0]!, sender.accessToken, { type: "direct", userId: away.user.id });
+    const { id } = await createConversation(cluster.urls[0]!, sender.accessToken, {
+      type: "direct",
+      userId: away.user.id,
+    });
     await send(cluster.urls[1]!, sender.accessToken, id, "still there?");
     await eventually(() => webhook.for(away.user.id).length === 1, 20_000, "one push after the failover");
     const watching = await connectDevice(cluster.urls[0]!, sender.accessToken);

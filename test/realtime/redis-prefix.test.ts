@@ -15,7 +15,7 @@ import {
   registerUser,
   request,
 } from "../helpers/clients.js";
-import { type Cluster, type GatewayProcess, REDIS_URL, startGateways } from "../helpers/gateways.js";
+import { type Cluster, REDIS_URL, startGateways } from "../helpers/gateways.js";
 import { send } from "../push/harness.js";
 
 const A = `pa${randomBytes(3).toString("hex")}`;
@@ -24,7 +24,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("REDIS_PREFIX keeps deployments on one Redis apart", () => {
   let a: Cluster;
-  let b: GatewayProcess;
   const sockets: Device[] = [];
   before(async () => {
     // Deployment A: two pods with prefix A; deployment B: one pod with prefix B on the same database and Redis.
@@ -32,7 +31,7 @@ describe("REDIS_PREFIX keeps deployments on one Redis apart", () => {
       adapter: "sharded",
       env: { REDIS_PREFIX: A, RATE_LIMITS: "on", RATE_LIMIT_GROUPS_PER_MIN: "2" },
     });
-    b = await a.startAnother({ REDIS_PREFIX: B });
+    await a.startAnother({ REDIS_PREFIX: B });
   });
   after(async () => {
     for (const s of sockets) s.close();
@@ -103,10 +102,11 @@ describe("REDIS_PREFIX keeps deployments on one Redis apart", () => {
     const redis = createClient({ url: REDIS_URL });
     await redis.connect();
     try {
-      const channels = async (p: string) => (await redis.sendCommand(["PUBSUB", "SHARDCHANNELS", `${p}-gateway#*`])) as string[];
+      const channels = async (p: string) =>
+        (await redis.sendCommand(["PUBSUB", "SHARDCHANNELS", `${p}-gateway#*`])) as string[];
       assert.ok((await channels(A)).includes(`${A}-gateway#/#user:${bob.user.id}#`), "A's room channel");
       assert.ok((await channels(B)).includes(`${B}-gateway#/#user:${bob.user.id}#`), "B's room channel");
-      assert.equal(await redis.zScore(`{${A}:presence}:online`, carol.user.id) !== null, true, "carol in A's keys");
+      assert.equal((await redis.zScore(`{${A}:presence}:online`, carol.user.id)) !== null, true, "carol in A's keys");
       assert.equal(await redis.zScore(`{${B}:presence}:online`, carol.user.id), null, "and not in B's");
       assert.ok((await redis.keys(`${A}:rl:groups:*`)).length > 0, "A's rate-limit keys");
     } finally {
