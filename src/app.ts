@@ -83,7 +83,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       redisTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
       onRedisTimeout: () => metrics.redisFailures.inc({ client: "pub", op: "rate_limit_timeout" }),
     },
-    redis?.pub,
+    redis && { client: redis.pub, keyPrefix: redis.names.rateLimit },
   );
   const tokens = new AccessTokens({
     secret: config.JWT_SECRET,

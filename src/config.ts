@@ -7,6 +7,8 @@ import { join } from "node:path";
 import { z } from "zod";
 import { ensurePrivateDir } from "./db/private-dir.js";
 import { DEFAULT_PUSH_ENDPOINT_ALLOWLIST } from "./push/endpoint-policy.js";
+import { parseClusterNodes } from "./realtime/cluster-nodes.js";
+import { defaultPushQueuePrefix, hasHashTag, REDIS_PREFIX_PATTERN } from "./realtime/redis-names.js";
 
 const bool = (fallback: "on" | "off") =>
   z
@@ -148,7 +150,17 @@ const EnvSchema = z.object({
   REDIS_URL: z.string().url().optional(),
   /** classic or sharded (Redis 7 sharded pub/sub). @default sharded when the server supports it */
   REDIS_ADAPTER: z.enum(["classic", "sharded"]).optional(),
-  /** HS256 secret for access tokens, at least 32 characters. Required with DATABASE_URL or REDIS_URL. */
+  /** Redis Cluster seed nodes, `host:port` (or `redis://[user]:password@host:port` for a cluster with AUTH) separated
+   * by commas, instead of REDIS_URL: every Redis use of the gateway then runs on the cluster (sharded adapter only). */
+  REDIS_CLUSTER_NODES: csv.superRefine((entries, ctx) => {
+    if (entries.length === 0) return;
+    const parsed = parseClusterNodes(entries);
+    if (typeof parsed === "string") ctx.addIssue({ code: "custom", message: parsed });
+  }),
+  /** Prefix of every Redis key and channel of the gateway; deployments sharing a Redis need different ones.
+   * @default "chat" */
+  REDIS_PREFIX: z.string().regex(REDIS_PREFIX_PATTERN, "1 to 64 of A-Z a-z 0-9 _ . -").default("chat"),
+  /** HS256 secret for access tokens, at least 32 characters. Required with DATABASE_URL or Redis. */
   JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   /** @default "chat-gateway" */
   JWT_ISSUER: z.string().min(1).default("chat-gateway"),
@@ -329,12 +341,13 @@ const EnvSchema = z.object({
    * this. Shorter recovers sooner but costs more Redis calls, and an event loop blocked for half of it makes a
    * job run twice. @default 30000 */
   PUSH_JOB_LOCK_MS: int(30_000, 1000, 600_000),
-  /** Redis key prefix of the push job queue (BullMQ); one per deployment sharing a Redis. @default "chat-push" */
+  /** Redis key prefix of the push job queue (BullMQ). On a cluster it needs a hash tag (`{chat-push}`) so the queue's
+   * keys share a slot. @default "<REDIS_PREFIX>-push", "{<REDIS_PREFIX>-push}" with REDIS_CLUSTER_NODES */
   PUSH_QUEUE_PREFIX: z
     .string()
     .min(1)
     .regex(/^[^:]+$/, "must not contain ':'")
-    .default("chat-push"),
+    .optional(),
   /** Comma-separated Web Push service hosts endpoints may point at: `host` (and its subdomains) or `*.host`
    * (subdomains only), on port 443 unless written `host:port`. @default the major browsers' push services */
   PUSH_ENDPOINT_ALLOWLIST: z
@@ -409,9 +422,11 @@ const EnvSchema = z.object({
 
 export type Env = z.infer<typeof EnvSchema>;
 
-export interface Config extends Omit<Env, "JWT_SECRET" | "MIGRATE_ON_START"> {
+export interface Config extends Omit<Env, "JWT_SECRET" | "MIGRATE_ON_START" | "PUSH_QUEUE_PREFIX"> {
   JWT_SECRET: string;
   MIGRATE_ON_START: boolean;
+  /** The push queue's BullMQ prefix: as set, or derived from REDIS_PREFIX. */
+  PUSH_QUEUE_PREFIX: string;
   /** True when no DATABASE_URL is set: PGlite in DATA_DIR. */
   embedded: boolean;
   /** Warnings to log once the logger exists (e.g. a generated secret). */
@@ -441,8 +456,9 @@ function together(...names: string[]): CrossFieldRule {
 /** Every rule between variables; all are checked, so a bad start lists every problem, not the first one. */
 const CROSS_FIELD_RULES: CrossFieldRule[] = [
   (raw) =>
-    raw.JWT_SECRET === undefined && (raw.DATABASE_URL !== undefined || raw.REDIS_URL !== undefined)
-      ? "JWT_SECRET: required when DATABASE_URL or REDIS_URL is set (at least 32 characters)"
+    raw.JWT_SECRET === undefined &&
+    (raw.DATABASE_URL !== undefined || raw.REDIS_URL !== undefined || raw.REDIS_CLUSTER_NODES !== undefined)
+      ? "JWT_SECRET: required when DATABASE_URL, REDIS_URL or REDIS_CLUSTER_NODES is set (at least 32 characters)"
       : undefined,
   (_, e) =>
     e !== undefined && e.PRESENCE_TTL_MS <= e.PRESENCE_HEARTBEAT_MS
@@ -467,7 +483,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     const problem = rule(raw, parsed.success ? parsed.data : undefined);
     if (problem !== undefined) problems.push(problem);
   }
-  if (parsed.success) problems.push(...externalIdentityProblems(parsed.data));
+  if (parsed.success) problems.push(...redisConfigProblems(parsed.data), ...externalIdentityProblems(parsed.data));
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
 
   const e = parsed.data;
@@ -479,7 +495,40 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     warnings.push(`JWT_SECRET is not set: using a generated one kept in ${e.DATA_DIR} (embedded mode only)`);
   }
   const migrate = e.MIGRATE_ON_START === undefined ? embedded : ["on", "true", "1"].includes(e.MIGRATE_ON_START);
-  return Object.freeze({ ...e, JWT_SECRET: secret, MIGRATE_ON_START: migrate, embedded, warnings });
+  const pushQueuePrefix =
+    e.PUSH_QUEUE_PREFIX ?? defaultPushQueuePrefix(e.REDIS_PREFIX, e.REDIS_CLUSTER_NODES.length > 0);
+  return Object.freeze({
+    ...e,
+    JWT_SECRET: secret,
+    MIGRATE_ON_START: migrate,
+    PUSH_QUEUE_PREFIX: pushQueuePrefix,
+    embedded,
+    warnings,
+  });
+}
+
+/** Where Redis is: one server, a cluster's seed nodes, or none (one node, everything in memory). */
+export function redisTarget(
+  config: Pick<Config, "REDIS_URL" | "REDIS_CLUSTER_NODES">,
+): { url: string } | { clusterNodes: string[] } | undefined {
+  if (config.REDIS_CLUSTER_NODES.length > 0) return { clusterNodes: config.REDIS_CLUSTER_NODES };
+  return config.REDIS_URL === undefined ? undefined : { url: config.REDIS_URL };
+}
+
+/** Redis settings that cannot go together; every one is listed. */
+function redisConfigProblems(e: Env): string[] {
+  if (e.REDIS_CLUSTER_NODES.length === 0) return [];
+  const problems: string[] = [];
+  if (e.REDIS_URL !== undefined) problems.push("REDIS_URL, REDIS_CLUSTER_NODES: set one or the other, not both");
+  if (e.REDIS_ADAPTER === "classic") {
+    problems.push(
+      "REDIS_ADAPTER: classic cannot run on a Redis Cluster (its pub/sub would go to every node); use sharded",
+    );
+  }
+  if (e.PUSH_QUEUE_PREFIX !== undefined && !hasHashTag(e.PUSH_QUEUE_PREFIX)) {
+    problems.push("PUSH_QUEUE_PREFIX: needs a hash tag on a Redis Cluster, like {chat-push}");
+  }
+  return problems;
 }
 
 /** Every variable the gateway reads, for `--help` and the README check. */

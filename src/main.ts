@@ -1,6 +1,6 @@
 // The imperative shell: read the configuration, connect the database and Redis, build the gateway, listen, and
 // drain on SIGTERM/SIGINT (a second signal, or the drain timeout, forces the exit).
-import { ConfigError, configVariableNames, loadConfig } from "./config.js";
+import { ConfigError, configVariableNames, loadConfig, redisTarget } from "./config.js";
 import { createDatabase } from "./db/client.js";
 import { applyMigrations } from "./db/migrate.js";
 import { createGateway } from "./app.js";
@@ -56,8 +56,12 @@ async function main(): Promise<void> {
       if (migrator !== database) await migrator.close();
     }
   }
-  const redis = config.REDIS_URL
-    ? await connectRedis(config.REDIS_URL, log, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS })
+  const target = redisTarget(config);
+  const redis = target
+    ? await connectRedis(target, log, {
+        commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+        prefix: config.REDIS_PREFIX,
+      })
     : undefined;
   const gateway = await createGateway({ database, redis, log }, config);
   lastResort.countInto(gateway.metrics.uncaughtErrors);

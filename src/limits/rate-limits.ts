@@ -4,9 +4,16 @@
 // would make every limited request wait for it, so a Redis check past its deadline falls back to that in-memory
 // limiter as well.
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
-import type { RedisClientType } from "redis";
 import { rateLimited } from "../errors.js";
 import { RedisDeadlineError, withDeadline } from "../realtime/redis-deadline.js";
+import type { RedisClient } from "../realtime/redis.js";
+
+/** Where the limits are counted across pods: a Redis (or cluster) client, and each limit's key prefix. */
+export interface RateLimitStore {
+  client: RedisClient;
+  /** @default `rl:<limit>` */
+  keyPrefix?: (limit: string) => string;
+}
 
 export interface RateLimitSettings {
   enabled: boolean;
@@ -56,13 +63,14 @@ interface Limiter {
   memory?: RateLimiterAbstract;
 }
 
-function limiter(redis: RedisClientType | undefined, keyPrefix: string, points: number, duration: number): Limiter {
+function limiter(redis: RateLimitStore | undefined, keyPrefix: string, points: number, duration: number): Limiter {
   const memory = new RateLimiterMemory({ keyPrefix, points, duration });
   if (redis === undefined) return { main: memory };
+  // Each check touches one key (a MULTI or script on it), so on a cluster it runs on that key's node.
   const main = new RateLimiterRedis({
-    storeClient: redis,
+    storeClient: redis.client,
     useRedisPackage: true,
-    keyPrefix: `rl:${keyPrefix}`,
+    keyPrefix: redis.keyPrefix?.(keyPrefix) ?? `rl:${keyPrefix}`,
     points,
     duration,
     insuranceLimiter: memory,
@@ -140,7 +148,7 @@ export interface RateLimiters {
   search: RateLimiter;
 }
 
-export function createRateLimiters(settings: RateLimitSettings, redis?: RedisClientType): RateLimiters {
+export function createRateLimiters(settings: RateLimitSettings, redis?: RateLimitStore): RateLimiters {
   if (!settings.enabled) {
     return {
       send: unlimited,

@@ -38,7 +38,7 @@ export interface Presence {
 export async function createPresence(options: PresenceOptions): Promise<Presence> {
   const { db, redis, log, router } = options;
   const store: PresenceStore = redis
-    ? new RedisPresenceStore(redis.pub, redis.sub, options.ttlMs)
+    ? new RedisPresenceStore(redis, redis.names.presence, options.ttlMs)
     : new MemoryPresenceStore();
   const subscriptions = new PresenceSubscriptions();
   await store.onChange((change) => subscriptions.deliver(change));

@@ -2,8 +2,9 @@
 // Every transition is decided in one place that serialises it (a Lua script in Redis, the event loop in memory), and
 // the change is published from there too, so subscribers see a user's online/offline events in transition order
 // whichever pods caused them.
-import type { RedisClientType } from "redis";
 import type { PresenceState } from "../protocol/types.js";
+import type { PresenceNames } from "../realtime/redis-names.js";
+import type { RedisConnections } from "../realtime/redis.js";
 
 export type PresenceChange = { userId: string } & PresenceState;
 export type PresenceChangeListener = (change: PresenceChange) => void;
@@ -75,15 +76,12 @@ export class MemoryPresenceStore implements PresenceStore {
   }
 }
 
-export const PRESENCE_CHANNEL = "presence";
-const ONLINE_USERS = "presence:online";
-const socketsKey = (userId: string) => `presence:sockets:${userId}`;
-const lastSeenKey = (userId: string) => `presence:last-seen:${userId}`;
 /** lastSeenAt outlives the session by this much; after that a user reads as never seen. */
 const LAST_SEEN_KEEP_MS = 90 * 86_400_000;
 
-// Keys: presence:online is a sorted set userId -> the latest expiry of any of the user's sockets; membership is what
-// has been announced (online while present). presence:sockets:<userId> is socketId -> expiry, refreshed by the
+// Keys (names in realtime/redis-names.ts, all under one hash tag so a script may touch them together on a cluster):
+// `online` is a sorted set userId -> the latest expiry of any of the user's sockets; membership is what
+// has been announced (online while present). `sockets:<userId>` is socketId -> expiry, refreshed by the
 // heartbeat of the pod holding the socket. Announcements happen only where membership of presence:online changes,
 // inside a script, which is what keeps many tabs from flapping and lets only one surviving pod announce a lapse.
 
@@ -135,22 +133,29 @@ local seen = redis.call('GET', KEYS[3]) or ARGV[3]
 redis.call('PUBLISH', ARGV[4], cjson.encode({userId = ARGV[1], online = false, lastSeenAt = seen}))
 return 1`;
 
-/** Scripts are called by hash and loaded again when Redis has forgotten them (after a restart). */
+/** What the store needs of Redis: raw commands routed by their first key, and a subscription. */
+export type PresenceRedis = Pick<RedisConnections, "command" | "subscribe">;
+
+/**
+ * Scripts are called by hash and loaded again when Redis has forgotten them (after a restart, or on a replica that
+ * took over a cluster slot). SCRIPT LOAD goes to the node owning the first key, where the EVALSHA runs.
+ */
 class Script {
   private sha: string | undefined;
   constructor(private readonly source: string) {}
 
-  async run(client: RedisClientType, keys: string[], args: string[]): Promise<unknown> {
+  async run(redis: PresenceRedis, keys: string[], args: string[]): Promise<unknown> {
     const tail = [String(keys.length), ...keys, ...args];
+    const firstKey = keys[0]!;
     if (this.sha !== undefined) {
       try {
-        return await client.sendCommand(["EVALSHA", this.sha, ...tail]);
+        return await redis.command(firstKey, ["EVALSHA", this.sha, ...tail]);
       } catch (err) {
         if (!(err instanceof Error) || !err.message.startsWith("NOSCRIPT")) throw err;
       }
     }
-    this.sha = String(await client.sendCommand(["SCRIPT", "LOAD", this.source]));
-    return client.sendCommand(["EVALSHA", this.sha, ...tail]);
+    this.sha = String(await redis.command(firstKey, ["SCRIPT", "LOAD", this.source]));
+    return redis.command(firstKey, ["EVALSHA", this.sha, ...tail]);
   }
 }
 
@@ -165,8 +170,8 @@ export class RedisPresenceStore implements PresenceStore {
   private readonly sweepScript = new Script(SWEEP);
 
   constructor(
-    private readonly pub: RedisClientType,
-    private readonly sub: RedisClientType,
+    private readonly redis: PresenceRedis,
+    private readonly names: PresenceNames,
     private readonly ttlMs: number,
   ) {}
 
@@ -175,7 +180,7 @@ export class RedisPresenceStore implements PresenceStore {
     const common = [
       String(now + this.ttlMs),
       new Date(now).toISOString(),
-      PRESENCE_CHANNEL,
+      this.names.channel,
       String(2 * this.ttlMs),
       String(LAST_SEEN_KEEP_MS),
     ];
@@ -183,19 +188,21 @@ export class RedisPresenceStore implements PresenceStore {
     // All batches are written in this tick, so a later `remove` of one of these sockets runs after them.
     for (let i = 0; i < sockets.length; i += TOUCH_BATCH) {
       const batch = sockets.slice(i, i + TOUCH_BATCH);
-      const keys = [ONLINE_USERS, ...batch.flatMap((s) => [socketsKey(s.userId), lastSeenKey(s.userId)])];
+      const n = this.names;
+      const keys = [n.online, ...batch.flatMap((s) => [n.sockets(s.userId), n.lastSeen(s.userId)])];
       const args = [...common, ...batch.flatMap((s) => [s.userId, s.socketId])];
-      batches.push(this.touchScript.run(this.pub, keys, args));
+      batches.push(this.touchScript.run(this.redis, keys, args));
     }
     await Promise.all(batches);
   }
 
   async remove({ userId, socketId }: LiveSocket): Promise<void> {
     const now = Date.now();
+    const n = this.names;
     await this.removeScript.run(
-      this.pub,
-      [ONLINE_USERS, socketsKey(userId), lastSeenKey(userId)],
-      [userId, socketId, String(now), new Date(now).toISOString(), PRESENCE_CHANNEL, String(LAST_SEEN_KEEP_MS)],
+      this.redis,
+      [n.online, n.sockets(userId), n.lastSeen(userId)],
+      [userId, socketId, String(now), new Date(now).toISOString(), n.channel, String(LAST_SEEN_KEEP_MS)],
     );
   }
 
@@ -208,16 +215,23 @@ export class RedisPresenceStore implements PresenceStore {
   async sweep(): Promise<void> {
     const now = Date.now();
     const iso = new Date(now).toISOString();
+    const n = this.names;
     for (let batch = 0; batch < SWEEP_MAX_BATCHES; batch++) {
-      const lapsed = await this.pub.zRangeByScore(ONLINE_USERS, "-inf", now, {
-        LIMIT: { offset: 0, count: SWEEP_BATCH },
-      });
+      const lapsed = (await this.redis.command(n.online, [
+        "ZRANGEBYSCORE",
+        n.online,
+        "-inf",
+        String(now),
+        "LIMIT",
+        "0",
+        String(SWEEP_BATCH),
+      ])) as string[];
       await Promise.all(
         lapsed.map((userId) =>
           this.sweepScript.run(
-            this.pub,
-            [ONLINE_USERS, socketsKey(userId), lastSeenKey(userId)],
-            [userId, String(now), iso, PRESENCE_CHANNEL],
+            this.redis,
+            [n.online, n.sockets(userId), n.lastSeen(userId)],
+            [userId, String(now), iso, n.channel],
           ),
         ),
       );
@@ -228,20 +242,22 @@ export class RedisPresenceStore implements PresenceStore {
   async read(userIds: string[]): Promise<Record<string, PresenceState>> {
     if (userIds.length === 0) return {};
     const now = Date.now();
-    const [scores, seen] = await Promise.all([
-      this.pub.zmScore(ONLINE_USERS, userIds),
-      this.pub.mGet(userIds.map(lastSeenKey)),
-    ]);
+    const n = this.names;
+    // One slot (the hash tag), so the MGET of many users' keys is allowed on a cluster too.
+    const [scores, seen] = (await Promise.all([
+      this.redis.command(n.online, ["ZMSCORE", n.online, ...userIds]),
+      this.redis.command(n.online, ["MGET", ...userIds.map(n.lastSeen)]),
+    ])) as [(string | null)[], (string | null)[]];
     const states: Record<string, PresenceState> = {};
     userIds.forEach((id, i) => {
       const score = scores[i];
-      states[id] = { online: typeof score === "number" && score > now, lastSeenAt: seen[i] ?? null };
+      states[id] = { online: score != null && Number(score) > now, lastSeenAt: seen[i] ?? null };
     });
     return states;
   }
 
   async onChange(listener: PresenceChangeListener): Promise<void> {
-    await this.sub.subscribe(PRESENCE_CHANNEL, (raw: string) => {
+    await this.redis.subscribe(this.names.channel, (raw: string) => {
       const change = parseChange(raw);
       if (change !== undefined) listener(change);
     });

@@ -3,7 +3,7 @@
 // routes, and schedules nothing.
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import type { Config } from "../config.js";
+import { type Config, redisTarget } from "../config.js";
 import type { Db } from "../db/client.js";
 import type { Message } from "../protocol/types.js";
 import { ApnsProvider } from "./apns-provider.js";
@@ -95,10 +95,11 @@ export function createPush(deps: { db: Db; log: Logger; registry: Registry }, co
     includeContent: config.PUSH_INCLUDE_CONTENT,
   });
   const retry = { attempts: config.PUSH_MAX_ATTEMPTS, baseDelayMs: config.PUSH_RETRY_BASE_MS };
+  const redis = redisTarget(config);
   const queue: PushQueue =
-    config.REDIS_URL !== undefined
+    redis !== undefined
       ? new BullPushQueue(service, {
-          redisUrl: config.REDIS_URL,
+          redis,
           prefix: config.PUSH_QUEUE_PREFIX,
           graceMs: config.PUSH_GRACE_MS,
           lockMs: config.PUSH_JOB_LOCK_MS,
@@ -109,7 +110,7 @@ export function createPush(deps: { db: Db; log: Logger; registry: Registry }, co
   log.info(
     {
       providers: [...Object.keys(providers), ...(webhook ? ["webhook"] : [])],
-      queue: config.REDIS_URL ? "bullmq" : "in-process",
+      queue: redis ? "bullmq" : "in-process",
     },
     "push enabled",
   );

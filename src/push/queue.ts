@@ -5,8 +5,10 @@
 //   period after the first message has passed; a message arriving while that job runs schedules the next one;
 // - each delivery (one subscription) is its own job, retried with exponential backoff on transient failures, so
 //   one dead push service never holds back the others.
-import { type Job, Queue, Worker } from "bullmq";
+import { type ConnectionOptions, type Job, Queue, Worker } from "bullmq";
+import { Cluster } from "ioredis";
 import type { Logger } from "pino";
+import { parseClusterNodes } from "../realtime/cluster-nodes.js";
 import type { PushService } from "./push-service.js";
 import { type DecideJob, type Delivery, TransientPushError } from "./types.js";
 
@@ -35,21 +37,46 @@ export function backoffMs(policy: RetryPolicy, attemptsMade: number): number {
 
 type JobData = { kind: "decide"; job: DecideJob } | { kind: "deliver"; delivery: Delivery };
 
+/** Where the queue lives: one Redis, or a Redis Cluster through its seed nodes. */
+export type QueueRedis = { url: string } | { clusterNodes: string[] };
+
+/**
+ * BullMQ's connection: options for one Redis (BullMQ makes and closes its connections), or an ioredis Cluster it
+ * shares, which the returned `close` ends. On a cluster the queue's prefix must be hash-tagged (config.ts checks).
+ */
+function bullConnection(redis: QueueRedis): { connection: ConnectionOptions; close(): Promise<void> } {
+  if ("url" in redis) return { connection: { url: redis.url, maxRetriesPerRequest: null }, close: async () => {} };
+  const seeds = parseClusterNodes(redis.clusterNodes);
+  if (typeof seeds === "string") throw new Error(`REDIS_CLUSTER_NODES: ${seeds}`);
+  const { nodes, ...credentials } = seeds;
+  // BullMQ's workers block on Redis and must wait out a failover rather than fail their commands.
+  const cluster = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: null, ...credentials } });
+  return {
+    connection: cluster,
+    close: async () => {
+      await cluster.quit().catch(() => cluster.disconnect());
+    },
+  };
+}
+
 export class BullPushQueue implements PushQueue {
   private readonly queue: Queue<JobData>;
   private readonly worker: Worker<JobData>;
+  private readonly connections: { close(): Promise<void> }[];
 
   constructor(
     private readonly service: PushService,
-    options: { redisUrl: string; prefix: string; graceMs: number; lockMs: number; retry: RetryPolicy; log: Logger },
+    options: { redis: QueueRedis; prefix: string; graceMs: number; lockMs: number; retry: RetryPolicy; log: Logger },
   ) {
-    const connection = { url: options.redisUrl, maxRetriesPerRequest: null };
-    const common = { connection, prefix: options.prefix };
-    this.queue = new Queue<JobData>("push", common);
+    const forQueue = bullConnection(options.redis);
+    const forWorker = bullConnection(options.redis);
+    this.connections = [forQueue, forWorker];
+    this.queue = new Queue<JobData>("push", { connection: forQueue.connection, prefix: options.prefix });
     this.queue.on("error", (err) => options.log.warn({ err }, "push queue error"));
     const retry = options.retry;
     this.worker = new Worker<JobData>("push", (job) => this.process(job), {
-      ...common,
+      connection: forWorker.connection,
+      prefix: options.prefix,
       concurrency: 16,
       // A job whose pod died mid-run keeps its lock until it lapses; every pod checks for such jobs this often.
       lockDuration: options.lockMs,
@@ -110,6 +137,7 @@ export class BullPushQueue implements PushQueue {
     // Delayed and waiting jobs stay in Redis for the other pods (or this one after a restart).
     await this.worker.close();
     await this.queue.close();
+    await Promise.all(this.connections.map((c) => c.close()));
   }
 }
 

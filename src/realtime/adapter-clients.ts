@@ -10,7 +10,6 @@
 //     node-redis, so it is not resubscribed on reconnect: that room would never again hear the other pods.
 // Here every such failure is counted, logged, and reported, so the caller can resync what was lost; a failed
 // subscription is retried once the subscriber is ready again (unless the adapter unsubscribed meanwhile).
-import type { RedisClientType } from "redis";
 
 export interface AdapterClientHooks {
   /** A publish to `channel` failed: whoever listens on it may have missed the message. */
@@ -46,7 +45,7 @@ type AnyFn = (...args: unknown[]) => unknown;
 const channelsOf = (arg: unknown): string[] => (Array.isArray(arg) ? arg : [arg]).map(String);
 
 /** The publishing client for the adapter: a failed publish resolves (after being reported) instead of rejecting. */
-export function guardPublisher(client: RedisClientType, hooks: AdapterClientHooks): RedisClientType {
+export function guardPublisher<C extends object>(client: C, hooks: AdapterClientHooks): C {
   return guard(client, (name, original) => {
     if (!PUBLISH.has(name)) return undefined;
     return (...args: unknown[]) =>
@@ -60,7 +59,10 @@ export function guardPublisher(client: RedisClientType, hooks: AdapterClientHook
 }
 
 /** The subscribing client for the adapter: failed subscriptions are reported and retried, never rejected. */
-export function guardSubscriber(client: RedisClientType, hooks: AdapterClientHooks): RedisClientType {
+export function guardSubscriber<C extends { isOpen: boolean; isReady: boolean }>(
+  client: C,
+  hooks: AdapterClientHooks,
+): C {
   // Failed subscriptions waiting for a retry, by command and channel; an unsubscribe of the channel cancels it.
   const retries = new Map<string, NodeJS.Timeout>();
   const key = (command: string, channels: string[]) => `${command}\n${channels.join("\n")}`;
@@ -110,7 +112,7 @@ export function guardSubscriber(client: RedisClientType, hooks: AdapterClientHoo
 }
 
 /** A view of the client whose methods named by `wrap` are replaced; everything else is the client itself. */
-function guard(client: RedisClientType, wrap: (name: string, original: AnyFn) => AnyFn | undefined): RedisClientType {
+function guard<C extends object>(client: C, wrap: (name: string, original: AnyFn) => AnyFn | undefined): C {
   const wrapped = new Map<string, AnyFn | undefined>();
   return new Proxy(client, {
     get(target, prop) {

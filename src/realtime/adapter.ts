@@ -9,9 +9,8 @@ import type { LiveResync } from "./resync.js";
 
 export type AdapterMode = "memory" | "classic" | "sharded";
 
-// The adapters' channel names: `<prefix>#/#` is the channel every pod reads, `<prefix>#/#<room>#` a one-room emit.
-const CLASSIC_KEY = "chat-gateway";
-const SHARDED_PREFIX = "socket.io";
+// The adapters' channel names (src/realtime/redis-names.ts): `<prefix>#/#` is the channel every pod reads,
+// `<prefix>#/#<room>#` a one-room emit.
 
 export interface AdapterFailureDeps {
   resync: LiveResync;
@@ -28,6 +27,9 @@ export interface AdapterFailureDeps {
 export function adapterModeFor(redis: RedisConnections, requested: "classic" | "sharded" | undefined): AdapterMode {
   const mode: AdapterMode = requested ?? (redis.supportsSharded ? "sharded" : "classic");
   if (mode === "sharded" && !redis.supportsSharded) throw new Error("REDIS_ADAPTER=sharded needs Redis 7 or later");
+  // The classic adapter's PUBLISH reaches every node of a cluster over the cluster bus, and its request/response
+  // PSUBSCRIBE ties every pod to one node: it would work, slowly, and lose everything that node's failover drops.
+  if (mode === "classic" && redis.cluster) throw new Error("a Redis Cluster needs the sharded adapter (Redis 7+)");
   return mode;
 }
 
@@ -37,13 +39,15 @@ export function createRedisAdapter(
   deps: AdapterFailureDeps,
 ): { mode: AdapterMode; adapter: (nsp: Namespace) => Adapter } {
   const mode = adapterModeFor(redis, requested);
-  const hooks = failureHooks(`${mode === "sharded" ? SHARDED_PREFIX : CLASSIC_KEY}#/#`, deps);
+  const { classicAdapterKey, shardedChannelPrefix } = redis.names;
+  const hooks = failureHooks(`${mode === "sharded" ? shardedChannelPrefix : classicAdapterKey}#/#`, deps);
   const pub = guardPublisher(redis.pub, hooks);
   const sub = guardSubscriber(redis.sub, hooks);
   if (mode === "sharded") {
-    return { mode, adapter: createShardedAdapter(pub, sub, { subscriptionMode: "dynamic" }) };
+    const options = { subscriptionMode: "dynamic" as const, channelPrefix: shardedChannelPrefix };
+    return { mode, adapter: createShardedAdapter(pub, sub, options) };
   }
-  return { mode, adapter: createAdapter(pub, sub, { key: CLASSIC_KEY }) };
+  return { mode, adapter: createAdapter(pub, sub, { key: classicAdapterKey }) };
 }
 
 /**

@@ -19,7 +19,9 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): 
       },
       (err: unknown) => {
         clearTimeout(timer);
-        reject(err instanceof Error ? err : new Error(String(err)));
+        // Passed through as it is: rate-limiter-flexible rejects an over-limit key with a RateLimiterRes, not an
+        // Error, and the caller turns exactly that into `rate_limited` (wrapped, it became a 500).
+        reject(err as Error);
       },
     );
   });

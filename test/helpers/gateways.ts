@@ -1,6 +1,6 @@
 // Starts real gateway processes (src/main.ts through tsx) on port 0 against a scratch PostgreSQL database and the
-// real Redis, and hands back their URLs and a cleanup. Each call gets its own database, so test files never share
-// state; Redis channels are shared, which is why test files run one at a time.
+// real Redis, and hands back their URLs and a cleanup. Each call gets its own database and its own REDIS_PREFIX, so
+// test files never share state, nor hear each other's Redis traffic (test/realtime/redis-prefix.test.ts).
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -69,6 +69,7 @@ export async function startGateways(count: number, options: ClusterOptions = {})
     RATE_LIMITS: "off",
     LOG_LEVEL: "info",
     MIGRATE_ON_START: "on",
+    REDIS_PREFIX: `t${randomBytes(4).toString("hex")}`,
     ...(scratch ? { DATABASE_URL: scratch.url } : { DATA_DIR: dataDir! }),
     ...(adapter === "memory" ? {} : { REDIS_URL, REDIS_ADAPTER: adapter }),
     ...options.env,

@@ -162,6 +162,7 @@ for (const adapter of ["classic", "sharded"] as const) {
       const run = await runExample([carol.user.id, "notice", JSON.stringify(payload)], {
         REDIS_URL,
         REDIS_ADAPTER: adapter,
+        REDIS_PREFIX: cluster.env.REDIS_PREFIX!,
       });
       assert.equal(run.code, 0, run.output);
       for (const got of await Promise.all(received)) assert.deepEqual(got, payload);

@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { createClient, type RedisClientType } from "redis";
 import { type PresenceChange, RedisPresenceStore } from "../../src/presence/store.js";
+import { redisNames } from "../../src/realtime/redis-names.js";
 import { eventually } from "../helpers/clients.js";
 import { type PrivateRedis, startPrivateRedis } from "../helpers/private-redis.js";
 
@@ -27,7 +28,12 @@ describe("presence sweep", () => {
   });
 
   test(`one sweep announces all ${LAPSED} lapsed users offline, once each, and keeps the live one`, async () => {
-    const store = new RedisPresenceStore(pub, sub, 1_000);
+    const names = redisNames("chat").presence;
+    const redis = {
+      command: (_key: string, args: string[]) => pub.sendCommand(args),
+      subscribe: (channel: string, listener: (m: string) => void) => sub.subscribe(channel, listener),
+    };
+    const store = new RedisPresenceStore(redis, names, 1_000);
     const changes: PresenceChange[] = [];
     await store.onChange((c) => changes.push(c));
 
@@ -36,8 +42,8 @@ describe("presence sweep", () => {
     const past = Date.now() - 60_000;
     const multi = pub.multi();
     for (const userId of users) {
-      multi.zAdd("presence:online", { score: past, value: userId });
-      multi.zAdd(`presence:sockets:${userId}`, { score: past, value: randomUUID() });
+      multi.zAdd(names.online, { score: past, value: userId });
+      multi.zAdd(names.sockets(userId), { score: past, value: randomUUID() });
     }
     await multi.exec();
     // And one user with a live device elsewhere.
@@ -51,7 +57,7 @@ describe("presence sweep", () => {
     const offline = changes.filter((c) => !c.online).map((c) => c.userId);
     assert.equal(offline.length, LAPSED, "each once");
     assert.deepEqual(new Set(offline), new Set(users));
-    assert.equal(await pub.zCard("presence:online"), 1, "only the live user is left");
+    assert.equal(await pub.zCard(names.online), 1, "only the live user is left");
     const state = await store.read([live, users[0]!]);
     assert.equal(state[live]?.online, true);
     assert.equal(state[users[0]!]?.online, false);

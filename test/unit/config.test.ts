@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ConfigError, loadConfig } from "../../src/config.js";
+import { parseClusterNodes } from "../../src/realtime/cluster-nodes.js";
 
 const production = {
   DATABASE_URL: "postgresql://postgres@127.0.0.1:5432/test",
@@ -75,4 +76,50 @@ test("a bad start lists every problem between variables too, beside the variable
     () => loadConfig({ ...production, PRESENCE_HEARTBEAT_MS: "20000", PRESENCE_TTL_MS: "10000" }),
     /PRESENCE_TTL_MS: must be greater/,
   );
+});
+
+test("Redis namespace and cluster: defaults, and every conflicting setting listed at start", () => {
+  const single = loadConfig(production);
+  assert.equal(single.REDIS_PREFIX, "chat");
+  assert.deepEqual(single.REDIS_CLUSTER_NODES, []);
+  assert.equal(single.PUSH_QUEUE_PREFIX, "chat-push", "the queue's name from before REDIS_PREFIX");
+  const nodes = "10.0.0.1:7000,10.0.0.2:7000";
+  const cluster = loadConfig({ ...production, REDIS_URL: "", REDIS_CLUSTER_NODES: nodes, REDIS_PREFIX: "eu" });
+  assert.deepEqual(cluster.REDIS_CLUSTER_NODES, ["10.0.0.1:7000", "10.0.0.2:7000"]);
+  assert.equal(cluster.PUSH_QUEUE_PREFIX, "{eu-push}", "hash-tagged on a cluster");
+
+  const problems = (env: Record<string, string>) => {
+    try {
+      loadConfig({ ...production, ...env });
+    } catch (err) {
+      if (err instanceof ConfigError) return err.problems.map((p) => p.split(":")[0]);
+      throw err;
+    }
+    return [];
+  };
+  assert.deepEqual(problems({ REDIS_CLUSTER_NODES: nodes, REDIS_ADAPTER: "classic", PUSH_QUEUE_PREFIX: "q" }), [
+    "REDIS_URL, REDIS_CLUSTER_NODES",
+    "REDIS_ADAPTER",
+    "PUSH_QUEUE_PREFIX",
+  ]);
+  assert.deepEqual(problems({ REDIS_URL: "", REDIS_CLUSTER_NODES: "10.0.0.1", REDIS_PREFIX: "a:b" }).sort(), [
+    "REDIS_CLUSTER_NODES",
+    "REDIS_PREFIX",
+  ]);
+  assert.deepEqual(problems({ REDIS_URL: "", REDIS_CLUSTER_NODES: nodes, PUSH_QUEUE_PREFIX: "{q}" }), []);
+});
+
+test("REDIS_CLUSTER_NODES takes host:port or redis:// entries with AUTH, refuses TLS, and never echoes a password", () => {
+  const parsed = parseClusterNodes(["redis://:s3cret@10.0.0.1:7000", "10.0.0.2:7000"]);
+  assert.deepEqual(parsed, {
+    nodes: [
+      { host: "10.0.0.1", port: 7000 },
+      { host: "10.0.0.2", port: 7000 },
+    ],
+    password: "s3cret",
+  });
+  assert.match(String(parseClusterNodes(["rediss://10.0.0.1:7000"])), /TLS/);
+  const bad = String(parseClusterNodes(["redis://:s3cret@10.0.0.1:7000/2", "nohost"]));
+  assert.match(bad, /bad: 10\.0\.0\.1:7000 \(with credentials\), nohost/);
+  assert.doesNotMatch(bad, /s3cret/);
 });
