@@ -149,7 +149,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   const messages = new Messages(db, writer, markerWriter, conversations, notifier, config.MESSAGE_MAX_CHARS);
   // Edits, deletions and reactions (and, through deleteMessage, the operator API's deletions).
   const changes = new MessageChanges({
-    db,
+    database,
     notifier,
     editWindowS: config.MESSAGE_EDIT_WINDOW_S,
     maxChars: config.MESSAGE_MAX_CHARS,

@@ -12,18 +12,24 @@
 // the content the message already has, a reaction already there (or already gone), a second deletion change nothing,
 // take no change number and fan out nothing; they answer the current message.
 import { randomUUID } from "node:crypto";
-import type { Db } from "../db/client.js";
+import { type Database, inTransaction, type Sql } from "../db/client.js";
 import { badRequest, conflict, forbidden, notFound, payloadTooLarge } from "../errors.js";
 import type { Message } from "../protocol/types.js";
 import { MESSAGE_COLUMNS, type MessageRow, toMessage } from "./message-rows.js";
 import { isUuid, type Notifier } from "./ports.js";
 import { isSingleEmoji } from "./emoji.js";
 
+/** A message as a change leaves it, with the members to tell (read under the change's lock). */
+type ChangedRow = MessageRow & { member_ids: string[] | null };
+const MESSAGE_WITH_MEMBERS = `SELECT ${MESSAGE_COLUMNS},
+  (SELECT array_agg(user_id::text) FROM members WHERE conversation_id = m.conversation_id) AS member_ids
+  FROM messages m WHERE m.id = $1::uuid`;
+
 /** At most this many different emoji on one message. */
 export const MAX_DISTINCT_REACTIONS = 20;
 
 export interface MessageChangeDeps {
-  db: Db;
+  database: Database;
   notifier: Notifier;
   /** How long after sending the sender may edit, in seconds (MESSAGE_EDIT_WINDOW_S). */
   editWindowS: number;
@@ -37,9 +43,11 @@ export interface MessageRef {
 }
 
 /** Told after commit about each applied change (not about no-op repeats). */
-export type MessageChangedListener = (message: Message, kind: "edit" | "delete" | "react", actorId: string | null) => void;
-
-type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
+export type MessageChangedListener = (
+  message: Message,
+  kind: "edit" | "delete" | "react",
+  actorId: string | null,
+) => void;
 
 /** The locked message as a change sees it, with the actor's role in its conversation (null: not a member). */
 interface LockedMessage {
@@ -50,17 +58,6 @@ interface LockedMessage {
   conversation_type: "direct" | "group";
   actor_role: "admin" | "member" | null;
 }
-
-/** What one change did: the message after it, and whether anything changed (false: a no-op repeat). */
-interface Outcome {
-  message: Message;
-  changed: boolean;
-  members: string[];
-}
-
-// Transactions here are a handful of short statements; waiting longer than this for a pooled connection or a lock
-// means the database is overloaded, answered `unavailable` by the error mapping.
-const TX_OPTIONS = { maxWait: 5_000, timeout: 10_000 };
 
 export class MessageChanges {
   private readonly listeners: MessageChangedListener[] = [];
@@ -81,27 +78,22 @@ export class MessageChanges {
         length,
       });
     }
-    return this.apply(ref, actorId, "edit", async (tx, locked) => {
+    return this.apply(ref, actorId, "edit", async (sql, locked) => {
       if (locked.actor_role === null) throw notFound("message");
       if (locked.sender_id !== actorId) throw forbidden("only the sender may edit a message");
       if (locked.deleted) throw conflict("the message is deleted");
       if (locked.age_s > this.deps.editWindowS) throw forbidden("the message is too old to edit");
       if (locked.content === content) return undefined;
-      const changeSeq = await nextChangeSeq(tx, ref.conversationId);
-      await tx.$executeRawUnsafe(
-        `INSERT INTO message_edits (id, message_id, editor_id, previous_content) VALUES ($1::uuid, $2::uuid, $3::uuid, $4)`,
-        randomUUID(),
-        ref.messageId,
-        actorId,
-        locked.content,
+      const [row] = await sql<{ change_seq: number }>(
+        `WITH ${NEXT_CHANGE_SEQ},
+         history AS (INSERT INTO message_edits (id, message_id, editor_id, previous_content)
+                     VALUES ($3::uuid, $1::uuid, $4::uuid, $5)),
+         updated AS (UPDATE messages SET content = $6, edited_at = now(), change_seq = (SELECT change_seq FROM counter)
+                      WHERE id = $1::uuid)
+         SELECT change_seq FROM counter`,
+        [ref.messageId, ref.conversationId, randomUUID(), actorId, locked.content, content],
       );
-      await tx.$executeRawUnsafe(
-        `UPDATE messages SET content = $2, edited_at = now(), change_seq = $3 WHERE id = $1::uuid`,
-        ref.messageId,
-        content,
-        changeSeq,
-      );
-      return changeSeq;
+      return Number(row!.change_seq);
     });
   }
 
@@ -112,60 +104,48 @@ export class MessageChanges {
 
   /** Adds (`on`) or removes the caller's reaction with one emoji. */
   async react(actorId: string, ref: MessageRef & { emoji: string; on: boolean }): Promise<Message> {
-    if (!isSingleEmoji(ref.emoji)) throw badRequest("emoji must be one emoji", [{ field: "emoji", problem: "not one emoji" }]);
-    return this.apply(ref, actorId, "react", async (tx, locked) => {
-      if (locked.actor_role === null) throw notFound("message");
-      if (locked.deleted) throw conflict("the message is deleted");
-      if (ref.on) {
-        // Under the message's row lock this statement sees every reaction committed before it: the cap is exact.
-        const [state] = await tx.$queryRawUnsafe<{ kinds: number; has_emoji: boolean; mine: boolean }[]>(
-          `SELECT count(DISTINCT emoji)::int AS kinds, coalesce(bool_or(emoji = $2), false) AS has_emoji,
-                  coalesce(bool_or(emoji = $2 AND user_id = $3::uuid), false) AS mine
-             FROM message_reactions WHERE message_id = $1::uuid`,
-          ref.messageId,
-          ref.emoji,
-          actorId,
-        );
-        if (state!.mine) return undefined;
-        if (!state!.has_emoji && state!.kinds >= MAX_DISTINCT_REACTIONS) {
-          throw conflict(`a message has at most ${MAX_DISTINCT_REACTIONS} different reactions`);
-        }
-        await tx.$executeRawUnsafe(
-          `INSERT INTO message_reactions (message_id, user_id, emoji) VALUES ($1::uuid, $2::uuid, $3)`,
-          ref.messageId,
-          actorId,
-          ref.emoji,
-        );
-      } else {
-        const removed = await tx.$executeRawUnsafe(
-          `DELETE FROM message_reactions WHERE message_id = $1::uuid AND user_id = $2::uuid AND emoji = $3`,
-          ref.messageId,
-          actorId,
-          ref.emoji,
-        );
-        if (removed === 0) return undefined;
-      }
-      const changeSeq = await nextChangeSeq(tx, ref.conversationId);
-      await tx.$executeRawUnsafe(`UPDATE messages SET change_seq = $2 WHERE id = $1::uuid`, ref.messageId, changeSeq);
-      return changeSeq;
-    });
+    if (!isSingleEmoji(ref.emoji)) {
+      throw badRequest("emoji must be one emoji", [{ field: "emoji", problem: "must be one emoji" }]);
+    }
+    if (!isUuid(ref.conversationId) || !isUuid(ref.messageId)) throw notFound("message");
+    // One round trip (the react_to_message function, in the migration): a storm of reactions on one message holds
+    // its row lock for microseconds each, never across a client round trip, and the cap of distinct emoji is exact.
+    const [row] = await this.deps.database.sql<{
+      r_outcome: string;
+      r_change_seq: number | null;
+      r_message: ChangedRow | string | null;
+    }>(
+      `SELECT r_outcome, r_change_seq, r_message FROM react_to_message($1::uuid, $2::uuid, $3::uuid, $4, $5, $6, $7)`,
+      [ref.messageId, ref.conversationId, actorId, ref.emoji, ref.on, MAX_DISTINCT_REACTIONS, MESSAGE_WITH_MEMBERS],
+    );
+    switch (row!.r_outcome) {
+      case "not_found":
+        throw notFound("message");
+      case "deleted":
+        throw conflict("the message is deleted");
+      case "capped":
+        throw conflict(`a message has at most ${MAX_DISTINCT_REACTIONS} different reactions`);
+    }
+    const message = row!.r_message!;
+    const changed = typeof message === "string" ? (JSON.parse(message) as ChangedRow) : message;
+    return this.publish(changed, row!.r_change_seq !== null, "react", actorId);
   }
 
   /**
-   * Locks the message, lets `change` decide and write (answering its change number, or undefined for a no-op), then
-   * reads the message back and, after commit, fans it out as `message:updated` to every member's devices.
+   * Locks the message and reads what the rules need, lets `change` decide and write (answering its change number, or
+   * undefined for a no-op), commits, then publishes (below). Edits and deletions are rare per message: two
+   * statements under the row lock are fine for them.
    * @internal also used by deleteMessage
    */
   async apply(
     ref: MessageRef,
     actorId: string | null,
     kind: "edit" | "delete" | "react",
-    change: (tx: Tx, locked: LockedMessage) => Promise<number | undefined>,
+    change: (sql: Sql, locked: LockedMessage) => Promise<number | undefined>,
   ): Promise<Message> {
-    if (!isUuid(ref.conversationId)) throw notFound();
-    if (!isUuid(ref.messageId)) throw notFound("message");
-    const outcome = await this.deps.db.$transaction(async (tx): Promise<Outcome> => {
-      const [locked] = await tx.$queryRawUnsafe<LockedMessage[]>(
+    if (!isUuid(ref.conversationId) || !isUuid(ref.messageId)) throw notFound("message");
+    const outcome = await inTransaction(this.deps.database, async (sql) => {
+      const [locked] = await sql<LockedMessage>(
         `SELECT m.sender_id::text, m.content, m.deleted_at IS NOT NULL AS deleted,
                 extract(epoch FROM now() - m.created_at)::float8 AS age_s,
                 c.type::text AS conversation_type, mb.role::text AS actor_role
@@ -174,33 +154,31 @@ export class MessageChanges {
            LEFT JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = $3::uuid
           WHERE m.id = $1::uuid AND m.conversation_id = $2::uuid
           FOR NO KEY UPDATE OF m`,
-        ref.messageId,
-        ref.conversationId,
-        actorId,
+        [ref.messageId, ref.conversationId, actorId],
       );
       // A non-member learns nothing: the same answer whether or not the conversation or the message exists.
       if (locked === undefined) throw notFound("message");
-      const changeSeq = await change(tx, locked);
-      const [row] = await tx.$queryRawUnsafe<MessageRow[]>(
-        `SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.id = $1::uuid`,
-        ref.messageId,
-      );
-      const members =
-        changeSeq === undefined
-          ? []
-          : (
-              await tx.$queryRawUnsafe<{ user_id: string }[]>(
-                `SELECT user_id::text FROM members WHERE conversation_id = $1::uuid`,
-                ref.conversationId,
-              )
-            ).map((m) => m.user_id);
-      return { message: toMessage(row!), changed: changeSeq !== undefined, members };
-    }, TX_OPTIONS);
-    if (outcome.changed) {
-      this.deps.notifier.toUsers(outcome.members, "message:updated", outcome.message);
-      for (const listener of this.listeners) listener(outcome.message, kind, actorId);
+      const changeSeq = await change(sql, locked);
+      // Still under the lock: exactly the state this change made.
+      const [row] = await sql<ChangedRow>(MESSAGE_WITH_MEMBERS, [ref.messageId]);
+      return { row: row!, changed: changeSeq !== undefined };
+    });
+    return this.publish(outcome.row, outcome.changed, kind, actorId);
+  }
+
+  /** After a change (not a no-op repeat), fans the message out as `message:updated` to every member's devices. */
+  private publish(
+    row: ChangedRow,
+    changed: boolean,
+    kind: "edit" | "delete" | "react",
+    actorId: string | null,
+  ): Message {
+    const message = toMessage(row);
+    if (changed) {
+      this.deps.notifier.toUsers(row.member_ids ?? [], "message:updated", message);
+      for (const listener of this.listeners) listener(message, kind, actorId);
     }
-    return outcome.message;
+    return message;
   }
 }
 
@@ -222,31 +200,34 @@ export async function deleteMessage(
 ): Promise<Message> {
   const { actorId, asModerator } = request;
   const ref = { conversationId: request.conversationId, messageId: request.messageId };
-  return changes.apply(ref, actorId, "delete", async (tx, locked) => {
+  return changes.apply(ref, actorId, "delete", async (sql, locked) => {
     if (!asModerator) {
       if (locked.actor_role === null) throw notFound("message");
       const isAdmin = locked.conversation_type === "group" && locked.actor_role === "admin";
       if (locked.sender_id !== actorId && !isAdmin) throw forbidden("only the sender or a group admin may delete it");
     }
     if (locked.deleted) return undefined;
-    const changeSeq = await nextChangeSeq(tx, request.conversationId);
-    await tx.$executeRawUnsafe(`DELETE FROM message_reactions WHERE message_id = $1::uuid`, request.messageId);
-    await tx.$executeRawUnsafe(
-      `UPDATE messages SET content = '', deleted_at = now(), change_seq = $2 WHERE id = $1::uuid`,
-      request.messageId,
-      changeSeq,
+    const [row] = await sql<{ change_seq: number }>(
+      `WITH ${NEXT_CHANGE_SEQ},
+       reactions AS (DELETE FROM message_reactions WHERE message_id = $1::uuid),
+       tombstone AS (UPDATE messages SET content = '', deleted_at = now(), change_seq = (SELECT change_seq FROM counter)
+                      WHERE id = $1::uuid)
+       SELECT change_seq FROM counter`,
+      [ref.messageId, ref.conversationId],
     );
-    return changeSeq;
+    return Number(row!.change_seq);
   });
 }
 
-/** The conversation's next change number; its counter row stays locked until the transaction commits. */
-async function nextChangeSeq(tx: Tx, conversationId: string): Promise<number> {
-  const [row] = await tx.$queryRawUnsafe<{ change_seq: number }[]>(
-    `INSERT INTO message_change_counters (conversation_id, change_seq) VALUES ($1::uuid, 1)
-     ON CONFLICT (conversation_id) DO UPDATE SET change_seq = message_change_counters.change_seq + 1
-     RETURNING change_seq`,
-    conversationId,
-  );
-  return Number(row!.change_seq);
-}
+// The conversation's next change number, as a CTE named `counter` ($2: the conversation id). Its counter row stays
+// locked until the transaction commits, so change numbers become visible in increasing order.
+const NEXT_CHANGE_SEQ = `counter AS (
+  INSERT INTO message_change_counters (conversation_id, change_seq) VALUES ($2::uuid, 1)
+  ON CONFLICT (conversation_id) DO UPDATE SET change_seq = message_change_counters.change_seq + 1
+  RETURNING change_seq)`;
+// The same, only when the CTE `changed` wrote a row, and stamped on the message ($1) then.
+const NEXT_CHANGE_SEQ_IF_CHANGED = `counter AS (
+  INSERT INTO message_change_counters (conversation_id, change_seq) SELECT $2::uuid, 1 FROM changed
+  ON CONFLICT (conversation_id) DO UPDATE SET change_seq = message_change_counters.change_seq + 1
+  RETURNING change_seq),
+stamped AS (UPDATE messages SET change_seq = c.change_seq FROM counter c WHERE id = $1::uuid)`;
