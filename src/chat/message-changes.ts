@@ -225,9 +225,3 @@ const NEXT_CHANGE_SEQ = `counter AS (
   INSERT INTO message_change_counters (conversation_id, change_seq) VALUES ($2::uuid, 1)
   ON CONFLICT (conversation_id) DO UPDATE SET change_seq = message_change_counters.change_seq + 1
   RETURNING change_seq)`;
-// The same, only when the CTE `changed` wrote a row, and stamped on the message ($1) then.
-const NEXT_CHANGE_SEQ_IF_CHANGED = `counter AS (
-  INSERT INTO message_change_counters (conversation_id, change_seq) SELECT $2::uuid, 1 FROM changed
-  ON CONFLICT (conversation_id) DO UPDATE SET change_seq = message_change_counters.change_seq + 1
-  RETURNING change_seq),
-stamped AS (UPDATE messages SET change_seq = c.change_seq FROM counter c WHERE id = $1::uuid)`;

@@ -241,7 +241,8 @@ describe("messages that change, on two pods", () => {
     const [url0, url1] = cluster.urls as [string, string];
     // A few at a time: password hashing is deliberately slow.
     const users: AuthResult[] = [];
-    for (let i = 0; i < 50; i += 5) users.push(...(await Promise.all([0, 1, 2, 3, 4].map((j) => registerUser(j % 2 ? url1 : url0)))));
+    for (let i = 0; i < 50; i += 5)
+      users.push(...(await Promise.all([0, 1, 2, 3, 4].map((j) => registerUser(j % 2 ? url1 : url0)))));
     const [owner, ...rest] = users;
     const group = await createConversation(url0, owner!.accessToken, {
       type: "group",
@@ -289,7 +290,10 @@ describe("messages that change, on two pods", () => {
     assert.equal(repeat.changeSeq, 60);
     await Promise.all(sockets.map((s) => change(s, "message:react", { ...ref, emoji: "👍", on: false })));
     const emptied = await read();
-    assert.deepEqual(emptied.reactions.map((r) => [r.emoji, r.count]), [["❤️", 10]]);
+    assert.deepEqual(
+      emptied.reactions.map((r) => [r.emoji, r.count]),
+      [["❤️", 10]],
+    );
     assert.equal(emptied.changeSeq, 110);
   });
 
@@ -342,7 +346,8 @@ describe("messages that change, on two pods", () => {
     // (one replying to an edited one), and edits and reactions to those new ones.
     const ref = (m: Message) => ({ conversationId: group.id, messageId: m.id });
     const by = (m: Message) => (m.senderId === alice.user.id ? a : b);
-    for (let i = 0; i < 10; i++) await change(by(sent[i % 4]!), "message:edit", { ...ref(sent[i % 4]!), content: `edit ${i}` });
+    for (let i = 0; i < 10; i++)
+      await change(by(sent[i % 4]!), "message:edit", { ...ref(sent[i % 4]!), content: `edit ${i}` });
     await change(a, "message:delete", ref(sent[4]!));
     await change(b, "message:delete", ref(sent[5]!));
     await change(a, "message:delete", ref(sent[7]!)); // Bob's, by the group's admin
@@ -357,11 +362,13 @@ describe("messages that change, on two pods", () => {
       [a, "🔥", true],
       [b, "😂", false],
     ] as const) {
-      for (const target of [sent[0]!, sent[2]!, sent[6]!]) storm.push(change(device, "message:react", { ...ref(target), emoji, on }));
+      for (const target of [sent[0]!, sent[2]!, sent[6]!])
+        storm.push(change(device, "message:react", { ...ref(target), emoji, on }));
     }
     await Promise.all(storm);
     const later: Message[] = [];
-    for (let i = 0; i < 6; i++) later.push(await send(i % 2 ? b : a, group.id, `while away ${i}`, i === 0 ? sent[1]!.id : undefined));
+    for (let i = 0; i < 6; i++)
+      later.push(await send(i % 2 ? b : a, group.id, `while away ${i}`, i === 0 ? sent[1]!.id : undefined));
     await change(a, "message:edit", { ...ref(later[0]!), content: "edited while away" });
     await change(b, "message:react", { ...ref(later[0]!), emoji: "👀", on: true });
     await change(b, "message:delete", ref(later[1]!));
