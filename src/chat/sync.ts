@@ -132,7 +132,7 @@ async function changesAfter(
        FROM unnest($1::uuid[], $2::int[], $3::int[]) AS c(id, upto, after)
        CROSS JOIN LATERAL (
          SELECT * FROM messages
-          WHERE conversation_id = c.id AND change_seq > c.after AND seq <= c.upto
+          WHERE conversation_id = c.id AND change_seq > 0 AND change_seq > c.after AND seq <= c.upto
           ORDER BY change_seq LIMIT $4 + 1
        ) m
       ORDER BY m.conversation_id, m.change_seq

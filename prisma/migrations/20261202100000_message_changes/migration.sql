@@ -37,7 +37,9 @@ CREATE TABLE "message_reactions" (
 );
 
 -- CreateIndex
-CREATE INDEX "messages_conversation_id_change_seq_idx" ON "messages"("conversation_id", "change_seq");
+-- Partial: only changed messages are in it (most never are), and no query about seq can pick it by mistake (an index
+-- led by conversation_id alone looked as good to the planner as (conversation_id, seq) for unread counts).
+CREATE INDEX "messages_conversation_id_change_seq_idx" ON "messages"("conversation_id", "change_seq") WHERE "change_seq" > 0;
 
 -- CreateIndex
 CREATE INDEX "message_edits_message_id_idx" ON "message_edits"("message_id");
