@@ -406,3 +406,48 @@ describe("messages that change, on two pods", () => {
     assert.deepEqual(old.changes, []);
   });
 });
+
+describe("messages that change, embedded (PGlite)", () => {
+  let cluster: Cluster;
+  before(async () => {
+    cluster = await startGateways(1, { embedded: true, adapter: "memory" });
+  });
+  after(async () => {
+    await cluster.cleanup();
+  });
+
+  test("edit, react, reply, delete and sync with change cursors work on the embedded database", async () => {
+    const [url] = cluster.urls as [string];
+    const [alice, bob] = [await registerUser(url), await registerUser(url)];
+    const direct = await createConversation(url, alice.accessToken, { type: "direct", userId: bob.user.id });
+    const a = await connectDevice(url, alice.accessToken);
+    const b = await connectDevice(url, bob.accessToken);
+    try {
+      const original = await send(a, direct.id, "first");
+      const reply = await send(b, direct.id, "second", original.id);
+      assert.equal(reply.replyTo!.content, "first");
+      const ref = { conversationId: direct.id, messageId: original.id };
+      const edited = await change(a, "message:edit", { ...ref, content: "first, edited" });
+      assert.equal(edited.changeSeq, 1);
+      const reacted = await change(b, "message:react", { ...ref, emoji: "👍", on: true });
+      assert.deepEqual(reacted.reactions, [{ emoji: "👍", count: 1, userIds: [bob.user.id] }]);
+      assert.equal(reacted.changeSeq, 2);
+      const answer = await request<SyncAck>(b, "sync", { cursors: { [direct.id]: { seq: 2, changes: 0 } } });
+      assert.deepEqual(
+        answer.changes.map((m) => [m.id, m.changeSeq]),
+        [[original.id, 2]],
+      );
+      assert.equal(answer.changeCursors[direct.id], 2);
+      const tomb = await change(a, "message:delete", ref);
+      assert.equal(tomb.content, "");
+      assert.deepEqual(tomb.reactions, []);
+      const history = await api<{ messages: Message[] }>(url, "GET", `/v1/conversations/${direct.id}/messages`, {
+        token: bob.accessToken,
+      });
+      assert.equal(history.body.messages[1]!.replyTo!.content, "");
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+});
