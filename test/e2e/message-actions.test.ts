@@ -90,9 +90,7 @@ describe("message actions in a browser", { timeout: 300_000 }, () => {
     await a.fill("#composer-input", "Are we still on for Sunday?");
     await a.press("#composer-input", "Enter");
     await bubble(b, "Are we still on for Sunday?").locator(".msg-edited").waitFor({ timeout: WAIT });
-    await b
-      .locator("#messages .msg-quote-text", { hasText: "Are we still on for Sunday?" })
-      .waitFor({ timeout: WAIT });
+    await b.locator("#messages .msg-quote-text", { hasText: "Are we still on for Sunday?" }).waitFor({ timeout: WAIT });
 
     // Bob reacts to Alice's message; Alice sees the count.
     const target = bubble(b, "Are we still on for Sunday?");
