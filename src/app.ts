@@ -12,6 +12,7 @@ import { createAuthentication } from "./auth/authentication.js";
 import { startRefreshTokenCleanup } from "./auth/token-cleanup.js";
 import { Conversations } from "./chat/conversations.js";
 import { MarkerWriter } from "./chat/marker-writer.js";
+import { MessageChanges } from "./chat/message-changes.js";
 import { MessageWriter } from "./chat/message-writer.js";
 import { Messages } from "./chat/messages.js";
 import { MessageSearch } from "./chat/search.js";
@@ -20,6 +21,7 @@ import type { Config } from "./config.js";
 import type { Database } from "./db/client.js";
 import { createHttpServer } from "./http/http-server.js";
 import { accountRoutes } from "./http/routes/account-routes.js";
+import { messageChangeRoutes } from "./http/routes/message-change-routes.js";
 import { pushRoutes } from "./http/routes/push-routes.js";
 import { searchRoutes } from "./http/routes/search-routes.js";
 import { servicePublisher } from "./http/routes/service-routes.js";
@@ -32,6 +34,7 @@ import { userRoom } from "./protocol/events.js";
 import { adapterModeFor, createRedisAdapter, type AdapterMode } from "./realtime/adapter.js";
 import { guardSocketBuffers } from "./realtime/buffer-guard.js";
 import { EventRouter, registerChatHandlers } from "./realtime/handlers.js";
+import { registerMessageChangeHandlers } from "./realtime/message-change-handlers.js";
 import { LiveResync, resyncAfterRedisOutage } from "./realtime/resync.js";
 import { socketNotifier } from "./realtime/notifier.js";
 import { originPolicy } from "./realtime/origins.js";
@@ -155,6 +158,13 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   markerWriter.onMoved((moved) => receipts.announce(moved));
   const conversations = new Conversations(db, notifier, config.GROUP_MAX_MEMBERS, config.MAX_CONVERSATIONS_PER_USER);
   const messages = new Messages(db, writer, markerWriter, conversations, notifier, config.MESSAGE_MAX_CHARS);
+  // Edits, deletions and reactions (and, through deleteMessage, the operator API's deletions).
+  const changes = new MessageChanges({
+    database,
+    notifier,
+    editWindowS: config.MESSAGE_EDIT_WINDOW_S,
+    maxChars: config.MESSAGE_MAX_CHARS,
+  });
   // onStored runs right after the fan-out emit, so this is commit-to-emit on this pod.
   messages.onStored((message, _members, { repeated }) => {
     if (repeated) return;
@@ -188,6 +198,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       (api) => pushRoutes(api, push),
       (api) => accountRoutes(api, { deletion, limits }),
       (api) => searchRoutes(api, { search: new MessageSearch(db, conversations), limits }),
+      (api) => messageChangeRoutes(api, { changes, limits }),
     ],
   });
 
@@ -200,6 +211,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   // Client events, registered once for every socket.
   const router = new EventRouter({ limits, log, metrics });
   registerChatHandlers(router, { db, messages, limits });
+  registerMessageChangeHandlers(router, { changes, limits });
   const stopTyping = registerTyping(router, { db, conversations, notifier });
   const sessions = manageSessionLifetime(router, {
     ttlSeconds: tokens.ttlSeconds,

@@ -245,6 +245,8 @@ const EnvSchema = z.object({
   RATE_LIMIT_SERVICE_PER_SEC: int(50, 1, 100_000),
   /** Longest message content, in Unicode code points. @default 4000 */
   MESSAGE_MAX_CHARS: int(4000, 1, 100_000),
+  /** How long after sending its sender may edit a message, in seconds. @default 172800 (2 days) */
+  MESSAGE_EDIT_WINDOW_S: int(2 * 86_400, 1, 10 * 365 * 86_400),
   /** With the sharded adapter, an event for at least this many users (a group's message, its receipts) is published
    * once on the channel every pod reads instead of once per user's room; smaller audiences stay on their rooms'
    * channels, which only the pods holding those users read. The classic and in-memory adapters always publish once.

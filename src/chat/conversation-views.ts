@@ -51,12 +51,13 @@ async function lastMessages(db: Db, conversationIds: string[]): Promise<Map<stri
   return new Map(rows.map((row) => [row.conversation_id, toMessage(row)]));
 }
 
-/** Unread = messages after the member's read marker that others sent (the contract's definition). */
+/** Unread = messages after the member's read marker that others sent (the contract's definition), not deleted. */
 async function unreadCounts(db: Db, conversationIds: string[], viewerId: string | null): Promise<Map<string, number>> {
   const rows = await db.$queryRawUnsafe<{ conversation_id: string; user_id: string; unread: number }[]>(
     `SELECT mb.conversation_id::text, mb.user_id::text, count(m.id)::int AS unread
        FROM members mb
        JOIN messages m ON m.conversation_id = mb.conversation_id AND m.seq > mb.read_seq AND m.sender_id <> mb.user_id
+                       AND m.deleted_at IS NULL
       WHERE mb.conversation_id = ANY($1::uuid[]) AND ($2::uuid IS NULL OR mb.user_id = $2::uuid)
       GROUP BY mb.conversation_id, mb.user_id`,
     conversationIds,

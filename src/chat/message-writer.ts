@@ -20,12 +20,15 @@ import { randomUUID } from "node:crypto";
 import type { Sql } from "../db/client.js";
 import { isRetryableConflict, isUniqueViolation, isUnavailableError, notFound, unavailable } from "../errors.js";
 import type { Message } from "../protocol/types.js";
+import { unchangedFields } from "./message-rows.js";
 
 export interface SendRequest {
   conversationId: string;
   senderId: string;
   clientMsgId: string;
   content: string;
+  /** The message answered; the caller has checked it is in the same conversation (messages.ts). */
+  replyToId?: string | undefined;
   /** A service's system user, trusted by the caller: posts without being a member. */
   systemSender?: boolean;
 }
@@ -270,8 +273,8 @@ interface BatchRow {
 // duplicate committed in between is caught by the unique index (the writer then bisects the batch).
 const WRITE_BATCH_SQL = `
 WITH req AS (
-  SELECT * FROM unnest($1::int[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bool[], $7::uuid[])
-    AS r(idx, conversation_id, sender_id, client_msg_id, content, system_sender, id)
+  SELECT * FROM unnest($1::int[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bool[], $7::uuid[], $8::uuid[])
+    AS r(idx, conversation_id, sender_id, client_msg_id, content, system_sender, id, reply_to_id)
 ), existing AS (
   SELECT r.idx, m.id, m.conversation_id, m.seq, m.sender_id, m.client_msg_id, m.content, m.created_at
     FROM req r JOIN messages m ON m.sender_id = r.sender_id AND m.client_msg_id = r.client_msg_id
@@ -291,8 +294,8 @@ WITH req AS (
    WHERE c.id = l.id
    RETURNING c.id, l.last_seq AS base
 ), inserted AS (
-  INSERT INTO messages (id, conversation_id, seq, sender_id, client_msg_id, content)
-  SELECT n.id, n.conversation_id, b.base + n.ord, n.sender_id, n.client_msg_id, n.content
+  INSERT INTO messages (id, conversation_id, seq, sender_id, client_msg_id, content, reply_to_id)
+  SELECT n.id, n.conversation_id, b.base + n.ord, n.sender_id, n.client_msg_id, n.content, n.reply_to_id
     FROM numbered n JOIN bumped b ON b.id = n.conversation_id
   RETURNING id, conversation_id, seq, sender_id, created_at
 ), sender_reads AS (
@@ -335,6 +338,7 @@ async function writeBatch(sql: Sql, requests: SendRequest[]): Promise<BatchResul
       unique.map((i) => requests[i]!.content),
       unique.map((i) => requests[i]!.systemSender === true),
       unique.map((i) => ids[i]!),
+      unique.map((i) => requests[i]!.replyToId ?? null),
     ],
     { prepare: "write-message-batch" },
   );
@@ -356,6 +360,7 @@ async function writeBatch(sql: Sql, requests: SendRequest[]): Promise<BatchResul
         clientMsgId: r.clientMsgId,
         content: r.content,
         createdAt: new Date(row.created_at!).toISOString(),
+        ...unchangedFields(),
         created: true,
       });
     } else {
@@ -368,6 +373,8 @@ async function writeBatch(sql: Sql, requests: SendRequest[]): Promise<BatchResul
         clientMsgId: row.client_msg_id!,
         content: row.content!,
         createdAt: new Date(row.created_at!).toISOString(),
+        // The stored message may have changed since; messages.ts reloads a retry's message in full.
+        ...unchangedFields(),
         created: false,
       });
     }

@@ -2,10 +2,10 @@
 // the HTTP route: authorise (member?), validate, persist idempotently, fan out to every member's devices. Markers
 // are written in batches by the MarkerWriter and announced by the ReceiptAnnouncer.
 import type { Db } from "../db/client.js";
-import { notFound, payloadTooLarge } from "../errors.js";
-import type { Message } from "../protocol/types.js";
+import { badRequest, notFound, payloadTooLarge } from "../errors.js";
+import type { Message, ReplyPreview } from "../protocol/types.js";
 import type { Conversations } from "./conversations.js";
-import { MESSAGE_COLUMNS, type MessageRow, toMessage } from "./message-rows.js";
+import { MESSAGE_COLUMNS, type MessageRow, REPLY_PREVIEW_CHARS, toMessage } from "./message-rows.js";
 import type { MarkerWriter } from "./marker-writer.js";
 import type { MessageWriter, StoredSend } from "./message-writer.js";
 import { isUuid, type MessageStoredListener, type Notifier } from "./ports.js";
@@ -14,6 +14,8 @@ export interface SendInput {
   conversationId: string;
   clientMsgId: string;
   content: string;
+  /** The message this one answers: one of the same conversation, else `bad_request`. */
+  replyToId?: string | undefined;
 }
 
 export interface HistoryPage {
@@ -52,13 +54,58 @@ export class Messages {
       });
     }
     if (!isUuid(input.conversationId)) throw notFound();
+    // Only a reply pays for this read: a plain send goes straight to the batched writer.
+    const replyTo =
+      input.replyToId === undefined ? null : await this.replyPreview(senderId, input, options.systemSender === true);
     // A system sender (a service posting, see http/routes/service-routes.ts) is not a member: the writer skips
     // the membership check for it and nothing else.
     const stored = await this.writer.write({ senderId, ...input, systemSender: options.systemSender === true });
     // A retry finds its message stored: fan it out again, since the pod that committed it may have died before its
     // fan-out (clients de-duplicate by id; push de-duplicates per subscription, conversation and newest seq).
+    if (stored.alreadyStored) {
+      // A retry: the stored message may have been edited, reacted to or deleted since; answer it as it is now.
+      stored.message = (await this.load(stored.message.conversationId, stored.message.id)) ?? stored.message;
+    } else stored.message.replyTo = replyTo;
     if (stored.created || stored.alreadyStored) this.fanOut(stored, !stored.created);
     return { message: stored.message, created: stored.created };
+  }
+
+  /**
+   * The preview of the message a send answers, checked to be in the same conversation. Membership is checked first
+   * so that a non-member learns nothing about the conversation's messages (`not_found`, as the writer would answer).
+   * Messages never move between conversations and a deleted one stays as a tombstone, so the check cannot go stale
+   * before the writer inserts the reply.
+   */
+  private async replyPreview(senderId: string, input: SendInput, systemSender: boolean): Promise<ReplyPreview> {
+    const invalid = () =>
+      badRequest("replyToId must name a message of this conversation", [
+        { field: "replyToId", problem: "not a message of this conversation" },
+      ]);
+    if (!isUuid(input.replyToId!)) throw invalid();
+    const [row] = await this.db.$queryRawUnsafe<{ member: boolean; preview: ReplyPreview | string | null }[]>(
+      `SELECT ($4 OR EXISTS (SELECT 1 FROM members WHERE conversation_id = $1::uuid AND user_id = $2::uuid)) AS member,
+              (SELECT json_build_object('id', r.id::text, 'seq', r.seq, 'senderId', r.sender_id::text,
+                 'content', CASE WHEN r.deleted_at IS NULL THEN left(r.content, ${REPLY_PREVIEW_CHARS}) ELSE '' END)
+                 FROM messages r WHERE r.id = $3::uuid AND r.conversation_id = $1::uuid) AS preview`,
+      input.conversationId,
+      senderId,
+      input.replyToId,
+      systemSender,
+    );
+    if (row === undefined || !row.member) throw notFound();
+    if (row.preview === null) throw invalid();
+    const preview = typeof row.preview === "string" ? (JSON.parse(row.preview) as ReplyPreview) : row.preview;
+    return { ...preview, seq: Number(preview.seq) };
+  }
+
+  /** One message as it is now, or undefined. */
+  private async load(conversationId: string, messageId: string): Promise<Message | undefined> {
+    const [row] = await this.db.$queryRawUnsafe<MessageRow[]>(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.id = $1::uuid AND m.conversation_id = $2::uuid`,
+      messageId,
+      conversationId,
+    );
+    return row === undefined ? undefined : toMessage(row);
   }
 
   async history(

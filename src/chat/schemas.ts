@@ -80,13 +80,21 @@ export const clientMsgId = z
   .string()
   .regex(/^[^\p{Cc}\p{Cs}]{1,128}$/u, "must be 1 to 128 printable characters (no control characters)");
 
-export const SendBody = z.strictObject({ clientMsgId, content });
-export const SendPayload = z.object({ conversationId: id, clientMsgId, content });
+export const SendBody = z.strictObject({ clientMsgId, content, replyToId: id.optional() });
+export const SendPayload = z.object({ conversationId: id, clientMsgId, content, replyToId: id.optional() });
+export const EditBody = z.strictObject({ content });
+export const EditPayload = z.object({ conversationId: id, messageId: id, content });
+export const MessageRefPayload = z.object({ conversationId: id, messageId: id });
+/** The emoji itself is checked by the domain (chat/emoji.ts); here only its size. */
+const emoji = z.string().min(1).max(32);
+export const ReactPayload = z.object({ conversationId: id, messageId: id, emoji, on: z.boolean() });
+/** A sync cursor: a seq (older clients), or a seq and a change cursor (README, "Sync"). */
+const syncCursor = z.union([seq, z.strictObject({ seq, changes: seq })]);
 export const MarkerPayload = z.object({ conversationId: id, seq });
 export const ReadBody = z.strictObject({ seq });
 export const TypingPayload = z.object({ conversationId: id, isTyping: z.boolean() });
 export const SyncPayload = z.object({
-  cursors: z.record(id, seq).refine((c) => Object.keys(c).length <= 10_000, "at most 10000 cursors"),
+  cursors: z.record(id, syncCursor).refine((c) => Object.keys(c).length <= 10_000, "at most 10000 cursors"),
   limit: z.number().int().min(1).max(1000).optional(),
 });
 export const PresenceSubscribePayload = z.object({ userIds: z.array(id).max(1000) });

@@ -10,6 +10,7 @@ import { TypedEmitter, type Listener } from "./emitter.js";
 import { ChatApiError, isPermanent, toChatApiError } from "./errors.js";
 import { ChatHttpApi, type ChatHttpApiOptions } from "./http-api.js";
 import { MarkerBatcher } from "./marker-batcher.js";
+import { ChangeQueue, type ChangeRequest, ChangeTracker } from "./message-changes.js";
 import { MessageSequencer } from "./message-sequencer.js";
 import { Outbox } from "./outbox.js";
 import {
@@ -43,6 +44,11 @@ export interface ChatClientEvents {
   state: { state: ConnectionState; previous: ConnectionState };
   /** A message for the app: each exactly once, per conversation in `seq` order, the user's own included. */
   message: Message;
+  /**
+   * A message the app already has changed (edited, deleted, reacted to): the whole message as it is now. Each state
+   * once, oldest to newest (by `changeSeq`). Replies to it show `replyPreviewOf(message)` from now on.
+   */
+  messageUpdated: Message;
   /** The gateway stored a message from `send()`; it also arrives as a `message`. */
   sent: { entry: OutboxEntry; message: Message };
   /** The gateway refused a message from `send()` for good; it will not be retried. */
@@ -138,6 +144,10 @@ export class ChatClient {
   private readonly presenceSubscriptions = new Set<string>();
   private readonly presenceStates = new Map<string, PresenceState>();
   private readonly gapFills = new Set<string>();
+  private readonly changes = new ChangeTracker();
+  private changeQueue!: ChangeQueue;
+  /** A sync is already scheduled to fill a hole in the live changes. */
+  private changeHoleSync = false;
   private readonly typingChains = new Map<string, Promise<void>>();
 
   private socket: ChatSocket | null = null;
@@ -183,6 +193,7 @@ export class ChatClient {
           conversationId: entry.conversationId,
           clientMsgId: entry.clientMsgId,
           content: entry.content,
+          ...(entry.replyToId !== undefined ? { replyToId: entry.replyToId } : {}),
         }).then((answer) => answer.message),
       onSent: (entry, message) => {
         this.events.emit("sent", { entry, message });
@@ -191,6 +202,11 @@ export class ChatClient {
       onFailed: (entry, error) => this.events.emit("sendFailed", { entry, error }),
       onStorageError: (error) => this.reportError("storage", error),
       clock,
+    });
+    this.changeQueue = new ChangeQueue({
+      send: (change: ChangeRequest) => this.sendChange(change),
+      timers: this.timers,
+      onAcked: (message) => this.applyUpdate(message),
     });
     this.cursorStorage = options.cursorStorage ?? new MemoryCursorStorage();
     this.cursorWriter = new CoalescingWriter(
@@ -259,8 +275,33 @@ export class ChatClient {
    * as there is a connection, in order with the other sends to that conversation, retried until acknowledged; the
    * outcome comes as `sent` or `sendFailed`, and the stored message as a `message`.
    */
-  send(conversationId: string, content: string): Promise<OutboxEntry> {
-    return this.outbox.enqueue(conversationId, content);
+  send(conversationId: string, content: string, options: { replyToId?: string } = {}): Promise<OutboxEntry> {
+    return this.outbox.enqueue(conversationId, content, undefined, options);
+  }
+
+  /**
+   * Replaces a message's content (the sender's own, within the gateway's edit window). Queued in order with the
+   * user's other changes and retried until acknowledged; resolves with the message as the gateway answered it, or
+   * rejects with a ChatApiError it refused it with (`forbidden`, `conflict`, ...). See message-changes.ts for why a
+   * retried change is applied once.
+   */
+  editMessage(conversationId: string, messageId: string, content: string): Promise<Message> {
+    return this.changeQueue.enqueue({ event: "message:edit", payload: { conversationId, messageId, content } });
+  }
+
+  /** Deletes a message (the user's own, or any as a group admin); resolves with the tombstone. */
+  deleteMessage(conversationId: string, messageId: string): Promise<Message> {
+    return this.changeQueue.enqueue({ event: "message:delete", payload: { conversationId, messageId } });
+  }
+
+  /** Adds (`on`, the default) or removes the user's reaction with one emoji. */
+  react(conversationId: string, messageId: string, emoji: string, on = true): Promise<Message> {
+    return this.changeQueue.enqueue({ event: "message:react", payload: { conversationId, messageId, emoji, on } });
+  }
+
+  /** The change cursor sync sends for a conversation: every change up to it has been applied. */
+  changeCursor(conversationId: string): number {
+    return this.changes.cursor(conversationId);
   }
 
   /** Stops retrying an unsent message. Returns false when it is no longer in the outbox. */
@@ -395,6 +436,7 @@ export class ChatClient {
     socket.on("disconnect", (reason) => this.handleDisconnect(reason));
     socket.on("connect_error", (error) => this.handleConnectError(socket, error));
     socket.on("message:new", (message) => this.ingest([message]));
+    socket.on("message:updated", (message) => this.receiveUpdate(message));
     socket.on("conversation:read", (event) => this.events.emit("conversationRead", event));
     socket.on("conversation:delivered", (event) => this.events.emit("conversationDelivered", event));
     socket.on("conversation:markers", (event) => this.receiveMarkers(event));
@@ -426,6 +468,7 @@ export class ChatClient {
     this.displacedNow = false;
     this.setState("connected");
     this.outbox.setOnline(true);
+    this.changeQueue.setOnline(true);
     this.delivered.setOnline(true);
     this.reads.setOnline(true);
     if (this.presenceSubscriptions.size > 0) this.subscribeOnServer([...this.presenceSubscriptions], epoch);
@@ -435,6 +478,7 @@ export class ChatClient {
   private handleDisconnect(reason: string): void {
     this.epoch += 1;
     this.outbox.setOnline(false);
+    this.changeQueue.setOnline(false);
     this.delivered.setOnline(false);
     this.reads.setOnline(false);
     this.typingThrottle.reset();
@@ -494,6 +538,7 @@ export class ChatClient {
     this.epoch += 1;
     this.timers.clearAll();
     this.outbox.setOnline(false);
+    this.changeQueue.setOnline(false);
     this.delivered.setOnline(false);
     this.reads.setOnline(false);
     this.typingThrottle.reset();
@@ -525,9 +570,14 @@ export class ChatClient {
     let failures = 0;
     while (epoch === this.epoch) {
       const cursors = this.sequencer.cursors();
+      // Object cursors: the messages after each seq, and the changes after each change cursor.
+      const withChanges = Object.fromEntries(
+        Object.entries(cursors).map(([id, seq]) => [id, { seq, changes: this.changes.cursor(id) }]),
+      );
+      const changesBefore = { ...withChanges };
       let page: RequestResult<"sync">;
       try {
-        page = await this.request("sync", { cursors, limit: this.options.syncPageSize ?? 500 });
+        page = await this.request("sync", { cursors: withChanges, limit: this.options.syncPageSize ?? 500 });
       } catch (err) {
         const error = toChatApiError(err);
         const delay = retryDelay(error, ++failures);
@@ -542,7 +592,11 @@ export class ChatClient {
       failures = 0;
       for (const conversation of page.conversations) conversations.set(conversation.id, conversation);
       this.ingest(page.messages);
-      const advanced = Object.entries(this.sequencer.cursors()).some(([id, seq]) => seq > (cursors[id] ?? 0));
+      for (const message of page.changes ?? []) this.applyUpdate(message);
+      for (const [id, changeSeq] of Object.entries(page.changeCursors ?? {})) this.changes.advance(id, changeSeq);
+      const advanced =
+        Object.entries(this.sequencer.cursors()).some(([id, seq]) => seq > (cursors[id] ?? 0)) ||
+        Object.entries(changesBefore).some(([id, c]) => this.changes.cursor(id) > c.changes);
       // Without progress another page would be the same page; whatever is missing, the gap fill fetches.
       if (!page.hasMore || !advanced) break;
     }
@@ -550,6 +604,35 @@ export class ChatClient {
     this.events.emit("synced", { conversations: [...conversations.values()] });
     this.settleFirstSync?.resolve();
     this.settleFirstSync = null;
+  }
+
+  /** A live change: applied at once; a hole in the change numbers that stays open is filled by a sync. */
+  private receiveUpdate(message: Message): void {
+    this.applyUpdate(message);
+    if (this.changes.noteLive(message) || this.changeHoleSync) return;
+    this.changeHoleSync = true;
+    this.timers.set(() => {
+      this.changeHoleSync = false;
+      if (this.changes.noteLive(message)) return;
+      void this.syncUntilCaughtUp(this.epoch);
+    }, this.options.gapFillDelayMs ?? 1000);
+  }
+
+  /** Any copy of a changed message (live, sync, an ack): given to the app when it is newer than what it has. */
+  private applyUpdate(message: Message): void {
+    const delivered = message.seq <= this.sequencer.cursor(message.conversationId);
+    if (this.changes.accept(message, delivered)) this.events.emit("messageUpdated", message);
+  }
+
+  private sendChange(change: ChangeRequest): Promise<{ message: Message }> {
+    switch (change.event) {
+      case "message:edit":
+        return this.request("message:edit", change.payload);
+      case "message:delete":
+        return this.request("message:delete", change.payload);
+      case "message:react":
+        return this.request("message:react", change.payload);
+    }
   }
 
   /** Coalesced receipts: the per-member shape becomes the usual per-member events, so apps need only one path. */
@@ -575,7 +658,9 @@ export class ChatClient {
     let deliveredAny = false;
     for (const message of messages) {
       touched.add(message.conversationId);
-      for (const ready of this.sequencer.accept(message)) {
+      for (const accepted of this.sequencer.accept(message)) {
+        // A change that arrived before the message itself: the app gets the newest copy, once.
+        const ready = this.changes.latest(accepted);
         deliveredAny = true;
         this.events.emit("message", ready);
         this.delivered.note(ready.conversationId, ready.seq);

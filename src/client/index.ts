@@ -36,8 +36,18 @@ export {
 } from "./token-manager.js";
 export { TypedEmitter, type Listener } from "./emitter.js";
 export { MessageSequencer, type Gap } from "./message-sequencer.js";
+export { ChangeQueue, ChangeTracker, replyPreviewOf, type ChangeRequest } from "./message-changes.js";
 export { Outbox, type OutboxOptions } from "./outbox.js";
 export { backoffDelay, retryDelay, type BackoffOptions } from "./backoff.js";
 export { createClientMsgId } from "./ids.js";
-export type { Conversation, ConversationMember, Message, PresenceState, PublicUser } from "../protocol/types.js";
+export type {
+  Attachment,
+  Conversation,
+  ConversationMember,
+  Message,
+  PresenceState,
+  PublicUser,
+  Reaction,
+  ReplyPreview,
+} from "../protocol/types.js";
 export type { MarkerCounts, MarkerEvent, MarkersEvent } from "../protocol/events.js";

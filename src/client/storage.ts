@@ -6,6 +6,8 @@ export interface OutboxEntry {
   clientMsgId: string;
   conversationId: string;
   content: string;
+  /** The message this one answers, if any. */
+  replyToId?: string;
   /** When the app called `send()`, ISO-8601. */
   createdAt: string;
   /** Sends tried so far in this process (not a promise across restarts). */

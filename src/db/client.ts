@@ -29,7 +29,22 @@ export interface Database {
    * Optional so a hand-built Database (a test's PGlite one) needs no stub.
    */
   poolStats?(): PoolStats | undefined;
+  /**
+   * Runs `fn` in one transaction on one connection (BEGIN, its statements, COMMIT; ROLLBACK if it throws). With
+   * PostgreSQL straight on a pooled node-postgres connection: a few short statements under a row lock cost round
+   * trips only, far less than Prisma's interactive transactions (measured: a reaction storm on one message).
+   * Optional so a hand-built Database needs no stub; see `inTransaction`.
+   */
+  transaction?<T>(fn: (sql: Sql) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+}
+
+/** `database.transaction`, or Prisma's interactive transaction where the database has none of its own. */
+export function inTransaction<T>(database: Database, fn: (sql: Sql) => Promise<T>): Promise<T> {
+  if (database.transaction) return database.transaction(fn);
+  return database.prisma.$transaction((tx) =>
+    fn(<R>(text: string, params: readonly unknown[]) => tx.$queryRawUnsafe<R[]>(text, ...params)),
+  );
 }
 
 export interface PoolStats {
@@ -98,6 +113,24 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
         await pool.query("SELECT 1");
       },
       poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+      transaction: async <T>(fn: (sql: Sql) => Promise<T>): Promise<T> => {
+        const client = await pool.connect();
+        let broken: unknown;
+        try {
+          await client.query("BEGIN");
+          const result = await fn(
+            async <R>(text: string, params: readonly unknown[]) => (await client.query(text, [...params])).rows as R[],
+          );
+          await client.query("COMMIT");
+          return result;
+        } catch (err) {
+          // A connection that failed mid-transaction is not given back to the pool as if it were clean.
+          await client.query("ROLLBACK").catch((rollbackErr: unknown) => (broken = rollbackErr));
+          throw err;
+        } finally {
+          client.release(broken instanceof Error ? broken : undefined);
+        }
+      },
       // The adapter leaves an external pool open on dispose (disposeExternalPool is off), so end it ourselves.
       close: async () => {
         try {

@@ -9,7 +9,31 @@ export interface SendPayload {
   conversationId: string;
   clientMsgId: string;
   content: string;
+  /** The message this one answers (same conversation). */
+  replyToId?: string;
 }
+export interface EditPayload {
+  conversationId: string;
+  messageId: string;
+  content: string;
+}
+export interface MessageRefPayload {
+  conversationId: string;
+  messageId: string;
+}
+export interface ReactPayload {
+  conversationId: string;
+  messageId: string;
+  /** One emoji grapheme. */
+  emoji: string;
+  /** true adds the caller's reaction, false removes it; repeating either changes nothing. */
+  on: boolean;
+}
+/**
+ * A conversation's sync cursor: the last seq seen (older clients), or that and the last change number applied
+ * (`changes`), which also asks for the messages changed since (README, "Sync").
+ */
+export type SyncCursor = number | { seq: number; changes: number };
 export interface MarkerPayload {
   conversationId: string;
   seq: number;
@@ -19,14 +43,21 @@ export interface TypingPayload {
   isTyping: boolean;
 }
 export interface SyncPayload {
-  /** conversationId -> last seq the client has seen; an unlisted conversation counts as 0. */
-  cursors: Record<string, number>;
+  /** conversationId -> cursor; an unlisted conversation counts as 0. */
+  cursors: Record<string, SyncCursor>;
   /** Caps the messages of the whole answer (default 500, at most 1000). */
   limit?: number;
 }
 export interface SyncResult {
   conversations: Conversation[];
   messages: Message[];
+  /**
+   * For object cursors: messages at or below the cursor's seq changed after its change number, as they are now,
+   * ascending by changeSeq within a conversation. Apply each one whose changeSeq is above the copy held.
+   */
+  changes: Message[];
+  /** conversationId -> the change number the client may store in its cursor once it applied this answer. */
+  changeCursors: Record<string, number>;
   hasMore: boolean;
 }
 
@@ -36,6 +67,9 @@ export interface ClientToServerEvents {
   "message:delivered": (payload: MarkerPayload, ack: Ack) => void;
   typing: (payload: TypingPayload, ack: Ack) => void;
   sync: (payload: SyncPayload, ack: Ack<SyncResult>) => void;
+  "message:edit": (payload: EditPayload, ack: Ack<{ message: Message }>) => void;
+  "message:delete": (payload: MessageRefPayload, ack: Ack<{ message: Message }>) => void;
+  "message:react": (payload: ReactPayload, ack: Ack<{ message: Message }>) => void;
   "presence:subscribe": (payload: { userIds: string[] }, ack: Ack<{ presence: Record<string, PresenceState> }>) => void;
   "auth:refresh": (payload: { token: string }, ack: Ack<{ expiresAt: string }>) => void;
 }
@@ -66,6 +100,8 @@ export type MarkersEvent =
 
 export interface ServerToClientEvents {
   "message:new": (message: Message) => void;
+  /** A message after an edit, deletion or reaction; its changeSeq orders the changes of its conversation. */
+  "message:updated": (message: Message) => void;
   "conversation:read": (event: MarkerEvent) => void;
   "conversation:delivered": (event: MarkerEvent) => void;
   /** Receipts of a larger conversation, coalesced (see MarkersEvent). Small ones keep the two events above. */

@@ -40,6 +40,46 @@ export interface Message {
   clientMsgId: string;
   content: string;
   createdAt: string;
+  /** Null until edited. */
+  editedAt: string | null;
+  /** Null until deleted; a deleted message is a tombstone: content "", no reactions, no attachments. */
+  deletedAt: string | null;
+  /** The message answered, or null. */
+  replyTo: ReplyPreview | null;
+  /** One entry per emoji, in the order each emoji was first used. */
+  reactions: Reaction[];
+  attachments: Attachment[];
+  /**
+   * The conversation's change counter at this message's last edit, deletion or reaction (0: never changed). Of two
+   * copies of a message, the one with the higher changeSeq is newer; sync cursors use it (README, "Sync").
+   */
+  changeSeq: number;
+}
+
+/** The answered message as a reply shows it: content cut to 200 code points, "" once that message is deleted. */
+export interface ReplyPreview {
+  id: string;
+  seq: number;
+  senderId: string;
+  content: string;
+}
+
+export interface Reaction {
+  emoji: string;
+  count: number;
+  /** At most the first 20 who reacted. */
+  userIds: string[];
+}
+
+export interface Attachment {
+  id: string;
+  name: string;
+  mimeType: string;
+  size: number;
+  url: string;
+  width?: number;
+  height?: number;
+  thumbnailUrl?: string;
 }
 
 export interface Conversation {

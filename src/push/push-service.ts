@@ -83,6 +83,8 @@ export class PushService {
     if (state === undefined) return void this.skip(userId, conversationId, "not_member");
     if (state.muted) return void this.skip(userId, conversationId, "muted");
     if (state.marker >= delivery.seq) return void this.skip(userId, conversationId, "delivered");
+    // Every undelivered message was deleted since the decision: the pending notification is withdrawn.
+    if (state.newest === null) return void this.skip(userId, conversationId, "delivered");
 
     const resolved = await this.target(delivery);
     // Unsubscribed meanwhile: nothing to do.
@@ -134,6 +136,7 @@ export class PushService {
            ON msg.conversation_id = m.conversation_id
           AND msg.seq > GREATEST(m.delivered_seq, m.read_seq)
           AND msg.sender_id <> m.user_id
+          AND msg.deleted_at IS NULL
         WHERE m.conversation_id = $1::uuid AND m.user_id = $2::uuid
         GROUP BY m.muted, m.delivered_seq, m.read_seq`,
       conversationId,

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Message } from "../../src/protocol/types.js";
+import { unchangedFields } from "../../src/chat/message-rows.js";
 import { MessageSequencer } from "../../src/client/message-sequencer.js";
+
+const UNCHANGED = unchangedFields();
 
 function msg(conversationId: string, seq: number, id = `${conversationId}-${seq}`): Message {
   return {
@@ -12,6 +15,7 @@ function msg(conversationId: string, seq: number, id = `${conversationId}-${seq}
     clientMsgId: `c-${id}`,
     content: `m${seq}`,
     createdAt: new Date(0).toISOString(),
+    ...UNCHANGED,
   };
 }
 const seqs = (messages: Message[]) => messages.map((m) => m.seq);

@@ -1,11 +1,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Message } from "../../src/protocol/types.js";
+import { unchangedFields } from "../../src/chat/message-rows.js";
 import { backoffDelay, retryDelay } from "../../src/client/backoff.js";
 import { ChatApiError, type ChatErrorCode } from "../../src/client/errors.js";
 import { Outbox, type OutboxOptions } from "../../src/client/outbox.js";
 import { CoalescingWriter, MemoryOutboxStorage, type OutboxEntry } from "../../src/client/storage.js";
 import { FakeClock, settle } from "./fake-clock.js";
+
+const UNCHANGED = unchangedFields();
 
 const stored = (entry: OutboxEntry, seq: number): Message => ({
   id: `m-${entry.clientMsgId}`,
@@ -15,6 +18,7 @@ const stored = (entry: OutboxEntry, seq: number): Message => ({
   clientMsgId: entry.clientMsgId,
   content: entry.content,
   createdAt: new Date(0).toISOString(),
+  ...UNCHANGED,
 });
 
 /** A transmit whose answers the test decides, one call at a time. */

@@ -14,6 +14,7 @@ import { ChatState, type DeliveryStatus, type Thread } from "./chat-state.js";
 import { boundFetch, h } from "./dom.js";
 import { icon, type IconName } from "./icons.js";
 import { avatarColor, clockTime, dayKey, dayLabel, initials, listTime, presenceLabel } from "./format.js";
+import { MessageActions } from "./message-actions.js";
 import { NewChatDialog } from "./new-chat-dialog.js";
 import { SearchPanel } from "./search-panel.js";
 import { clearSession, storedTokenProvider, type StoredSession } from "./session.js";
@@ -78,6 +79,9 @@ export class ChatApp {
     attrs: { id: "composer-input", rows: "1", placeholder: "Write a message", autocomplete: "off" },
   });
   private readonly composer = h("form", { class: "composer", attrs: { id: "composer" } });
+  /** Reply, react, edit, delete (message-actions.ts). */
+  private readonly actions: MessageActions;
+
   private readonly pane = h("main", { class: "pane", attrs: { "aria-label": "Conversation" } });
 
   constructor(
@@ -96,6 +100,20 @@ export class ChatApp {
       reconnectionDelayMax: 5_000,
       fetch: boundFetch,
     });
+    this.actions = new MessageActions(
+      this.client,
+      () => this.state.me.id,
+      (thread, userId) => this.state.nameOf(thread.conversation, userId),
+      (text) => {
+        if (text !== undefined) this.input.value = text;
+        this.resizeInput();
+        this.input.focus();
+      },
+      () => {
+        this.messagesDirty = true;
+        this.render();
+      },
+    );
     this.dialog = new NewChatDialog(this.client.api, session.user, (conversation) => {
       this.state.upsert(conversation);
       this.watchPresence();
@@ -145,6 +163,9 @@ export class ChatApp {
       this.render();
     });
     client.on("message", (message) => this.receive(message));
+    client.on("messageUpdated", (message) =>
+      this.actions.applyUpdate(state.threads.get(message.conversationId), message),
+    );
     client.on("sent", ({ entry }) => {
       this.acked.add(entry.clientMsgId);
       this.state.threads.get(entry.conversationId)?.pending.delete(entry.clientMsgId);
@@ -315,10 +336,10 @@ export class ChatApp {
     this.messagesDirty = true;
   }
 
-  private send(thread: Thread, content: string): void {
+  private send(thread: Thread, content: string, options: { replyToId?: string } = {}): void {
     this.stickToBottom = true;
     this.client.setTyping(thread.id, false);
-    this.client.send(thread.id, content).then(
+    this.client.send(thread.id, content, options).then(
       (entry) => {
         this.addPending(entry);
         this.render();
@@ -477,7 +498,8 @@ export class ChatApp {
       this.input.value = "";
       this.resizeInput();
       this.drafts.delete(thread.id);
-      this.send(thread, content);
+      const how = this.actions.submit(thread, content);
+      if (how !== "handled") this.send(thread, content, how);
     });
     const label = h("label", { class: "sr-only", attrs: { for: "composer-input" } }, "Message");
     const sendButton = h(
@@ -494,7 +516,7 @@ export class ChatApp {
       if (thread && el.scrollTop < 150) void this.loadOlder(thread);
     });
 
-    this.pane.append(this.paneHead, this.messages, this.composer);
+    this.pane.append(this.paneHead, this.messages, this.actions.banner, this.composer);
     this.shell.append(sidebar, this.pane);
     this.root.replaceChildren(this.banner, this.shell, this.dialog.element);
   }
@@ -724,7 +746,9 @@ export class ChatApp {
       lastSender = senderId;
       const status = mine ? thread.statusOf(bubble, me) : null;
       const failure = thread.pending.get(bubble.clientMsgId)?.failed ?? "Not sent";
-      row(bubble.key, `${status}|${first}|${failure}`, () => {
+      const stored = thread.stored.get(bubble.key);
+      const changes = stored ? this.actions.look(stored) : "";
+      row(bubble.key, `${status}|${first}|${failure}|${changes}`, () => {
         const meta = h("span", { class: "msg-meta" }, clockTime(bubble.createdAt));
         if (status) meta.append(statusMark(status));
         const el = h(
@@ -742,7 +766,15 @@ export class ChatApp {
             first &&
             conversation.type === "group" &&
             h("span", { class: "msg-author" }, state.nameOf(conversation, senderId)),
-          h("div", { class: "msg-bubble" }, h("p", { class: "msg-text" }, bubble.content), meta),
+          h(
+            "div",
+            { class: "msg-bubble" },
+            stored && this.actions.quote(thread, stored),
+            stored?.deletedAt ? null : h("p", { class: "msg-text" }, bubble.content),
+            stored && this.actions.mark(stored),
+            meta,
+          ),
+          stored && this.actions.footer(thread, stored),
         );
         if (status === "failed") {
           el.append(
