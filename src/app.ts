@@ -8,7 +8,9 @@ import type { Logger } from "pino";
 import { AccessTokens } from "./auth/access-tokens.js";
 import { Accounts, refreshSuccessorKey } from "./auth/accounts.js";
 import { startRefreshTokenCleanup } from "./auth/token-cleanup.js";
+import { Blocks } from "./chat/blocks.js";
 import { Conversations } from "./chat/conversations.js";
+import { MessageRequests } from "./chat/message-requests.js";
 import { MarkerWriter } from "./chat/marker-writer.js";
 import { MessageWriter } from "./chat/message-writer.js";
 import { Messages } from "./chat/messages.js";
@@ -16,6 +18,7 @@ import { ReceiptAnnouncer } from "./chat/receipt-announcer.js";
 import type { Config } from "./config.js";
 import type { Database } from "./db/client.js";
 import { createHttpServer } from "./http/http-server.js";
+import { consentRoutes } from "./http/routes/consent-routes.js";
 import { pushRoutes } from "./http/routes/push-routes.js";
 import { servicePublisher } from "./http/routes/service-routes.js";
 import { drainGateway } from "./lifecycle/drain.js";
@@ -144,6 +147,8 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   markerWriter.onMoved((moved) => receipts.announce(moved));
   const conversations = new Conversations(db, notifier, config.GROUP_MAX_MEMBERS, config.MAX_CONVERSATIONS_PER_USER);
   const messages = new Messages(db, writer, markerWriter, conversations, notifier, config.MESSAGE_MAX_CHARS);
+  const requests = new MessageRequests(db, conversations);
+  const blocks = new Blocks(db);
   // onStored runs right after the fan-out emit, so this is commit-to-emit on this pod.
   messages.onStored((message, _members, { repeated }) => {
     if (repeated) return;
@@ -172,7 +177,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     webRoot: WEB_ROOTS.find((root) => existsSync(join(root, "index.html"))),
     readiness,
     publishAsService: servicePublisher({ db, messages }),
-    extraRoutes: [(api) => pushRoutes(api, push)],
+    extraRoutes: [(api) => pushRoutes(api, push), (api) => consentRoutes(api, { requests, blocks })],
   });
 
   const server = createSocketServer(http.server, {
@@ -200,6 +205,9 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     readTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
     failures: metrics.redisFailures,
   });
+  // Presence watches are checked when made; these are the changes that can take that permission away.
+  conversations.onMembershipEnded((userId, formerCoMembers) => presence.recheck(userId, formerCoMembers));
+  blocks.onBlocked((blockerId, blockedId) => presence.recheck(blockerId, [blockedId]));
   let stallWatch: StallWatch | undefined;
   if (redis) {
     const resync = new LiveResync(server, log, metrics.resyncs, () => redis.pub.isReady);
