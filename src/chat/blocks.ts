@@ -10,8 +10,11 @@ import { isUuid } from "./ports.js";
 /** Most users one user may block; `GET /v1/users/me/blocks` answers all of them in one page. */
 export const MAX_BLOCKS_PER_USER = 1000;
 
-/** Told after a block is stored (not for a repeated one), so presence watches between the two can be dropped. */
-export type BlockedListener = (blockerId: string, blockedId: string) => void;
+/**
+ * Told after a block is stored (not for a repeated one), so presence watches between the two can be dropped. Awaited
+ * before the block answers (it must not reject).
+ */
+export type BlockedListener = (blockerId: string, blockedId: string) => Promise<void>;
 
 export class Blocks {
   private readonly listeners: BlockedListener[] = [];
@@ -35,7 +38,7 @@ export class Blocks {
       data: [{ blockerId, blockedId }],
       skipDuplicates: true,
     });
-    if (added > 0) for (const listener of this.listeners) listener(blockerId, blockedId);
+    if (added > 0) await Promise.all(this.listeners.map((listener) => listener(blockerId, blockedId)));
   }
 
   /** Idempotent: lifting a block that is not there is fine. */

@@ -19,9 +19,10 @@ export interface ConversationPage {
 
 /**
  * Told after `userId` left a conversation whose other members were `formerCoMembers`: people who may no longer share
- * any conversation with them, so presence watches between them are checked again.
+ * any conversation with them, so presence watches between them are checked again. Awaited before the leave answers
+ * (it must not reject), so that what happens after the answer is already subject to it.
  */
-export type MembershipEndedListener = (userId: string, formerCoMembers: string[]) => void;
+export type MembershipEndedListener = (userId: string, formerCoMembers: string[]) => Promise<void>;
 
 export class Conversations {
   private readonly membershipEnded: MembershipEndedListener[] = [];
@@ -143,7 +144,7 @@ export class Conversations {
     const views = await loadViewsForMembers(this.db, conversationId);
     const leaverView = [...views.values()][0];
     this.announceViews(views);
-    for (const listener of this.membershipEnded) listener(actorId, [...views.keys()]);
+    await Promise.all(this.membershipEnded.map((listener) => listener(actorId, [...views.keys()])));
     if (leaverView)
       this.notifier.toUsers([actorId], "conversation:updated", {
         conversation: { ...leaverView, unreadCount: 0, muted: false },

@@ -35,9 +35,11 @@ export interface Presence {
   detach(socket: GatewaySocket): void;
   /**
    * `userId` may no longer see some of `others`, or be seen by them (a conversation left, a block): drops, on every
-   * pod, the watches between them that are no longer allowed. Never throws; failures are logged.
+   * pod, the watches between them that are no longer allowed. Resolves once that is published: every pod reads it
+   * before any presence change published later (one subscriber connection per pod, in Redis's publish order).
+   * Never rejects; failures are logged.
    */
-  recheck(userId: string, others: string[]): void;
+  recheck(userId: string, others: string[]): Promise<void>;
   stop(): void;
 }
 
@@ -86,7 +88,7 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
     },
     recheck(userId, others) {
       // Redis away: the message is lost and those watches last until the sockets reconnect; logged and counted.
-      lapsedPairs(db, userId, others)
+      return lapsedPairs(db, userId, others)
         .then((pairs) => revocations.publish(pairs))
         .catch((err: unknown) => {
           options.failures?.inc({ client: "pub", op: "presence_revoke" });
