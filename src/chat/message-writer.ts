@@ -414,7 +414,9 @@ async function writeBatch(sql: Sql, requests: SendRequest[]): Promise<BatchResul
     if (found === undefined) {
       // Refused: blocked by the other member of a direct conversation (checked for members only, so a non-member
       // still learns nothing). Otherwise neither stored nor inserted: not a member, or no such conversation.
-      const isMember = blocked.has(first) && members.get(requests[first]!.conversationId)?.some((m) => m.userId === requests[first]!.senderId);
+      const isMember =
+        blocked.has(first) &&
+        members.get(requests[first]!.conversationId)?.some((m) => m.userId === requests[first]!.senderId);
       return { error: isMember ? forbidden("you cannot message this user") : notFound() };
     }
     const { created, ...message } = found;

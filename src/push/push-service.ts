@@ -66,7 +66,8 @@ export class PushService {
     const state = await this.memberState(userId, conversationId);
     if (state === undefined) return this.skip(userId, conversationId, "not_member");
     if (state.muted) return this.skip(userId, conversationId, "muted");
-    if (state.newest === null) return this.skip(userId, conversationId, state.fromBlocked > 0 ? "blocked" : "delivered");
+    if (state.newest === null)
+      return this.skip(userId, conversationId, state.fromBlocked > 0 ? "blocked" : "delivered");
 
     const subscriptions = await this.deps.db.pushSubscription.findMany({
       where: { userId, type: { in: Object.keys(this.deps.providers) as ("webpush" | "fcm")[] } },

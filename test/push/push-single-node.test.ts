@@ -3,7 +3,15 @@
 // dropping them.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { acceptConversation, api, connectDevice, createConversation, eventually, registerUser, request } from "../helpers/clients.js";
+import {
+  acceptConversation,
+  api,
+  connectDevice,
+  createConversation,
+  eventually,
+  registerUser,
+  request,
+} from "../helpers/clients.js";
 import { type Cluster, type GatewayProcess, startGateways } from "../helpers/gateways.js";
 import { type PushServices, send, settle, skipLogged, startPushServices } from "./harness.js";
 

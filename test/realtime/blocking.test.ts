@@ -72,7 +72,10 @@ describe("blocking (two pods, sharded adapter)", () => {
       AuthResult,
       AuthResult,
     ];
-    const direct = await createConversation(cluster.urls[1]!, bob.accessToken, { type: "direct", userId: alice.user.id });
+    const direct = await createConversation(cluster.urls[1]!, bob.accessToken, {
+      type: "direct",
+      userId: alice.user.id,
+    });
     await acceptConversation(cluster.urls[0]!, alice.accessToken, direct.id);
     const group = await createConversation(cluster.urls[0]!, carol.accessToken, {
       type: "group",
@@ -87,7 +90,9 @@ describe("blocking (two pods, sharded adapter)", () => {
       [a, bob],
       [b, alice],
     ] as const) {
-      const answer = await request<SubscribeAnswer>(d, "presence:subscribe", { userIds: [other.user.id, carol.user.id] });
+      const answer = await request<SubscribeAnswer>(d, "presence:subscribe", {
+        userIds: [other.user.id, carol.user.id],
+      });
       assert.equal(answer.presence[other.user.id]?.online, true);
     }
     const presenceAt = { alice: collect(a, "presence"), bob: collect(b, "presence") };
@@ -180,7 +185,10 @@ describe("blocking (two pods, sharded adapter)", () => {
 
   test("the blocker may still write to the blocked user", async () => {
     const [alice, bob] = await Promise.all([registerUser(cluster.urls[0]!), registerUser(cluster.urls[1]!)]);
-    const direct = await createConversation(cluster.urls[0]!, alice.accessToken, { type: "direct", userId: bob.user.id });
+    const direct = await createConversation(cluster.urls[0]!, alice.accessToken, {
+      type: "direct",
+      userId: bob.user.id,
+    });
     assert.equal((await block("PUT", alice, bob.user.id)).status, 204);
     const a = await connect(0, alice.accessToken);
     assert.equal((await send(a, direct.id, "one last thing")).ok, true);

@@ -237,4 +237,3 @@ describe("message requests (two pods, sharded adapter)", () => {
     assert.deepEqual(again.presence, {});
   });
 });
-

@@ -15,6 +15,7 @@ import { boundFetch, h } from "./dom.js";
 import { icon, type IconName } from "./icons.js";
 import { avatarColor, clockTime, dayKey, dayLabel, initials, listTime, presenceLabel } from "./format.js";
 import { NewChatDialog } from "./new-chat-dialog.js";
+import { RequestBanner } from "./request-banner.js";
 import { clearSession, storedTokenProvider, type StoredSession } from "./session.js";
 
 /** Unread messages a fresh page replays through `sync` (so this device reports them delivered); older ones it skips. */
@@ -52,6 +53,7 @@ export class ChatApp {
   private readonly acked = new Set<string>();
   private readonly rowCache = new Map<string, { look: string; el: HTMLElement }>();
   private readonly dialog: NewChatDialog;
+  private readonly requestBanner: RequestBanner;
   private closed = false;
 
   // Elements that live as long as the page.
@@ -98,6 +100,10 @@ export class ChatApp {
       this.state.upsert(conversation);
       this.watchPresence();
       this.openConversation(conversation.id);
+    });
+    this.requestBanner = new RequestBanner(this.client, (conversation) => {
+      this.state.upsert(conversation);
+      this.render();
     });
     this.buildLayout();
     this.listen();
@@ -472,7 +478,7 @@ export class ChatApp {
       if (thread && el.scrollTop < 150) void this.loadOlder(thread);
     });
 
-    this.pane.append(this.paneHead, this.messages, this.composer);
+    this.pane.append(this.paneHead, this.requestBanner.element, this.messages, this.composer);
     this.shell.append(sidebar, this.pane);
     this.root.replaceChildren(this.banner, this.shell, this.dialog.element);
   }
@@ -591,6 +597,7 @@ export class ChatApp {
     this.composer.hidden = !thread;
     if (!thread) {
       this.paneHead.replaceChildren();
+      this.requestBanner.show(null, this.state.me.id);
       this.messages.replaceChildren(
         h(
           "div",
@@ -646,6 +653,7 @@ export class ChatApp {
       },
       icon("back"),
     );
+    this.requestBanner.show(conversation, state.me.id);
     this.paneHead.replaceChildren(
       back,
       avatar(title, peer?.id ?? thread.id, "md", presence?.online),
