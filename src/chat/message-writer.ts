@@ -2,9 +2,10 @@
 //
 // Why batches: awaiting one INSERT per message caps a pod far below what Socket.IO can deliver, while PostgreSQL
 // takes hundreds of thousands of rows per second in multi-row statements. Each batch is one statement, one round
-// trip (WRITE_BATCH_SQL below): it finds retried sends, checks membership, locks the batch's conversation rows in id
-// order, allocates the next seqs, inserts the messages, bumps last_seq, moves each sender's read and delivered
-// markers, and returns the members to fan out to. It commits on its own, so a conversation's row lock is held for
+// trip (WRITE_BATCH_SQL below): it finds retried sends, checks membership, refuses a sender blocked by the other
+// member of a direct conversation (blocks.ts), locks the batch's conversation rows in id order, allocates the next
+// seqs, inserts the messages, bumps last_seq (and accepts a pending message request on the recipient's first reply:
+// message-requests.ts), moves each sender's read and delivered markers, and returns the members to fan out to. It commits on its own, so a conversation's row lock is held for
 // that one statement only. The lock is what makes `seq` gapless and commit-ordered: nobody else can allocate in that
 // conversation until this statement commits. A batch that fails for any reason but the database being unavailable is
 // split in halves and each half retried (bisection), down to single sends: a duplicate that raced past the
