@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import type { AuthResult, Conversation, PresenceState } from "../../src/protocol/types.js";
 import {
+  acceptConversation,
   api,
   collect,
   connectDevice,
@@ -235,5 +236,62 @@ describe("message requests (two pods, sharded adapter)", () => {
     // New subscriptions follow the same rule.
     const again = await request<SubscribeAnswer>(e, "presence:subscribe", { userIds: [frank.user.id] });
     assert.deepEqual(again.presence, {});
+  });
+});
+
+// With RECEIPTS_PER_MEMBER_MAX_MEMBERS=0 every conversation, direct ones included, announces markers through the
+// coalesced `conversation:markers`: the requester must get none of the recipient's there either.
+describe("message requests and coalesced receipts (conversation:markers)", () => {
+  let cluster: Cluster;
+  const devices: Device[] = [];
+  before(async () => {
+    cluster = await startGateways(1, {
+      adapter: "sharded",
+      env: { RECEIPTS_PER_MEMBER_MAX_MEMBERS: "0", RECEIPTS_FLUSH_MS: "50" },
+    });
+  });
+  after(async () => {
+    for (const d of devices) d.close();
+    await cluster?.cleanup();
+  });
+
+  test("the requester's markers events carry only their own markers until accepted", async () => {
+    const url = cluster.urls[0]!;
+    const [alice, bob] = await Promise.all([registerUser(url), registerUser(url)]);
+    const direct = await createConversation(url, alice.accessToken, { type: "direct", userId: bob.user.id });
+    const [a1, a2, b] = await Promise.all([
+      connectDevice(url, alice.accessToken),
+      connectDevice(url, alice.accessToken),
+      connectDevice(url, bob.accessToken),
+    ]);
+    devices.push(a1, a2, b);
+    const atAlice = collect(a2, "conversation:markers");
+    const sent = await request<Ok & { message: { seq: number } }>(a1, "message:send", {
+      conversationId: direct.id,
+      clientMsgId: randomUUID(),
+      content: "hi",
+    });
+    assert.equal(sent.ok, true);
+    const bobHearsHimself = waitForEvent(b, "conversation:markers", (e) => "read" in e && bob.user.id in e.read);
+    assert.equal((await request<Ok>(b, "message:read", { conversationId: direct.id, seq: 1 })).ok, true);
+    await bobHearsHimself;
+    await sleep(QUIET_MS);
+    assert.ok(
+      atAlice.every((e) => "read" in e && !(bob.user.id in e.read) && !(bob.user.id in e.delivered)),
+      JSON.stringify(atAlice),
+    );
+
+    await acceptConversation(url, bob.accessToken, direct.id);
+    const second = await request<Ok & { message: { seq: number } }>(a1, "message:send", {
+      conversationId: direct.id,
+      clientMsgId: randomUUID(),
+      content: "thanks",
+    });
+    const aliceHearsBob = waitForEvent(a2, "conversation:markers", (e) => "read" in e && e.read[bob.user.id] === 2);
+    assert.equal(
+      (await request<Ok>(b, "message:read", { conversationId: direct.id, seq: second.message.seq })).ok,
+      true,
+    );
+    await aliceHearsBob;
   });
 });
