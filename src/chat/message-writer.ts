@@ -5,13 +5,13 @@
 // trip (WRITE_BATCH_SQL below): it finds retried sends, checks membership, refuses a sender blocked by the other
 // member of a direct conversation (blocks.ts), locks the batch's conversation rows in id order, allocates the next
 // seqs, inserts the messages, bumps last_seq (and accepts a pending message request on the recipient's first reply:
-// message-requests.ts), moves each sender's read and delivered markers, and returns the members to fan out to. It commits on its own, so a conversation's row lock is held for
-// that one statement only. The lock is what makes `seq` gapless and commit-ordered: nobody else can allocate in that
-// conversation until this statement commits. A batch that fails for any reason but the database being unavailable is
-// split in halves and each half retried (bisection), down to single sends: a duplicate that raced past the
-// statement's idempotency read (the unique (sender, clientMsgId) index) then finds its stored row, and a send
-// PostgreSQL refuses for its own data (a NUL byte, SQLSTATE 22021) fails alone instead of failing every send batched
-// with it.
+// message-requests.ts), moves each sender's read and delivered markers, and returns the members to fan out to. It
+// commits on its own, so a conversation's row lock is held for that one statement only. The lock is what makes `seq`
+// gapless and commit-ordered: nobody else can allocate in that conversation until this statement commits. A batch
+// that fails for any reason but the database being unavailable is split in halves and each half retried
+// (bisection), down to single sends: a duplicate that raced past the statement's idempotency read (the unique
+// (sender, clientMsgId) index) then finds its stored row, and a send PostgreSQL refuses for its own data (a NUL byte,
+// SQLSTATE 22021) fails alone instead of failing every send batched with it.
 //
 // Admission control: past capacity a queue only turns into latency for everyone. The queue is bounded (maxQueue) and
 // has a deadline (maxWaitMs): a send that would wait longer is refused at once with `unavailable` and a jittered
@@ -415,10 +415,9 @@ async function writeBatch(sql: Sql, requests: SendRequest[]): Promise<BatchResul
     if (found === undefined) {
       // Refused: blocked by the other member of a direct conversation (checked for members only, so a non-member
       // still learns nothing). Otherwise neither stored nor inserted: not a member, or no such conversation.
-      const isMember =
-        blocked.has(first) &&
-        members.get(requests[first]!.conversationId)?.some((m) => m.userId === requests[first]!.senderId);
-      return { error: isMember ? forbidden("you cannot message this user") : notFound() };
+      const { conversationId, senderId } = requests[first]!;
+      const refused = blocked.has(first) && members.get(conversationId)?.some((m) => m.userId === senderId);
+      return { error: refused ? forbidden("you cannot message this user") : notFound() };
     }
     const { created, ...message } = found;
     const result: StoredSend = {
