@@ -10,7 +10,9 @@ import { AccountDeletion } from "./auth/account-deletion.js";
 import { Accounts, refreshSuccessorKey } from "./auth/accounts.js";
 import { createAuthentication } from "./auth/authentication.js";
 import { startRefreshTokenCleanup } from "./auth/token-cleanup.js";
+import { Blocks } from "./chat/blocks.js";
 import { Conversations } from "./chat/conversations.js";
+import { MessageRequests } from "./chat/message-requests.js";
 import { MarkerWriter } from "./chat/marker-writer.js";
 import { MessageChanges } from "./chat/message-changes.js";
 import { MessageWriter } from "./chat/message-writer.js";
@@ -21,6 +23,7 @@ import type { Config } from "./config.js";
 import type { Database } from "./db/client.js";
 import { createHttpServer } from "./http/http-server.js";
 import { accountRoutes } from "./http/routes/account-routes.js";
+import { consentRoutes } from "./http/routes/consent-routes.js";
 import { messageChangeRoutes } from "./http/routes/message-change-routes.js";
 import { pushRoutes } from "./http/routes/push-routes.js";
 import { searchRoutes } from "./http/routes/search-routes.js";
@@ -165,6 +168,8 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     editWindowS: config.MESSAGE_EDIT_WINDOW_S,
     maxChars: config.MESSAGE_MAX_CHARS,
   });
+  const requests = new MessageRequests(db, conversations);
+  const blocks = new Blocks(db);
   // onStored runs right after the fan-out emit, so this is commit-to-emit on this pod.
   messages.onStored((message, _members, { repeated }) => {
     if (repeated) return;
@@ -199,6 +204,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       (api) => accountRoutes(api, { deletion, limits }),
       (api) => searchRoutes(api, { search: new MessageSearch(db, conversations), limits }),
       (api) => messageChangeRoutes(api, { changes, limits }),
+      (api) => consentRoutes(api, { requests, blocks }),
     ],
   });
 
@@ -227,6 +233,9 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     readTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
     failures: metrics.redisFailures,
   });
+  // Presence watches are checked when made; these are the changes that can take that permission away.
+  conversations.onMembershipEnded((userId, formerCoMembers) => presence.recheck(userId, formerCoMembers));
+  blocks.onBlocked((blockerId, blockedId) => presence.recheck(blockerId, [blockedId]));
   let stallWatch: StallWatch | undefined;
   if (redis) {
     const resync = new LiveResync(server, log, metrics.resyncs, () => redis.pub.isReady);

@@ -4,6 +4,7 @@
 import type { Db } from "../db/client.js";
 import type { Prisma } from "../db/generated/client.js";
 import type { Conversation, Message } from "../protocol/types.js";
+import { isPendingRequester, requestOf } from "./message-requests.js";
 import { MESSAGE_COLUMNS, type MessageRow, toMessage } from "./message-rows.js";
 
 const withMembers = {
@@ -21,23 +22,29 @@ function toView(
   lastMessage: Message | null,
   unreadCount: number,
 ): Conversation {
+  // The requester of a pending message request learns nothing of the recipient's markers (message-requests.ts).
+  const hideOthers = isPendingRequester(c, viewerId);
   return {
     id: c.id,
     type: c.type,
     title: c.title,
-    members: c.members.map((m) => ({
-      id: m.user.id,
-      username: m.user.username,
-      displayName: m.user.displayName,
-      role: m.role,
-      readSeq: m.readSeq,
-      deliveredSeq: m.deliveredSeq,
-    })),
+    members: c.members.map((m) => {
+      const hidden = hideOthers && m.userId !== viewerId;
+      return {
+        id: m.user.id,
+        username: m.user.username,
+        displayName: m.user.displayName,
+        role: m.role,
+        readSeq: hidden ? 0 : m.readSeq,
+        deliveredSeq: hidden ? 0 : m.deliveredSeq,
+      };
+    }),
     lastSeq: c.lastSeq,
     lastMessage,
     unreadCount,
     muted: c.members.find((m) => m.userId === viewerId)?.muted ?? false,
     createdAt: c.createdAt.toISOString(),
+    request: requestOf(c),
   };
 }
 

@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto";
 import type { Db } from "../db/client.js";
 import { badRequest, forbidden, isUniqueViolation, notFound } from "../errors.js";
 import type { Conversation } from "../protocol/types.js";
+import { isBlockedBy } from "./blocks.js";
 import { loadConversationView, loadConversationViews, loadViewsForMembers } from "./conversation-views.js";
 import { decodeKeysetCursor, encodeKeysetCursor } from "./keyset-cursor.js";
 import { isUuid, type Notifier } from "./ports.js";
@@ -17,13 +18,31 @@ export interface ConversationPage {
   nextCursor: string | null;
 }
 
+/**
+ * Told after `userId` left a conversation whose other members were `formerCoMembers`: people who may no longer share
+ * any conversation with them, so presence watches between them are checked again. Awaited before the leave answers
+ * (it must not reject), so that what happens after the answer is already subject to it.
+ */
+export type MembershipEndedListener = (userId: string, formerCoMembers: string[]) => Promise<void>;
+
 export class Conversations {
+  private readonly membershipEnded: MembershipEndedListener[] = [];
+
   constructor(
     private readonly db: Db,
     private readonly notifier: Notifier,
     private readonly groupMaxMembers: number,
     private readonly maxConversationsPerUser = 1000,
   ) {}
+
+  onMembershipEnded(listener: MembershipEndedListener): void {
+    this.membershipEnded.push(listener);
+  }
+
+  /** Sends every member their own view of the conversation (`conversation:updated`), e.g. after a request is accepted. */
+  async announceChange(conversationId: string): Promise<void> {
+    await this.announce(conversationId);
+  }
 
   /** Creates a conversation; `created` is false when the direct conversation already existed. */
   async create(
@@ -126,6 +145,7 @@ export class Conversations {
     const views = await loadViewsForMembers(this.db, conversationId);
     const leaverView = [...views.values()][0];
     this.announceViews(views);
+    await Promise.all(this.membershipEnded.map((listener) => listener(actorId, [...views.keys()])));
     if (leaverView)
       this.notifier.toUsers([actorId], "conversation:updated", {
         conversation: { ...leaverView, unreadCount: 0, muted: false },
@@ -175,6 +195,8 @@ export class Conversations {
     if (otherId === actorId)
       throw badRequest("cannot open a direct conversation with yourself", [{ field: "userId", problem: "is you" }]);
     await this.requireUsers([otherId]);
+    // Blocked by the other person: neither a new direct conversation nor the existing one (blocks.ts).
+    if (await isBlockedBy(this.db, actorId, otherId)) throw forbidden("you cannot message this user");
     const directKey = [actorId, otherId].sort().join(":");
     const existing = await this.db.conversation.findUnique({ where: { directKey }, select: { id: true } });
     if (existing) return { conversation: await loadConversationView(this.db, actorId, existing.id), created: false };
@@ -186,6 +208,8 @@ export class Conversations {
           id,
           type: "direct",
           directKey,
+          // A message request from the opener until the other member replies or accepts (message-requests.ts).
+          requestedBy: actorId,
           members: { create: [{ userId: actorId }, { userId: otherId }] },
         },
       });

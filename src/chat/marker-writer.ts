@@ -10,7 +10,8 @@
 //   2. one statement locks those member rows in key order (so batches of several pods never deadlock each other),
 //      moves each marker forward only (`col < LEAST(seq, last_seq)`, clamped to the conversation's last message) and
 //      returns which markers moved, with the values they moved to, and for small conversations their members (who
-//      hears of it: the announcer then needs no query of its own);
+//      hears of it: the announcer then needs no query of its own), and the requester of a pending message request
+//      the member received, who must not hear of it (message-requests.ts);
 //   3. only for rows that did not move: one query for which of them are members at all. Those that are not answer
 //      `not_found`, exactly like an unknown conversation; a stale marker from a member answers ok.
 // The moved markers go to the `onMoved` listeners (the receipt announcer) once per batch, after commit.
@@ -38,6 +39,8 @@ export interface MovedMarkers {
   readOriginSocketId?: string;
   /** Every member of the conversation, when it has at most `smallAudienceMax` members. */
   audience?: string[];
+  /** The requester of a pending message request this member received: must not hear of these markers. */
+  withheldFrom?: string;
 }
 
 export type MovedListener = (moved: MovedMarkers[]) => void;
@@ -191,6 +194,7 @@ async function writeBatch(
     read_seq: number | null;
     delivered_seq: number | null;
     audience: string[] | null;
+    withheld_from: string | null;
   }>(
     `WITH wanted AS (
        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::int[]) AS w(conversation_id, user_id, read_seq, delivered_seq)
@@ -218,8 +222,11 @@ async function writeBatch(
      SELECT mv.conversation_id::text, mv.user_id::text,
             CASE WHEN mv.read_seq > mv.old_read THEN mv.read_seq END AS read_seq,
             CASE WHEN mv.delivered_seq > mv.old_delivered THEN mv.delivered_seq END AS delivered_seq,
-            a.user_ids AS audience
-       FROM moved mv LEFT JOIN audiences a ON a.conversation_id = mv.conversation_id`,
+            a.user_ids AS audience,
+            CASE WHEN c.accepted_at IS NULL AND c.requested_by <> mv.user_id THEN c.requested_by::text END
+              AS withheld_from
+       FROM moved mv LEFT JOIN audiences a ON a.conversation_id = mv.conversation_id
+       JOIN conversations c ON c.id = mv.conversation_id`,
     [
       rows.map((w) => w.conversationId),
       rows.map((w) => w.userId),
@@ -238,6 +245,7 @@ async function writeBatch(
     if (row.read_seq === null && row.delivered_seq === null) continue;
     const entry: MovedMarkers = { conversationId: row.conversation_id, userId: row.user_id };
     if (row.audience !== null) entry.audience = row.audience;
+    if (row.withheld_from !== null) entry.withheldFrom = row.withheld_from;
     if (row.read_seq !== null) {
       entry.read = Number(row.read_seq);
       const origin = wanted.get(key)?.readOriginSocketId;

@@ -2,15 +2,16 @@
 //
 // Why batches: awaiting one INSERT per message caps a pod far below what Socket.IO can deliver, while PostgreSQL
 // takes hundreds of thousands of rows per second in multi-row statements. Each batch is one statement, one round
-// trip (WRITE_BATCH_SQL below): it finds retried sends, checks membership, locks the batch's conversation rows in id
-// order, allocates the next seqs, inserts the messages, bumps last_seq, moves each sender's read and delivered
-// markers, and returns the members to fan out to. It commits on its own, so a conversation's row lock is held for
-// that one statement only. The lock is what makes `seq` gapless and commit-ordered: nobody else can allocate in that
-// conversation until this statement commits. A batch that fails for any reason but the database being unavailable is
-// split in halves and each half retried (bisection), down to single sends: a duplicate that raced past the
-// statement's idempotency read (the unique (sender, clientMsgId) index) then finds its stored row, and a send
-// PostgreSQL refuses for its own data (a NUL byte, SQLSTATE 22021) fails alone instead of failing every send batched
-// with it.
+// trip (WRITE_BATCH_SQL below): it finds retried sends, checks membership, refuses a sender blocked by the other
+// member of a direct conversation (blocks.ts), locks the batch's conversation rows in id order, allocates the next
+// seqs, inserts the messages, bumps last_seq (and accepts a pending message request on the recipient's first reply:
+// message-requests.ts), moves each sender's read and delivered markers, and returns the members to fan out to. It
+// commits on its own, so a conversation's row lock is held for that one statement only. The lock is what makes `seq`
+// gapless and commit-ordered: nobody else can allocate in that conversation until this statement commits. A batch
+// that fails for any reason but the database being unavailable is split in halves and each half retried
+// (bisection), down to single sends: a duplicate that raced past the statement's idempotency read (the unique
+// (sender, clientMsgId) index) then finds its stored row, and a send PostgreSQL refuses for its own data (a NUL byte,
+// SQLSTATE 22021) fails alone instead of failing every send batched with it.
 //
 // Admission control: past capacity a queue only turns into latency for everyone. The queue is bounded (maxQueue) and
 // has a deadline (maxWaitMs): a send that would wait longer is refused at once with `unavailable` and a jittered
@@ -18,7 +19,14 @@
 // Refused sends were never written, so the client's retry with the same clientMsgId is safe.
 import { randomUUID } from "node:crypto";
 import type { Sql } from "../db/client.js";
-import { isRetryableConflict, isUniqueViolation, isUnavailableError, notFound, unavailable } from "../errors.js";
+import {
+  forbidden,
+  isRetryableConflict,
+  isUniqueViolation,
+  isUnavailableError,
+  notFound,
+  unavailable,
+} from "../errors.js";
 import type { Message } from "../protocol/types.js";
 import { unchangedFields } from "./message-rows.js";
 
@@ -44,6 +52,8 @@ export interface StoredSend {
   alreadyStored: boolean;
   /** Members of the conversation at commit time, for fan-out and push. */
   members: { userId: string; muted: boolean }[];
+  /** This send was the recipient's first reply to a message request: it accepted the request (message-requests.ts). */
+  acceptedRequest?: boolean;
 }
 
 interface Pending {
@@ -251,8 +261,12 @@ function settle(p: Pending, result: BatchResult): void {
 }
 
 interface BatchRow {
-  /** "i": inserted by this statement, "e": already stored (a retry), "m": a member of a batch conversation. */
-  kind: "i" | "e" | "m";
+  /**
+   * "i": inserted by this statement, "e": already stored (a retry), "m": a member of a batch conversation,
+   * "b": refused (the sender is blocked by the other member of this direct conversation), "a": a conversation whose
+   * message request this statement accepted.
+   */
+  kind: "i" | "e" | "m" | "b" | "a";
   idx: number | null;
   id: string | null;
   conversation_id: string;
@@ -278,21 +292,35 @@ WITH req AS (
 ), existing AS (
   SELECT r.idx, m.id, m.conversation_id, m.seq, m.sender_id, m.client_msg_id, m.content, m.created_at
     FROM req r JOIN messages m ON m.sender_id = r.sender_id AND m.client_msg_id = r.client_msg_id
+), blocked AS (
+  -- A sender blocked by the other member of a direct conversation (blocks.ts): one probe of the blocks index by
+  -- sender, which finds nothing for almost every send.
+  SELECT DISTINCT r.idx FROM req r
+    JOIN blocks bl ON bl.blocked_id = r.sender_id
+    JOIN members mb ON mb.conversation_id = r.conversation_id AND mb.user_id = bl.blocker_id
+    JOIN conversations c ON c.id = r.conversation_id AND c.type = 'direct'
+   WHERE NOT r.system_sender AND NOT EXISTS (SELECT 1 FROM existing e WHERE e.idx = r.idx)
 ), numbered AS (
   SELECT r.*, row_number() OVER (PARTITION BY r.conversation_id ORDER BY r.idx)::int AS ord
     FROM req r
    WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.idx = r.idx)
+     AND NOT EXISTS (SELECT 1 FROM blocked b WHERE b.idx = r.idx)
      AND EXISTS (SELECT 1 FROM members mb
                   WHERE mb.conversation_id = r.conversation_id AND (r.system_sender OR mb.user_id = r.sender_id))
 ), locked AS (
-  SELECT id, last_seq FROM conversations
+  SELECT id, last_seq, requested_by, accepted_at FROM conversations
    WHERE id IN (SELECT conversation_id FROM numbered) ORDER BY id FOR UPDATE
 ), bumped AS (
-  UPDATE conversations c SET last_seq = l.last_seq + k.n, last_message_at = now()
-    FROM locked l JOIN (SELECT conversation_id, count(*)::int AS n FROM numbered GROUP BY 1) k
+  -- The recipient's first message into a pending message request accepts it (message-requests.ts), under the lock.
+  UPDATE conversations c SET last_seq = l.last_seq + k.n, last_message_at = now(),
+         accepted_at = CASE WHEN l.accepted_at IS NULL AND COALESCE(l.requested_by <> ANY(k.senders), false)
+                            THEN now() ELSE c.accepted_at END
+    FROM locked l JOIN (SELECT conversation_id, count(*)::int AS n,
+                               array_agg(sender_id) FILTER (WHERE NOT system_sender) AS senders
+                          FROM numbered GROUP BY 1) k
       ON k.conversation_id = l.id
    WHERE c.id = l.id
-   RETURNING c.id, l.last_seq AS base
+   RETURNING c.id, l.last_seq AS base, (l.accepted_at IS NULL AND c.accepted_at IS NOT NULL) AS accepted
 ), inserted AS (
   INSERT INTO messages (id, conversation_id, seq, sender_id, client_msg_id, content, reply_to_id)
   SELECT n.id, n.conversation_id, b.base + n.ord, n.sender_id, n.client_msg_id, n.content, n.reply_to_id
@@ -313,7 +341,12 @@ SELECT 'e', e.idx, e.id::text, e.conversation_id::text, e.seq, e.sender_id::text
 UNION ALL
 SELECT 'm', NULL, mb.user_id::text, mb.conversation_id::text, NULL, NULL, NULL, NULL, NULL, mb.muted
   FROM members mb
- WHERE mb.conversation_id IN (SELECT conversation_id FROM req UNION SELECT conversation_id FROM existing)`;
+ WHERE mb.conversation_id IN (SELECT conversation_id FROM req UNION SELECT conversation_id FROM existing)
+UNION ALL
+SELECT 'b', b.idx, NULL, r.conversation_id::text, NULL, NULL, NULL, NULL, NULL, NULL
+  FROM blocked b JOIN req r ON r.idx = b.idx
+UNION ALL
+SELECT 'a', NULL, NULL, bm.id::text, NULL, NULL, NULL, NULL, NULL, NULL FROM bumped bm WHERE bm.accepted`;
 
 async function writeBatch(sql: Sql, requests: SendRequest[]): Promise<BatchResult[]> {
   // A send repeated within the batch is written once; the repeats get the first one's message, marked as not new.
@@ -345,8 +378,12 @@ async function writeBatch(sql: Sql, requests: SendRequest[]): Promise<BatchResul
 
   const members = new Map<string, { userId: string; muted: boolean }[]>();
   const outcome = new Map<number, Message & { created: boolean }>();
+  const blocked = new Set<number>();
+  const accepted = new Set<string>();
   for (const row of rows) {
-    if (row.kind === "m") {
+    if (row.kind === "b") blocked.add(row.idx!);
+    else if (row.kind === "a") accepted.add(row.conversation_id);
+    else if (row.kind === "m") {
       let list = members.get(row.conversation_id);
       if (list === undefined) members.set(row.conversation_id, (list = []));
       list.push({ userId: row.id!, muted: row.muted === true });
@@ -382,14 +419,22 @@ async function writeBatch(sql: Sql, requests: SendRequest[]): Promise<BatchResul
   return requests.map((_, i): BatchResult => {
     const first = sameAs[i]!;
     const found = outcome.get(first);
-    // Neither stored nor inserted: not a member, or no such conversation.
-    if (found === undefined) return { error: notFound() };
+    if (found === undefined) {
+      // Refused: blocked by the other member of a direct conversation (checked for members only, so a non-member
+      // still learns nothing). Otherwise neither stored nor inserted: not a member, or no such conversation.
+      const { conversationId, senderId } = requests[first]!;
+      const refused = blocked.has(first) && members.get(conversationId)?.some((m) => m.userId === senderId);
+      return { error: refused ? forbidden("you cannot message this user") : notFound() };
+    }
     const { created, ...message } = found;
-    return {
+    const result: StoredSend = {
       message,
       created: created && first === i,
       alreadyStored: !created && first === i,
       members: members.get(message.conversationId) ?? [],
     };
+    // Told once, with the first send of the batch into that conversation.
+    if (result.created && accepted.delete(message.conversationId)) result.acceptedRequest = true;
+    return result;
   });
 }

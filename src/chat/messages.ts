@@ -161,6 +161,9 @@ export class Messages {
       stored.message,
     );
     for (const listener of this.storedListeners) listener(stored.message, stored.members, { repeated });
+    // The recipient's reply accepted a message request: both members' conversation objects changed. Best effort: a
+    // member who misses it sees the state in the next conversation object it loads (list, sync, get).
+    if (stored.acceptedRequest) this.conversations.announceChange(stored.message.conversationId).catch(() => undefined);
   }
 }
 

@@ -28,6 +28,8 @@ export interface ReceiptAnnouncerOptions {
 interface Window {
   read: Map<string, number>;
   delivered: Map<string, number>;
+  /** The requester of a pending message request, told only of their own markers. */
+  withheldFrom?: string;
 }
 
 export class ReceiptAnnouncer {
@@ -56,7 +58,8 @@ export class ReceiptAnnouncer {
     for (const m of moved) {
       const { conversationId, userId } = m;
       // The marker writer names the members of small conversations (those told one by one) with the moved markers.
-      const members = m.audience;
+      // The requester of a pending message request never hears of the recipient's markers (message-requests.ts).
+      const members = m.withheldFrom === undefined ? m.audience : m.audience?.filter((id) => id !== m.withheldFrom);
       if (members !== undefined) {
         if (m.read !== undefined)
           this.notifier.toUsers(members, "conversation:read", { conversationId, userId, seq: m.read });
@@ -81,6 +84,7 @@ export class ReceiptAnnouncer {
       window = { read: new Map(), delivered: new Map() };
       this.windows.set(m.conversationId, window);
     }
+    if (m.withheldFrom !== undefined) window.withheldFrom = m.withheldFrom;
     if (m.read !== undefined) window.read.set(m.userId, Math.max(m.read, window.read.get(m.userId) ?? 0));
     if (m.delivered !== undefined)
       window.delivered.set(m.userId, Math.max(m.delivered, window.delivered.get(m.userId) ?? 0));
@@ -111,7 +115,9 @@ export class ReceiptAnnouncer {
     for (const [conversationId, window] of windows) {
       const list = members.get(conversationId);
       if (list === undefined) continue; // deleted meanwhile
-      const userIds = list.map((m) => m.userId);
+      const withheldFrom = window.withheldFrom;
+      const userIds = list.map((m) => m.userId).filter((id) => id !== withheldFrom);
+      if (withheldFrom !== undefined) this.tellOwnMarkersOnly(withheldFrom, conversationId, window);
       let event: MarkersEvent;
       if (list.length > this.options.detailMaxMembers) {
         event = {
@@ -134,6 +140,18 @@ export class ReceiptAnnouncer {
       }
       this.notifier.toUsersTogether(userIds, "conversation:markers", event);
     }
+  }
+
+  /** A pending requester's share of a window: their own markers (their other devices' badges), nobody else's. */
+  private tellOwnMarkersOnly(userId: string, conversationId: string, window: Window): void {
+    const read = window.read.get(userId);
+    const delivered = window.delivered.get(userId);
+    if (read === undefined && delivered === undefined) return;
+    this.notifier.toUsers([userId], "conversation:markers", {
+      conversationId,
+      read: read === undefined ? {} : { [userId]: read },
+      delivered: delivered === undefined ? {} : { [userId]: delivered },
+    });
   }
 }
 

@@ -345,6 +345,14 @@ export class ChatClient {
     return this.presenceStates.get(userId);
   }
 
+  /**
+   * Accepts a message request sent to this user (`conversation.request.state === "pending"`, requested by the other
+   * member): the requester now sees this user's presence, typing and receipts. Resolves with the updated conversation.
+   */
+  acceptConversation(conversationId: string): Promise<Conversation> {
+    return this.api.acceptConversation(conversationId);
+  }
+
   /** The highest seq of `conversationId` delivered to the app with nothing missing below it. */
   cursor(conversationId: string): number {
     return this.sequencer.cursor(conversationId);
@@ -440,7 +448,10 @@ export class ChatClient {
     socket.on("conversation:read", (event) => this.events.emit("conversationRead", event));
     socket.on("conversation:delivered", (event) => this.events.emit("conversationDelivered", event));
     socket.on("conversation:markers", (event) => this.receiveMarkers(event));
-    socket.on("conversation:updated", (event) => this.events.emit("conversationUpdated", event.conversation));
+    socket.on("conversation:updated", (event) => {
+      this.events.emit("conversationUpdated", event.conversation);
+      this.watchAgainIfAccepted(event.conversation);
+    });
     socket.on("typing", (event) => this.events.emit("typing", event));
     socket.on("presence", (event) => {
       if (!this.presenceSubscriptions.has(event.userId)) return;
@@ -704,6 +715,16 @@ export class ChatClient {
         await sleep(this.timers, delay);
       }
     }
+  }
+
+  /**
+   * A message request this user sent was accepted: the gateway left the recipient out of earlier presence answers, so
+   * the members this client follows are asked for again.
+   */
+  private watchAgainIfAccepted(conversation: Conversation): void {
+    if (conversation.request?.state !== "accepted" || this.currentState !== "connected") return;
+    const followed = conversation.members.map((m) => m.id).filter((id) => this.presenceSubscriptions.has(id));
+    if (followed.length > 0) this.subscribeOnServer(followed, this.epoch);
   }
 
   private subscribeOnServer(userIds: string[], epoch: number): void {

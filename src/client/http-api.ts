@@ -174,6 +174,27 @@ export class ChatHttpApi {
     await this.request("PATCH", this.conv(conversationId), { body: changes });
   }
 
+  /** The recipient accepts a message request (`conversation.request`): presence, typing and receipts flow both ways. */
+  async acceptConversation(conversationId: string): Promise<Conversation> {
+    const path = `${this.conv(conversationId)}/accept`;
+    const { conversation } = await this.json<{ conversation: Conversation }>("POST", path);
+    return conversation;
+  }
+
+  /** No direct messages from `userId`, no presence or typing either way, no push from them. Idempotent. */
+  async blockUser(userId: string): Promise<void> {
+    await this.request("PUT", `/users/${encodeURIComponent(userId)}/block`);
+  }
+
+  async unblockUser(userId: string): Promise<void> {
+    await this.request("DELETE", `/users/${encodeURIComponent(userId)}/block`);
+  }
+
+  async listBlockedUsers(): Promise<PublicUser[]> {
+    const { users } = await this.json<{ users: PublicUser[] }>("GET", "/users/me/blocks");
+    return users;
+  }
+
   /** History: with neither cursor, the newest `limit` messages. */
   getMessages(conversationId: string, query: MessageQuery = {}): Promise<MessagePage> {
     return this.json("GET", `${this.conv(conversationId)}/messages`, {

@@ -11,7 +11,8 @@ import type { GatewaySocket } from "../realtime/socket-server.js";
 import { MemoryPresenceStore, type PresenceStore, RedisPresenceStore } from "./store.js";
 import { MAX_WATCHED_PER_SOCKET, PresenceSubscriptions } from "./subscriptions.js";
 import { PresenceTracker } from "./tracker.js";
-import { watchableUsers } from "./visibility.js";
+import { MemoryRevocations, RedisRevocations, type WatchRevocations } from "./revocations.js";
+import { lapsedPairs, watchableUsers } from "./visibility.js";
 
 export interface PresenceOptions {
   db: Db;
@@ -32,6 +33,13 @@ export interface Presence {
   attach(socket: GatewaySocket): void;
   /** Forgets it (on disconnect): offline once the user's last socket is gone, its subscriptions dropped. */
   detach(socket: GatewaySocket): void;
+  /**
+   * `userId` may no longer see some of `others`, or be seen by them (a conversation left, a block): drops, on every
+   * pod, the watches between them that are no longer allowed. Resolves once that is published: every pod reads it
+   * before any presence change published later (one subscriber connection per pod, in Redis's publish order).
+   * Never rejects; failures are logged.
+   */
+  recheck(userId: string, others: string[]): Promise<void>;
   stop(): void;
 }
 
@@ -42,6 +50,10 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
     : new MemoryPresenceStore();
   const subscriptions = new PresenceSubscriptions();
   await store.onChange((change) => subscriptions.deliver(change));
+  const revocations: WatchRevocations = redis
+    ? new RedisRevocations(redis, redis.names.presence)
+    : new MemoryRevocations();
+  await revocations.onRevoked((pairs) => subscriptions.unwatch(pairs));
   // Sweeping as often as heartbeating bounds a dead pod's ghost to TTL plus one heartbeat.
   const tracker = new PresenceTracker(
     store,
@@ -75,6 +87,15 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
     detach(socket) {
       tracker.disconnected(socket.id);
       subscriptions.forget(socket.id);
+    },
+    recheck(userId, others) {
+      // Redis away: the message is lost and those watches last until the sockets reconnect; logged and counted.
+      return lapsedPairs(db, userId, others)
+        .then((pairs) => revocations.publish(pairs))
+        .catch((err: unknown) => {
+          options.failures?.inc({ client: "pub", op: "presence_revoke" });
+          log.warn({ err: err instanceof Error ? err.message : String(err) }, "could not recheck presence watches");
+        });
     },
     stop() {
       tracker.stop();

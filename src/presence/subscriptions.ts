@@ -5,6 +5,8 @@ import type { PresenceChange } from "./store.js";
 
 export interface Watcher {
   id: string;
+  /** The watching user (a socket's `data`). */
+  data: { userId: string };
   emit(event: "presence", change: PresenceChange): unknown;
 }
 
@@ -37,6 +39,20 @@ export class PresenceSubscriptions {
       if (sockets?.size === 0) this.watchers.delete(userId);
     }
     this.watching.delete(watcherId);
+  }
+
+  /** Drops every watch of `userId` by a socket of `watcherId` on this pod (revocations.ts). O(watchers of userId). */
+  unwatch(pairs: { watcherId: string; userId: string }[]): void {
+    for (const { watcherId, userId } of pairs) {
+      const sockets = this.watchers.get(userId);
+      if (sockets === undefined) continue;
+      for (const watcher of [...sockets.values()]) {
+        if (watcher.data.userId !== watcherId) continue;
+        sockets.delete(watcher.id);
+        this.watching.get(watcher.id)?.delete(userId);
+      }
+      if (sockets.size === 0) this.watchers.delete(userId);
+    }
   }
 
   deliver(change: PresenceChange): void {

@@ -82,6 +82,16 @@ export interface Attachment {
   thumbnailUrl?: string;
 }
 
+/**
+ * A direct conversation opened by `requestedBy` is a message request to the other member until that one replies or
+ * accepts (`POST /v1/conversations/:id/accept`). While `pending`, the requester sees none of the recipient's presence,
+ * typing or read/delivered markers (their `readSeq`/`deliveredSeq` read 0 for the requester).
+ */
+export interface MessageRequest {
+  state: "pending" | "accepted";
+  requestedBy: string;
+}
+
 export interface Conversation {
   id: string;
   type: "direct" | "group";
@@ -92,6 +102,8 @@ export interface Conversation {
   unreadCount: number;
   muted: boolean;
   createdAt: string;
+  /** Null for groups and for direct conversations from before message requests (they count as accepted). */
+  request: MessageRequest | null;
 }
 
 export interface AuthResult {

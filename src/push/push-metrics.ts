@@ -1,7 +1,7 @@
 // Push counters, registered on the gateway's registry so they appear on /metrics beside the rest.
 import { Counter, type Registry } from "prom-client";
 
-export type SkipReason = "delivered" | "muted" | "sender" | "no_subscription" | "not_member";
+export type SkipReason = "delivered" | "muted" | "sender" | "no_subscription" | "not_member" | "blocked";
 
 export class PushMetrics {
   readonly sent: Counter<"provider">;

@@ -15,6 +15,8 @@ import type { DecideJob, Delivery, PushNotification, PushProvider, ProviderName,
 
 /** The web push payload limit is about 4 KB after encryption: the opted-in text is cut well below it. */
 const MAX_BODY_CHARS = 1000;
+/** What a notification of a pending message request says, whatever PUSH_INCLUDE_CONTENT is. */
+export const MESSAGE_REQUEST_BODY = "message request";
 export const WEBHOOK_SUBSCRIPTION = "webhook";
 
 export interface PushServiceDeps {
@@ -29,8 +31,13 @@ export interface PushServiceDeps {
 interface MemberState {
   muted: boolean;
   marker: number;
+  /** Undelivered messages from others, not counting those from users this member blocks. */
   undelivered: number;
   newest: number | null;
+  /** Undelivered messages from users this member blocks: never pushed. */
+  fromBlocked: number;
+  /** This member received a still pending message request in this conversation. */
+  requestPending: boolean;
 }
 
 export class PushService {
@@ -59,7 +66,8 @@ export class PushService {
     const state = await this.memberState(userId, conversationId);
     if (state === undefined) return this.skip(userId, conversationId, "not_member");
     if (state.muted) return this.skip(userId, conversationId, "muted");
-    if (state.newest === null) return this.skip(userId, conversationId, "delivered");
+    if (state.newest === null)
+      return this.skip(userId, conversationId, state.fromBlocked > 0 ? "blocked" : "delivered");
 
     const subscriptions = await this.deps.db.pushSubscription.findMany({
       where: { userId, type: { in: Object.keys(this.deps.providers) as ("webpush" | "fcm" | "apns")[] } },
@@ -126,19 +134,35 @@ export class PushService {
 
   private async memberState(userId: string, conversationId: string): Promise<MemberState | undefined> {
     // The newest message from someone else past both markers: read or delivered on any device counts as received.
+    // Messages from users this member blocks are never pushed (blocks.ts): counted apart, by a key lookup each.
     const rows = await this.deps.db.$queryRawUnsafe<
-      { muted: boolean; marker: number; undelivered: bigint | number; newest: number | null }[]
+      {
+        muted: boolean;
+        marker: number;
+        undelivered: bigint | number;
+        newest: number | null;
+        from_blocked: bigint | number;
+        request_pending: boolean;
+      }[]
     >(
       `SELECT m.muted, GREATEST(m.delivered_seq, m.read_seq) AS marker,
-              COUNT(msg.seq) AS undelivered, MAX(msg.seq) AS newest
+              COUNT(msg.seq) FILTER (WHERE NOT msg.blocked) AS undelivered,
+              MAX(msg.seq) FILTER (WHERE NOT msg.blocked) AS newest,
+              COUNT(msg.seq) FILTER (WHERE msg.blocked) AS from_blocked,
+              (c.accepted_at IS NULL AND c.requested_by IS NOT NULL AND c.requested_by <> m.user_id) AS request_pending
          FROM members m
-         LEFT JOIN messages msg
-           ON msg.conversation_id = m.conversation_id
-          AND msg.seq > GREATEST(m.delivered_seq, m.read_seq)
-          AND msg.sender_id <> m.user_id
-          AND msg.deleted_at IS NULL
+         JOIN conversations c ON c.id = m.conversation_id
+         LEFT JOIN LATERAL (
+           SELECT x.seq, EXISTS (SELECT 1 FROM blocks bl WHERE bl.blocker_id = m.user_id AND bl.blocked_id = x.sender_id)
+                         AS blocked
+             FROM messages x
+            WHERE x.conversation_id = m.conversation_id
+              AND x.seq > GREATEST(m.delivered_seq, m.read_seq)
+              AND x.sender_id <> m.user_id
+              AND x.deleted_at IS NULL
+         ) msg ON true
         WHERE m.conversation_id = $1::uuid AND m.user_id = $2::uuid
-        GROUP BY m.muted, m.delivered_seq, m.read_seq`,
+        GROUP BY m.muted, m.delivered_seq, m.read_seq, c.accepted_at, c.requested_by, m.user_id`,
       conversationId,
       userId,
     );
@@ -149,6 +173,8 @@ export class PushService {
       marker: Number(row.marker),
       undelivered: Number(row.undelivered),
       newest: row.newest === null ? null : Number(row.newest),
+      fromBlocked: Number(row.from_blocked),
+      requestPending: row.request_pending,
     };
   }
 
@@ -159,6 +185,8 @@ export class PushService {
       seq: state.newest!,
       count: state.undelivered,
     };
+    // A message request says so, and never what it says: the recipient has not agreed to hear from the requester.
+    if (state.requestPending) return { ...base, request: true, body: MESSAGE_REQUEST_BODY };
     if (!this.deps.includeContent) return base;
     const rows = await this.deps.db.$queryRawUnsafe<
       { content: string; sender_id: string; display_name: string; title: string | null }[]

@@ -24,8 +24,11 @@ export interface PushNotification {
   sender?: { id: string; displayName: string };
   /** Only with PUSH_INCLUDE_CONTENT=on; null for direct conversations. */
   title?: string | null;
-  /** Only with PUSH_INCLUDE_CONTENT=on: the newest message, truncated. */
+  /** Only with PUSH_INCLUDE_CONTENT=on: the newest message, truncated. For a message request, always
+   * MESSAGE_REQUEST_BODY and never the content. */
   body?: string;
+  /** A pending message request to this user (message-requests.ts): show "message request", not the content. */
+  request?: true;
 }
 
 /** One notification to one target. `subscriptionId` is a push_subscriptions id, or "webhook" for the operator hook. */

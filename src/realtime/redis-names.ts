@@ -27,6 +27,8 @@ export interface RedisNames {
 export interface PresenceNames {
   /** Where presence changes are published (PUBLISH from the scripts; on a cluster, relayed to every node). */
   channel: string;
+  /** Where watch revocations are published (presence/revocations.ts), from the presence slot's node as well. */
+  revokeChannel: string;
   online: string;
   sockets(userId: string): string;
   lastSeen(userId: string): string;
@@ -40,6 +42,7 @@ export function redisNames(prefix: string): RedisNames {
     shardedChannelPrefix: `${prefix}-gateway`,
     presence: {
       channel: `${prefix}:presence`,
+      revokeChannel: `${prefix}:presence:revoke`,
       online: `${presenceTag}:online`,
       sockets: (userId) => `${presenceTag}:sockets:${userId}`,
       lastSeen: (userId) => `${presenceTag}:last-seen:${userId}`,

@@ -8,6 +8,10 @@
 // Who the other members are is cached per conversation for TYPING_MEMBERS_CACHE_MS, so a typing event costs no
 // database query while cached. Membership comes from the same cache: a user missing from a cached list is looked up
 // again (just added), and one removed may still type into the conversation until the entry expires.
+//
+// Who must not see it is read fresh for each event that is forwarded (at most two per window per user and
+// conversation, so one indexed query each): anyone with a block between them and the typer (blocks.ts), and, when the
+// typer received a pending message request, its requester (message-requests.ts).
 import type { Notifier } from "../chat/ports.js";
 import { TypingPayload } from "../chat/schemas.js";
 import type { Db } from "../db/client.js";
@@ -71,12 +75,26 @@ export function registerTyping(
       if (last === undefined || !last.typing) return {};
       last.typing = false;
     }
+    const hidden = await hiddenFrom(deps.db, userId, conversationId);
     deps.notifier.toUsers(
-      userIds.filter((id) => id !== userId),
+      userIds.filter((id) => id !== userId && !hidden.has(id)),
       "typing",
       { conversationId, userId, isTyping },
     );
     return {};
   });
   return () => clearInterval(prune);
+}
+
+/** Members who must not see this user type here: blocks either way, and the requester of a pending request. */
+async function hiddenFrom(db: Db, userId: string, conversationId: string): Promise<Set<string>> {
+  const rows = await db.$queryRawUnsafe<{ other: string }[]>(
+    `SELECT blocked_id::text AS other FROM blocks WHERE blocker_id = $1::uuid
+     UNION SELECT blocker_id::text FROM blocks WHERE blocked_id = $1::uuid
+     UNION SELECT requested_by::text FROM conversations
+            WHERE id = $2::uuid AND accepted_at IS NULL AND requested_by <> $1::uuid`,
+    userId,
+    conversationId,
+  );
+  return new Set(rows.map((r) => r.other));
 }

@@ -301,6 +301,25 @@ describe("chat page in a browser", { timeout: 360_000 }, () => {
     await open(bob1.page, "Alice Martin");
   });
 
+  test("a message request shows its banner to the recipient until Accept", async () => {
+    // Carol opened a direct conversation with Alice in the scrolling test; Alice never answered it.
+    await open(alice.page, "Carol Diaz");
+    const banner = alice.page.locator("#request-banner");
+    await banner.waitFor({ state: "visible", timeout: WAIT });
+    assert.match((await banner.textContent()) ?? "", /Message request/);
+    await alice.page.click("#request-accept");
+    await banner.waitFor({ state: "hidden", timeout: WAIT });
+    const token = await tokenOf(alice.page);
+    const list = await api<{ conversations: { type: string; request: { state: string } | null }[] }>(
+      urlA,
+      "GET",
+      "/v1/conversations",
+      { token },
+    );
+    const requests = list.body.conversations.filter((c) => c.request !== null).map((c) => c.request!.state);
+    assert.ok(requests.includes("accepted") && !requests.includes("pending"), JSON.stringify(requests));
+  });
+
   test("screenshots of the page at desktop and phone width", async () => {
     await send(alice.page, "Forecast says sunny all day");
     await open(alice.page, "Bob Chen");

@@ -50,6 +50,15 @@ export async function createConversation(
   return res.body.conversation;
 }
 
+/**
+ * The recipient accepts a direct conversation (a message request until then): for tests about what accepted
+ * conversations do (pushes with content, presence, receipts both ways).
+ */
+export async function acceptConversation(baseUrl: string, token: string, conversationId: string): Promise<void> {
+  const res = await api(baseUrl, "POST", `/v1/conversations/${conversationId}/accept`, { token });
+  if (res.status !== 200) throw new Error(`accept failed: ${res.status} ${JSON.stringify(res.body)}`);
+}
+
 /** Connects a device and waits until the handshake succeeded (or rejects with the connect_error message). */
 export function connectDevice(
   baseUrl: string,

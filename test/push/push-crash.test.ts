@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createServer, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { type Job, Queue } from "bullmq";
-import { api, createConversation, eventually, registerUser } from "../helpers/clients.js";
+import { acceptConversation, api, createConversation, eventually, registerUser } from "../helpers/clients.js";
 import { type Cluster, REDIS_URL, startGateways } from "../helpers/gateways.js";
 import { type PushServices, send, settle, startPushServices } from "./harness.js";
 
@@ -62,6 +62,7 @@ describe("push jobs survive a gateway crash (BullMQ, SIGKILL)", () => {
       type: "direct",
       userId: bob.user.id,
     });
+    await acceptConversation(recipientUrl, bob.accessToken, conversation.id);
     const web = services.webPush.subscribe();
     const res = await api(recipientUrl, "POST", "/v1/push/subscriptions", {
       token: bob.accessToken,

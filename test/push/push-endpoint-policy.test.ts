@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { randomUUID } from "node:crypto";
 import pg from "pg";
-import { api, createConversation, eventually, registerUser } from "../helpers/clients.js";
+import { acceptConversation, api, createConversation, eventually, registerUser } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 import { type PushServices, send, settle, startPushServices } from "./harness.js";
 
@@ -101,6 +101,7 @@ describe("push endpoint policy", () => {
     const url = strict.urls[0]!;
     const [alice, bob] = await Promise.all([registerUser(url), registerUser(url)]);
     const conversation = await createConversation(url, alice.accessToken, { type: "direct", userId: bob.user.id });
+    await acceptConversation(url, bob.accessToken, conversation.id);
     // Registered before the policy existed (or while a name resolved elsewhere): straight into the database.
     const sub = services.webPush.subscribe();
     await db.query(

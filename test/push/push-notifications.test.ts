@@ -6,6 +6,7 @@ import { after, before, describe, test } from "node:test";
 import { Queue } from "bullmq";
 import pg from "pg";
 import {
+  acceptConversation,
   api,
   connectDevice,
   createConversation,
@@ -48,6 +49,7 @@ describe("push notifications (BullMQ, two pods)", () => {
     const alice = await registerUser(u0);
     const bob = await registerUser(u1);
     const conversation = await createConversation(u0, alice.accessToken, { type: "direct", userId: bob.user.id });
+    await acceptConversation(u1, bob.accessToken, conversation.id);
     const web = services.webPush.subscribe();
     const fcmToken = `fcm-${bob.user.id}`;
     for (const body of [
@@ -274,6 +276,7 @@ describe("push notifications (BullMQ, two pods)", () => {
     const alice = await registerUser(u0);
     const bob = await registerUser(u1);
     const conversation = await createConversation(u0, alice.accessToken, { type: "direct", userId: bob.user.id });
+    await acceptConversation(u1, bob.accessToken, conversation.id);
     const flaky = services.flakyWebPush;
     const sub = flaky.subscribe();
     const res = await api(u1, "POST", "/v1/push/subscriptions", {

@@ -3,7 +3,15 @@
 // dropping them.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { api, connectDevice, createConversation, eventually, registerUser, request } from "../helpers/clients.js";
+import {
+  acceptConversation,
+  api,
+  connectDevice,
+  createConversation,
+  eventually,
+  registerUser,
+  request,
+} from "../helpers/clients.js";
 import { type Cluster, type GatewayProcess, startGateways } from "../helpers/gateways.js";
 import { type PushServices, send, settle, skipLogged, startPushServices } from "./harness.js";
 
@@ -36,6 +44,7 @@ describe("push notifications (single node, in-process queue)", () => {
       type: "direct",
       userId: bob.user.id,
     });
+    await acceptConversation(gateway.url, bob.accessToken, conversation.id);
     if (vapidPublicKey === "") {
       const key = await api<{ publicKey: string }>(gateway.url, "GET", "/v1/push/vapid-public-key", {
         token: bob.accessToken,

@@ -7,6 +7,7 @@ import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import type { Message } from "../../src/protocol/types.js";
 import {
+  acceptConversation,
   api,
   connectDevice,
   createConversation,
@@ -61,6 +62,7 @@ describe("a retried send of a stored message fans out again", () => {
     const [u0, u1] = cluster.urls as [string, string];
     const [alice, bob] = await Promise.all([registerUser(u0), registerUser(u1)]);
     const conversation = await createConversation(u0, alice.accessToken, { type: "direct", userId: bob.user.id });
+    await acceptConversation(u0, bob.accessToken, conversation.id);
     const bobDevice = await connectDevice(u1, bob.accessToken);
     const aliceDevice = await connectDevice(u0, alice.accessToken);
     devices.push(bobDevice, aliceDevice);
@@ -84,6 +86,7 @@ describe("a retried send of a stored message fans out again", () => {
     const [u0] = cluster.urls as [string];
     const [alice, bob] = await Promise.all([registerUser(u0), registerUser(u0)]);
     const conversation = await createConversation(u0, alice.accessToken, { type: "direct", userId: bob.user.id });
+    await acceptConversation(u0, bob.accessToken, conversation.id);
     const web = services.webPush.subscribe();
     const subscribed = await api(u0, "POST", "/v1/push/subscriptions", {
       token: bob.accessToken,

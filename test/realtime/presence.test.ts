@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { PresenceState } from "../../src/protocol/types.js";
 import {
+  acceptConversation,
   collect,
   connectDevice,
   createConversation,
@@ -41,7 +42,9 @@ for (const adapter of ["sharded", "classic"] as const)
       const [u0] = cluster.urls as [string];
       const watcher = await registerUser(u0);
       const target = await registerUser(u0);
-      await createConversation(u0, watcher.accessToken, { type: "direct", userId: target.user.id });
+      const direct = await createConversation(u0, watcher.accessToken, { type: "direct", userId: target.user.id });
+      // Accepted: a pending request would hide the target from the watcher who opened it (message-requests.test.ts).
+      await acceptConversation(u0, target.accessToken, direct.id);
       const watching = await connectDevice(u0, watcher.accessToken);
       devices.push(watching);
       const events = collect(watching, "presence");
@@ -141,7 +144,8 @@ describe("presence on one node (memory adapter)", () => {
     const [url] = cluster.urls as [string];
     const watcher = await registerUser(url);
     const target = await registerUser(url);
-    await createConversation(url, watcher.accessToken, { type: "direct", userId: target.user.id });
+    const direct = await createConversation(url, watcher.accessToken, { type: "direct", userId: target.user.id });
+    await acceptConversation(url, target.accessToken, direct.id);
     const watching = await connectDevice(url, watcher.accessToken);
     devices.push(watching);
     const events = collect(watching, "presence");

@@ -16,6 +16,7 @@ import { icon, type IconName } from "./icons.js";
 import { avatarColor, clockTime, dayKey, dayLabel, initials, listTime, presenceLabel } from "./format.js";
 import { MessageActions } from "./message-actions.js";
 import { NewChatDialog } from "./new-chat-dialog.js";
+import { RequestBanner } from "./request-banner.js";
 import { SearchPanel } from "./search-panel.js";
 import { clearSession, storedTokenProvider, type StoredSession } from "./session.js";
 
@@ -55,6 +56,7 @@ export class ChatApp {
   private readonly rowCache = new Map<string, { look: string; el: HTMLElement }>();
   private readonly dialog: NewChatDialog;
   private readonly searchPanel: SearchPanel;
+  private readonly requestBanner: RequestBanner;
   private closed = false;
 
   // Elements that live as long as the page.
@@ -122,6 +124,10 @@ export class ChatApp {
     this.searchPanel = new SearchPanel(this.client.api, {
       describe: (message) => this.describeResult(message),
       open: (id) => void this.openFound(id),
+    });
+    this.requestBanner = new RequestBanner(this.client, (conversation) => {
+      this.state.upsert(conversation);
+      this.render();
     });
     this.buildLayout();
     this.listen();
@@ -516,7 +522,7 @@ export class ChatApp {
       if (thread && el.scrollTop < 150) void this.loadOlder(thread);
     });
 
-    this.pane.append(this.paneHead, this.messages, this.actions.banner, this.composer);
+    this.pane.append(this.paneHead, this.requestBanner.element, this.messages, this.actions.banner, this.composer);
     this.shell.append(sidebar, this.pane);
     this.root.replaceChildren(this.banner, this.shell, this.dialog.element);
   }
@@ -635,6 +641,7 @@ export class ChatApp {
     this.composer.hidden = !thread;
     if (!thread) {
       this.paneHead.replaceChildren();
+      this.requestBanner.show(null, this.state.me.id);
       this.messages.replaceChildren(
         h(
           "div",
@@ -690,6 +697,7 @@ export class ChatApp {
       },
       icon("back"),
     );
+    this.requestBanner.show(conversation, state.me.id);
     this.paneHead.replaceChildren(
       back,
       avatar(title, peer?.id ?? thread.id, "md", presence?.online),
