@@ -16,7 +16,9 @@ import { ReceiptAnnouncer } from "./chat/receipt-announcer.js";
 import type { Config } from "./config.js";
 import type { Database } from "./db/client.js";
 import { createHttpServer } from "./http/http-server.js";
+import { adminRoutes } from "./http/routes/admin-routes.js";
 import { pushRoutes } from "./http/routes/push-routes.js";
+import { reportRoutes } from "./http/routes/report-routes.js";
 import { servicePublisher } from "./http/routes/service-routes.js";
 import { drainGateway } from "./lifecycle/drain.js";
 import { createRateLimiters } from "./limits/rate-limits.js";
@@ -31,11 +33,13 @@ import { LiveResync, resyncAfterRedisOutage } from "./realtime/resync.js";
 import { socketNotifier } from "./realtime/notifier.js";
 import { originPolicy } from "./realtime/origins.js";
 import type { RedisConnections } from "./realtime/redis.js";
-import { endSession, manageSessionLifetime } from "./realtime/session-lifetime.js";
+import { membershipSignals } from "./realtime/membership-signals.js";
+import { endSession, endUserSockets, manageSessionLifetime } from "./realtime/session-lifetime.js";
 import { capSocketsPerUser } from "./realtime/socket-cap.js";
 import { createSocketServer, type GatewayServer, type GatewaySocket } from "./realtime/socket-server.js";
 import { type StallWatch, watchEventLoopStalls } from "./realtime/stall-watch.js";
 import { registerTyping } from "./realtime/typing.js";
+import { createSafety } from "./safety/index.js";
 
 export interface GatewayDeps {
   database: Database;
@@ -74,6 +78,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       eventsPerSec: config.RATE_LIMIT_EVENTS_PER_SEC,
       httpPerMin: config.RATE_LIMIT_HTTP_PER_MIN,
       groupsPerMin: config.RATE_LIMIT_GROUPS_PER_MIN,
+      reportsPerHour: config.RATE_LIMIT_REPORTS_PER_HOUR,
       redisTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
       onRedisTimeout: () => metrics.redisFailures.inc({ client: "pub", op: "rate_limit_timeout" }),
     },
@@ -143,6 +148,10 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   });
   markerWriter.onMoved((moved) => receipts.announce(moved));
   const conversations = new Conversations(db, notifier, config.GROUP_MAX_MEMBERS, config.MAX_CONVERSATIONS_PER_USER);
+  // A removed member's cached membership (typing, presence watches) ends on every pod.
+  const membership = membershipSignals({ crossPod: redis !== undefined, log });
+  conversations.onMemberRemoved((conversationId, userId) => membership.removed(conversationId, userId));
+  const safety = createSafety({ db, accounts, log }, config);
   const messages = new Messages(db, writer, markerWriter, conversations, notifier, config.MESSAGE_MAX_CHARS);
   // onStored runs right after the fan-out emit, so this is commit-to-emit on this pod.
   messages.onStored((message, _members, { repeated }) => {
@@ -172,7 +181,11 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     webRoot: WEB_ROOTS.find((root) => existsSync(join(root, "index.html"))),
     readiness,
     publishAsService: servicePublisher({ db, messages }),
-    extraRoutes: [(api) => pushRoutes(api, push)],
+    extraRoutes: [
+      (api) => pushRoutes(api, push),
+      (api) => reportRoutes(api, { reports: safety.reports, limits }),
+      (api) => adminRoutes(api, safety),
+    ],
   });
 
   const server = createSocketServer(http.server, {
@@ -185,7 +198,12 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   // Client events, registered once for every socket.
   const router = new EventRouter({ limits, log, metrics });
   registerChatHandlers(router, { db, messages, limits });
-  const stopTyping = registerTyping(router, { db, conversations, notifier });
+  const stopTyping = registerTyping(router, {
+    db,
+    conversations,
+    notifier,
+    onMemberRemoved: (listener) => membership.onRemoved(listener),
+  });
   const sessions = manageSessionLifetime(router, {
     tokens,
     isSessionActive: (id) => accounts.isSessionActive(id),
@@ -200,6 +218,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     readTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
     failures: metrics.redisFailures,
   });
+  membership.onRemoved((_conversationId, userId) => presence.revisit(userId));
   let stallWatch: StallWatch | undefined;
   if (redis) {
     const resync = new LiveResync(server, log, metrics.resyncs, () => redis.pub.isReady);
@@ -215,6 +234,8 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       resync.localSockets("event_loop_stall");
     });
   }
+
+  membership.listen(server);
 
   const bufferGuard = guardSocketBuffers(server, {
     maxBytes: config.SOCKET_MAX_BUFFERED_BYTES,
@@ -241,20 +262,18 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     presence.attach(socket);
   });
 
-  // Logout or a revoked refresh family ends that login's live sockets, on whichever pod they are.
+  // Logout or a revoked refresh family ends that login's live sockets, on whichever pod they are; a suspension ends
+  // all of the user's. Redis slow or away: the other pods' answers did not come in time. Those sockets still end by
+  // their access token's expiry at the latest, since auth:refresh checks that the session is active.
+  const onEndFailed = (err: unknown) => {
+    metrics.redisFailures.inc({ client: "pub", op: "fetch_sockets" });
+    log.warn({ err }, "could not end revoked sessions");
+  };
   accounts.onSessionRevoked((userId, sessionId, reason) => {
-    void server
-      .in(userRoom(userId))
-      .fetchSockets()
-      .then((sockets) => {
-        for (const s of sockets) if (s.data.sessionId === sessionId) endSession(s, reason);
-      })
-      .catch((err: unknown) => {
-        // Redis slow or away: the other pods' answers did not come in time. Those sockets still end by their access
-        // token's expiry at the latest, since auth:refresh checks that the session is active.
-        metrics.redisFailures.inc({ client: "pub", op: "fetch_sockets" });
-        log.warn({ err }, "could not end revoked sessions");
-      });
+    endUserSockets(server, userId, reason, (s) => s.data.sessionId === sessionId).catch(onEndFailed);
+  });
+  safety.suspensions.onSuspended((userId) => {
+    endUserSockets(server, userId, "suspended", () => true).catch(onEndFailed);
   });
 
   return {
@@ -275,6 +294,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       await drainGateway({ io: server, http, writer: writers, log }, { timeoutMs });
       // After the writer is idle, so the last stored messages are scheduled too.
       await push.close();
+      await safety.close();
     },
   };
 }

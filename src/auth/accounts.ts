@@ -11,7 +11,7 @@
 import { createHash, createHmac, randomBytes, randomUUID } from "node:crypto";
 import type { Db, Sql } from "../db/client.js";
 import { isUuid } from "../chat/ports.js";
-import { conflict, isUniqueViolation, unauthorized } from "../errors.js";
+import { conflict, forbidden, isUniqueViolation, unauthorized } from "../errors.js";
 import type { AuthResult, PublicUser } from "../protocol/types.js";
 import type { AccessTokens } from "./access-tokens.js";
 import { burnPasswordCheck, hashPassword, verifyPassword } from "./passwords.js";
@@ -98,6 +98,8 @@ export class Accounts {
       throw unauthorized("wrong username or password");
     }
     if (!(await verifyPassword(user.passwordHash, input.password))) throw unauthorized("wrong username or password");
+    // Only after the password: a guesser must not learn that an account exists and is suspended.
+    if (user.suspendedAt !== null) throw forbidden("this account is suspended");
     return this.startSession(toPublicUser(user), input.deviceName);
   }
 
@@ -114,6 +116,7 @@ export class Accounts {
          FROM refresh_families f
          WHERE t.token_hash = $1 AND t.spent_at IS NULL AND t.expires_at > now()
            AND f.id = t.family_id AND f.revoked_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM users su WHERE su.id = f.user_id AND su.suspended_at IS NOT NULL)
          RETURNING t.family_id, f.user_id
        ), issued AS (
          INSERT INTO refresh_tokens (token_hash, family_id, expires_at)
@@ -172,13 +175,17 @@ export class Accounts {
     await this.revokeFamily(row.family.userId, row.familyId, "logged_out");
   }
 
-  /** True while the login exists and is not revoked; checked on every connection and HTTP call. */
+  /**
+   * True while the login exists, is not revoked and its user is not suspended; checked on every connection and HTTP
+   * call. The suspension is read here too (a primary-key join), so a login that raced a suspension is refused as well.
+   */
   async isSessionActive(sessionId: string): Promise<boolean> {
     if (!isUuid(sessionId)) return false;
     const rows = await this.sql<{ active: boolean }>(
-      "SELECT revoked_at IS NULL AS active FROM refresh_families WHERE id = $1::uuid",
+      `SELECT f.revoked_at IS NULL AND u.suspended_at IS NULL AS active
+         FROM refresh_families f JOIN users u ON u.id = f.user_id WHERE f.id = $1::uuid`,
       [sessionId],
-      { prepare: "session-active" },
+      { prepare: "session-active-unsuspended" },
     );
     return rows[0]?.active === true;
   }
@@ -186,6 +193,15 @@ export class Accounts {
   async getUser(userId: string): Promise<PublicUser | null> {
     const user = await this.db.user.findUnique({ where: { id: userId } });
     return user === null ? null : toPublicUser(user);
+  }
+
+  /** Revokes every login of the user at once (suspension); returns how many were still active. */
+  async revokeAllSessions(userId: string): Promise<number> {
+    const { count } = await this.db.refreshFamily.updateMany({
+      where: { userId, revokedAt: null },
+      data: { revokedAt: new Date() },
+    });
+    return count;
   }
 
   private async revokeFamily(userId: string, familyId: string, reason: "logged_out" | "revoked"): Promise<void> {

@@ -8,7 +8,9 @@ import type { RateLimiters } from "../limits/rate-limits.js";
 export interface Caller {
   userId: string;
   sessionId: string | undefined;
-  role: "user" | "service";
+  role: "user" | "service" | "admin";
+  /** The service key of a service or admin token (audit records name it); absent for users. */
+  keyId?: string | undefined;
 }
 
 declare module "fastify" {
@@ -36,7 +38,7 @@ export function authenticator(deps: { tokens: AccessTokens; accounts: Accounts; 
       // Per service key, across pods: a leaked or runaway service cannot flood conversations.
       await deps.limits.service.consume(claims.keyId ?? "legacy");
     }
-    request.caller = { userId: claims.userId, sessionId: claims.sessionId, role: claims.role };
+    request.caller = { userId: claims.userId, sessionId: claims.sessionId, role: claims.role, keyId: claims.keyId };
   };
 }
 

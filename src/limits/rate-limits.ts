@@ -22,6 +22,8 @@ export interface RateLimitSettings {
   httpPerMin: number;
   /** Groups a user may create per minute. @default 30 */
   groupsPerMin?: number;
+  /** Reports a user may file per hour. @default 20 */
+  reportsPerHour?: number;
   /** How long a limit check may wait for Redis before the in-memory limiter decides instead. @default 5000 */
   redisTimeoutMs?: number;
   /** Called each time Redis did not answer a check in time and the in-memory limiter decided (for a counter). */
@@ -134,6 +136,8 @@ export interface RateLimiters {
   http: RateLimiter;
   /** Group creation per user. */
   groups: RateLimiter;
+  /** Reports filed per user. */
+  reports: RateLimiter;
 }
 
 export function createRateLimiters(settings: RateLimitSettings, redis?: RedisClientType): RateLimiters {
@@ -147,6 +151,7 @@ export function createRateLimiters(settings: RateLimitSettings, redis?: RedisCli
       events: unlimited,
       http: unlimited,
       groups: unlimited,
+      reports: unlimited,
     };
   }
   const timeoutMs = settings.redisTimeoutMs ?? 5_000;
@@ -166,5 +171,6 @@ export function createRateLimiters(settings: RateLimitSettings, redis?: RedisCli
     events: wrap(limiter(undefined, "events", settings.eventsPerSec, 1), timeoutMs, onTimeout),
     http: wrap(limiter(redis, "http", settings.httpPerMin, 60), timeoutMs, onTimeout),
     groups: wrap(limiter(redis, "groups", settings.groupsPerMin ?? 30, 60), timeoutMs, onTimeout),
+    reports: wrap(limiter(redis, "reports", settings.reportsPerHour ?? 20, 3600), timeoutMs, onTimeout),
   };
 }
