@@ -65,7 +65,7 @@ export function parseServiceKeys(value: string): ServiceKey[] | string {
         kid,
         secret: typeof e.secret === "string" ? e.secret : "",
         names: Array.isArray(e.names) ? e.names.map(String) : [],
-        admin: e.admin === true,
+        ...(e.admin === true ? { admin: true } : {}),
       };
     });
   } else {
@@ -82,7 +82,7 @@ export function parseServiceKeys(value: string): ServiceKey[] | string {
         kid: parts[0]!,
         secret: parts[1]!,
         names: parts[2]!.split("|").filter(Boolean),
-        admin: parts[3] === "admin",
+        ...(parts[3] === "admin" ? { admin: true } : {}),
       });
     }
   }

@@ -73,7 +73,8 @@ export class PresenceSubscriptions {
       if (watcher.data.userId !== userId) pairs.push({ watcher, watched: userId });
     }
     for (const watcher of this.byUser.get(userId)?.values() ?? []) {
-      for (const watched of this.watching.get(watcher.id) ?? []) if (watched !== userId) pairs.push({ watcher, watched });
+      for (const watched of this.watching.get(watcher.id) ?? [])
+        if (watched !== userId) pairs.push({ watcher, watched });
     }
     return pairs;
   }

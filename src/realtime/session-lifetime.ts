@@ -70,7 +70,8 @@ export function endSession(
   socket.disconnect(true);
 }
 
-export type SessionEndReason = "token_expired" | "logged_out" | "revoked" | "draining" | "too_many_sockets" | "suspended";
+export type SessionEndReason =
+  "token_expired" | "logged_out" | "revoked" | "draining" | "too_many_sockets" | "suspended";
 
 /**
  * Ends the user's sockets that `which` picks, on every pod (one fetchSockets round: a request to every pod), each

@@ -47,17 +47,17 @@ export class AuditLog {
     });
   }
 
-  async list(limit: number, cursor: string | undefined): Promise<{ entries: AuditRecord[]; nextCursor: string | null }> {
+  async list(
+    limit: number,
+    cursor: string | undefined,
+  ): Promise<{ entries: AuditRecord[]; nextCursor: string | null }> {
     const after = decodeCursor(cursor);
     const rows = await this.db.adminAudit.findMany({
       where:
         after === undefined
           ? {}
           : {
-              OR: [
-                { createdAt: { lt: after.createdAt } },
-                { createdAt: after.createdAt, id: { lt: after.id } },
-              ],
+              OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }],
             },
       orderBy: [{ createdAt: "desc" }, { id: "desc" }],
       take: limit + 1,

@@ -123,10 +123,13 @@ function inProcessWebhook(options: ReportWebhookOptions): ReportWebhook {
         options.log.warn({ reportId: report.id, err: (err as Error).message }, "report webhook delivery given up");
         return;
       }
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        attempt(report, n + 1);
-      }, backoffMs(options.retry, n));
+      const timer = setTimeout(
+        () => {
+          timers.delete(timer);
+          attempt(report, n + 1);
+        },
+        backoffMs(options.retry, n),
+      );
       timers.add(timer);
     });
   };

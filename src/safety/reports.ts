@@ -83,9 +83,11 @@ export class Reports {
   }
 
   /** Oldest first (a queue to work through), optionally only open or only resolved ones. */
-  async list(
-    filter: { status?: "open" | "resolved" | undefined; limit: number; cursor?: string | undefined },
-  ): Promise<{ reports: ReportView[]; nextCursor: string | null }> {
+  async list(filter: {
+    status?: "open" | "resolved" | undefined;
+    limit: number;
+    cursor?: string | undefined;
+  }): Promise<{ reports: ReportView[]; nextCursor: string | null }> {
     const after = decodeCursor(filter.cursor);
     const rows = await this.db.report.findMany({
       where: {
@@ -176,6 +178,11 @@ function toView(r: ReportRow): ReportView {
     resolution:
       r.resolvedAt === null
         ? null
-        : { at: r.resolvedAt.toISOString(), by: r.resolvedBy ?? "", action: r.resolutionAction, note: r.resolutionNote },
+        : {
+            at: r.resolvedAt.toISOString(),
+            by: r.resolvedBy ?? "",
+            action: r.resolutionAction,
+            note: r.resolutionNote,
+          },
   };
 }

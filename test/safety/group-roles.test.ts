@@ -17,6 +17,9 @@ import {
 } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 
+type Three = [AuthResult, AuthResult, AuthResult];
+type Four = [AuthResult, AuthResult, AuthResult, AuthResult];
+
 describe("group roles", () => {
   let cluster: Cluster;
   let urls: string[];
@@ -50,7 +53,7 @@ describe("group roles", () => {
   }
 
   test("members may not add, remove, rename or promote; admins may", async () => {
-    const [admin, member, other, newcomer] = await Promise.all([1, 2, 3, 4].map(() => registerUser(url)));
+    const [admin, member, other, newcomer] = (await Promise.all([1, 2, 3, 4].map(() => registerUser(url)))) as Four;
     const id = await group(admin, [member, other]);
     const asMember = { token: member.accessToken };
     const refusals = [
@@ -67,7 +70,10 @@ describe("group roles", () => {
     assert.equal((await api(url, "PATCH", conv(id), { ...asMember, body: { muted: true } })).status, 200);
 
     const asAdmin = { token: admin.accessToken };
-    assert.equal((await api(url, "POST", `${conv(id)}/members`, { ...asAdmin, body: { userId: newcomer.user.id } })).status, 201);
+    assert.equal(
+      (await api(url, "POST", `${conv(id)}/members`, { ...asAdmin, body: { userId: newcomer.user.id } })).status,
+      201,
+    );
     assert.equal((await api(url, "PATCH", conv(id), { ...asAdmin, body: { title: "renamed" } })).status, 200);
     const promoted = await api(url, "PATCH", `${conv(id)}/members/${member.user.id}`, {
       ...asAdmin,
@@ -80,7 +86,8 @@ describe("group roles", () => {
     // Removing someone who is not a member; a bad role; a stranger's call.
     assert.equal((await api(url, "DELETE", `${conv(id)}/members/${other.user.id}`, asAdmin)).status, 404);
     assert.equal(
-      (await api(url, "PATCH", `${conv(id)}/members/${member.user.id}`, { ...asAdmin, body: { role: "owner" } })).status,
+      (await api(url, "PATCH", `${conv(id)}/members/${member.user.id}`, { ...asAdmin, body: { role: "owner" } }))
+        .status,
       400,
     );
     const stranger = await api(url, "PATCH", `${conv(id)}/members/${member.user.id}`, {
@@ -90,10 +97,14 @@ describe("group roles", () => {
     assert.equal(stranger.status, 404);
     // Demote the other admin; the last admin cannot demote themselves.
     assert.equal(
-      (await api(url, "PATCH", `${conv(id)}/members/${member.user.id}`, { ...asAdmin, body: { role: "member" } })).status,
+      (await api(url, "PATCH", `${conv(id)}/members/${member.user.id}`, { ...asAdmin, body: { role: "member" } }))
+        .status,
       200,
     );
-    const last = await api(url, "PATCH", `${conv(id)}/members/${admin.user.id}`, { ...asAdmin, body: { role: "member" } });
+    const last = await api(url, "PATCH", `${conv(id)}/members/${admin.user.id}`, {
+      ...asAdmin,
+      body: { role: "member" },
+    });
     assert.equal(last.status, 409);
     // Direct conversations have no roles.
     const direct = await createConversation(url, admin.accessToken, { type: "direct", userId: member.user.id });
@@ -105,7 +116,7 @@ describe("group roles", () => {
   });
 
   test("the last admin leaving promotes the oldest member, announced to the members", async () => {
-    const [admin, oldest, younger] = await Promise.all([1, 2, 3].map(() => registerUser(url)));
+    const [admin, oldest, younger] = (await Promise.all([1, 2, 3].map(() => registerUser(url)))) as Three;
     const id = await group(admin, [oldest]);
     // Joined later than `oldest`.
     await api(url, "POST", `${conv(id)}/members`, { token: admin.accessToken, body: { userId: younger.user.id } });
@@ -114,16 +125,22 @@ describe("group roles", () => {
     const updated = waitForEvent(device, "conversation:updated", (e) =>
       e.conversation.members.some((m) => m.id === oldest.user.id && m.role === "admin"),
     );
-    assert.equal((await api(url, "DELETE", `${conv(id)}/members/${admin.user.id}`, { token: admin.accessToken })).status, 204);
+    assert.equal(
+      (await api(url, "DELETE", `${conv(id)}/members/${admin.user.id}`, { token: admin.accessToken })).status,
+      204,
+    );
     await updated;
     assert.deepEqual(await roles(younger.accessToken, id), { [oldest.user.id]: "admin", [younger.user.id]: "member" });
     // A member (not the last admin) leaving promotes nobody.
-    assert.equal((await api(url, "DELETE", `${conv(id)}/members/${younger.user.id}`, { token: younger.accessToken })).status, 204);
+    assert.equal(
+      (await api(url, "DELETE", `${conv(id)}/members/${younger.user.id}`, { token: younger.accessToken })).status,
+      204,
+    );
     assert.deepEqual(await roles(oldest.accessToken, id), { [oldest.user.id]: "admin" });
   });
 
   test("a removed member stops receiving the conversation at once on every pod; sync and history drop it", async () => {
-    const [admin, stays, removed] = await Promise.all([1, 2, 3].map(() => registerUser(url)));
+    const [admin, stays, removed] = (await Promise.all([1, 2, 3].map(() => registerUser(url)))) as Three;
     const id = await group(admin, [stays, removed]);
     const removedDevices = await Promise.all(urls.map((u) => connectDevice(u, removed.accessToken)));
     const staysDevice = await connectDevice(urls[1]!, stays.accessToken);
@@ -136,7 +153,11 @@ describe("group roles", () => {
     for (const d of removedDevices) await request(d, "typing", { conversationId: id, isTyping: true });
 
     const told = removedDevices.map((d) =>
-      waitForEvent(d, "conversation:updated", (e) => e.conversation.id === id && !e.conversation.members.some((m) => m.id === removed.user.id)),
+      waitForEvent(
+        d,
+        "conversation:updated",
+        (e) => e.conversation.id === id && !e.conversation.members.some((m) => m.id === removed.user.id),
+      ),
     );
     const removal = await api(url, "DELETE", `${conv(id)}/members/${removed.user.id}`, { token: admin.accessToken });
     assert.equal(removal.status, 204);

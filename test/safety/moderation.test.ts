@@ -144,7 +144,10 @@ describe("reports and moderation", () => {
       { messageId, reason: "bell\u0007" },
     ];
     for (const body of bad) {
-      const res = await api<{ error: { code: string } }>(url, "POST", "/v1/reports", { token: alice.accessToken, body });
+      const res = await api<{ error: { code: string } }>(url, "POST", "/v1/reports", {
+        token: alice.accessToken,
+        body,
+      });
       assert.equal(res.status, 400, JSON.stringify(body).slice(0, 60));
     }
     // Not a member of the conversation: the message does not exist for eve.

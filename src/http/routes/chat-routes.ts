@@ -72,7 +72,9 @@ export function chatRoutes(app: FastifyInstance, deps: ChatRouteDeps): void {
   app.patch("/v1/conversations/:id/members/:userId", async (request) => {
     const { role } = schemas.SetRoleBody.parse(request.body);
     const actor = userOf(request);
-    return { conversation: await deps.conversations.setRole(actor, idParam(request), idParam(request, "userId"), role) };
+    return {
+      conversation: await deps.conversations.setRole(actor, idParam(request), idParam(request, "userId"), role),
+    };
   });
 
   app.get("/v1/conversations/:id/messages", async (request) => {
