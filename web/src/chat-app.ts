@@ -5,6 +5,7 @@ import {
   ChatApiError,
   ChatClient,
   ChatHttpApi,
+  type Conversation,
   type Cursors,
   type Message,
   type OutboxEntry,
@@ -14,7 +15,9 @@ import { ChatState, type DeliveryStatus, type Thread } from "./chat-state.js";
 import { boundFetch, h } from "./dom.js";
 import { icon, type IconName } from "./icons.js";
 import { avatarColor, clockTime, dayKey, dayLabel, initials, listTime, presenceLabel } from "./format.js";
+import { GroupAdminDialog } from "./group-admin.js";
 import { NewChatDialog } from "./new-chat-dialog.js";
+import { ReportDialog } from "./report-dialog.js";
 import { clearSession, storedTokenProvider, type StoredSession } from "./session.js";
 
 /** Unread messages a fresh page replays through `sync` (so this device reports them delivered); older ones it skips. */
@@ -52,6 +55,8 @@ export class ChatApp {
   private readonly acked = new Set<string>();
   private readonly rowCache = new Map<string, { look: string; el: HTMLElement }>();
   private readonly dialog: NewChatDialog;
+  private readonly reportDialog: ReportDialog;
+  private readonly groupDialog: GroupAdminDialog;
   private closed = false;
 
   // Elements that live as long as the page.
@@ -99,6 +104,8 @@ export class ChatApp {
       this.watchPresence();
       this.openConversation(conversation.id);
     });
+    this.reportDialog = new ReportDialog(this.client.api);
+    this.groupDialog = new GroupAdminDialog(this.client.api, session.user, (id) => this.dropConversation(id));
     this.buildLayout();
     this.listen();
   }
@@ -159,6 +166,9 @@ export class ChatApp {
       this.render();
     });
     client.on("conversationUpdated", (conversation) => {
+      // Left or removed: the conversation is gone from this user's list (the gateway sends them no more of it).
+      if (!conversation.members.some((m) => m.id === state.me.id)) return this.dropConversation(conversation.id);
+      this.groupDialog.update(conversation);
       state.upsert(conversation);
       this.watchPresence();
       this.render();
@@ -474,7 +484,13 @@ export class ChatApp {
 
     this.pane.append(this.paneHead, this.messages, this.composer);
     this.shell.append(sidebar, this.pane);
-    this.root.replaceChildren(this.banner, this.shell, this.dialog.element);
+    this.root.replaceChildren(
+      this.banner,
+      this.shell,
+      this.dialog.element,
+      this.reportDialog.element,
+      this.groupDialog.element,
+    );
   }
 
   /** Grows the composer with its text up to a limit; empty, it falls back to the stylesheet's one line. */
@@ -663,7 +679,34 @@ export class ChatApp {
           subtitle,
         ),
       ),
+      this.paneAction(conversation, peer),
     );
+  }
+
+  /** Group: its members (and, for admins, managing them); direct: report the other person. */
+  private paneAction(conversation: Conversation, peer: { id: string; displayName: string } | undefined): HTMLElement {
+    const group = conversation.type === "group";
+    return h(
+      "button",
+      {
+        class: "btn btn-ghost pane-action",
+        attrs: { type: "button", id: group ? "group-members-btn" : "report-user-btn" },
+        on: {
+          click: () =>
+            group
+              ? this.groupDialog.open(conversation)
+              : peer && this.reportDialog.open({ userId: peer.id }, peer.displayName),
+        },
+      },
+      group ? "Members" : "Report",
+    );
+  }
+
+  private dropConversation(conversationId: string): void {
+    this.groupDialog.close();
+    this.state.threads.delete(conversationId);
+    if (this.state.open()?.id === conversationId) this.openConversation(null);
+    this.render();
   }
 
   /**
@@ -722,6 +765,20 @@ export class ChatApp {
             h("span", { class: "msg-author" }, state.nameOf(conversation, senderId)),
           h("div", { class: "msg-bubble" }, h("p", { class: "msg-text" }, bubble.content), meta),
         );
+        if (!mine && bubble.seq !== null) {
+          const author = state.nameOf(conversation, senderId);
+          el.append(
+            h(
+              "button",
+              {
+                class: "report-btn",
+                attrs: { type: "button", "aria-label": `Report message from ${author}` },
+                on: { click: () => this.reportDialog.open({ messageId: bubble.key }, `message from ${author}`) },
+              },
+              "Report",
+            ),
+          );
+        }
         if (status === "failed") {
           el.append(
             h(
