@@ -19,7 +19,9 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): 
       },
       (err: unknown) => {
         clearTimeout(timer);
-        reject(err instanceof Error ? err : new Error(String(err)));
+        // Passed on as it is: rate-limiter-flexible rejects with a RateLimiterRes (not an Error) when a key is over
+        // its limit, and wrapping it hid that from the caller, which then answered `internal` instead of 429.
+        reject(err);
       },
     );
   });

@@ -16,7 +16,11 @@ describe("safety in embedded mode", () => {
   before(async () => {
     cluster = await startGateways(1, {
       embedded: true,
-      env: { SERVICE_KEYS: `mod-1:${ADMIN_SECRET}:trust-safety:admin` },
+      env: {
+        SERVICE_KEYS: `mod-1:${ADMIN_SECRET}:trust-safety:admin`,
+        RATE_LIMITS: "on",
+        RATE_LIMIT_REPORTS_PER_HOUR: "1",
+      },
     });
     url = cluster.urls[0]!;
   });
@@ -66,6 +70,13 @@ describe("safety in embedded mode", () => {
       body: { messageId: sent.body.message.id, reason: "abuse" },
     });
     assert.equal(report.status, 201);
+    // RATE_LIMIT_REPORTS_PER_HOUR=1: the second report within the hour is refused.
+    const more = await api<{ error: { code: string } }>(url, "POST", "/v1/reports", {
+      token: owner.accessToken,
+      body: { userId: first.user.id, reason: "again" },
+    });
+    assert.equal(more.status, 429);
+    assert.equal(more.body.error.code, "rate_limited");
     const listed = await api<{ reports: { message: { content: string } }[] }>(url, "GET", "/v1/admin/reports", {
       token: admin(),
     });
