@@ -25,6 +25,7 @@ import { createRateLimiters } from "./limits/rate-limits.js";
 import { GatewayMetrics } from "./observability/metrics.js";
 import { createPresence } from "./presence/index.js";
 import { createPush } from "./push/index.js";
+import { userRoom } from "./protocol/events.js";
 import { adapterModeFor, createRedisAdapter, type AdapterMode } from "./realtime/adapter.js";
 import { guardSocketBuffers } from "./realtime/buffer-guard.js";
 import { EventRouter, registerChatHandlers } from "./realtime/handlers.js";
@@ -33,7 +34,7 @@ import { socketNotifier } from "./realtime/notifier.js";
 import { originPolicy } from "./realtime/origins.js";
 import type { RedisConnections } from "./realtime/redis.js";
 import { membershipSignals } from "./realtime/membership-signals.js";
-import { endUserSockets, manageSessionLifetime } from "./realtime/session-lifetime.js";
+import { endSession, endUserSockets, manageSessionLifetime } from "./realtime/session-lifetime.js";
 import { capSocketsPerUser } from "./realtime/socket-cap.js";
 import { createSocketServer, type GatewayServer, type GatewaySocket } from "./realtime/socket-server.js";
 import { type StallWatch, watchEventLoopStalls } from "./realtime/stall-watch.js";
@@ -261,18 +262,27 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     presence.attach(socket);
   });
 
-  // Logout or a revoked refresh family ends that login's live sockets, on whichever pod they are; a suspension ends
-  // all of the user's. Redis slow or away: the other pods' answers did not come in time. Those sockets still end by
-  // their access token's expiry at the latest, since auth:refresh checks that the session is active.
-  const onEndFailed = (err: unknown) => {
-    metrics.redisFailures.inc({ client: "pub", op: "fetch_sockets" });
-    log.warn({ err }, "could not end revoked sessions");
-  };
+  // Logout or a revoked refresh family ends that login's live sockets, on whichever pod they are.
   accounts.onSessionRevoked((userId, sessionId, reason) => {
-    endUserSockets(server, userId, reason, (s) => s.data.sessionId === sessionId).catch(onEndFailed);
+    void server
+      .in(userRoom(userId))
+      .fetchSockets()
+      .then((sockets) => {
+        for (const s of sockets) if (s.data.sessionId === sessionId) endSession(s, reason);
+      })
+      .catch((err: unknown) => {
+        // Redis slow or away: the other pods' answers did not come in time. Those sockets still end by their access
+        // token's expiry at the latest, since auth:refresh checks that the session is active.
+        metrics.redisFailures.inc({ client: "pub", op: "fetch_sockets" });
+        log.warn({ err }, "could not end revoked sessions");
+      });
   });
+  // A suspension ends every socket of the user the same way (its sessions are refused from then on anyway).
   safety.suspensions.onSuspended((userId) => {
-    endUserSockets(server, userId, "suspended", () => true).catch(onEndFailed);
+    endUserSockets(server, userId, "suspended", () => true).catch((err: unknown) => {
+      metrics.redisFailures.inc({ client: "pub", op: "fetch_sockets" });
+      log.warn({ err }, "could not end a suspended user's sockets");
+    });
   });
 
   return {
