@@ -1,5 +1,6 @@
-// The same safety rules in embedded mode (PGlite, one node, no Redis): the row-locking transactions of group roles,
-// reports with their snapshot, and a suspension ending the user's socket through the in-memory adapter.
+// The same safety rules on the embedded database (PGlite, one node; Redis for the adapter and rate limits): the
+// row-locking transactions of group roles, reports with their snapshot and their per-user limit answered 429 through
+// Redis, and a suspension ending the user's socket.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import jwt from "jsonwebtoken";
