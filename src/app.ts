@@ -23,9 +23,11 @@ import type { Config } from "./config.js";
 import type { Database } from "./db/client.js";
 import { createHttpServer } from "./http/http-server.js";
 import { accountRoutes } from "./http/routes/account-routes.js";
+import { adminRoutes } from "./http/routes/admin-routes.js";
 import { consentRoutes } from "./http/routes/consent-routes.js";
 import { messageChangeRoutes } from "./http/routes/message-change-routes.js";
 import { pushRoutes } from "./http/routes/push-routes.js";
+import { reportRoutes } from "./http/routes/report-routes.js";
 import { searchRoutes } from "./http/routes/search-routes.js";
 import { servicePublisher } from "./http/routes/service-routes.js";
 import { drainGateway } from "./lifecycle/drain.js";
@@ -42,11 +44,13 @@ import { LiveResync, resyncAfterRedisOutage } from "./realtime/resync.js";
 import { socketNotifier } from "./realtime/notifier.js";
 import { originPolicy } from "./realtime/origins.js";
 import type { RedisConnections } from "./realtime/redis.js";
-import { endSession, manageSessionLifetime } from "./realtime/session-lifetime.js";
+import { membershipSignals } from "./realtime/membership-signals.js";
+import { endSession, endUserSockets, manageSessionLifetime } from "./realtime/session-lifetime.js";
 import { capSocketsPerUser } from "./realtime/socket-cap.js";
 import { createSocketServer, type GatewayServer, type GatewaySocket } from "./realtime/socket-server.js";
 import { type StallWatch, watchEventLoopStalls } from "./realtime/stall-watch.js";
 import { registerTyping } from "./realtime/typing.js";
+import { createSafety } from "./safety/index.js";
 
 export interface GatewayDeps {
   database: Database;
@@ -86,6 +90,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       httpPerMin: config.RATE_LIMIT_HTTP_PER_MIN,
       groupsPerMin: config.RATE_LIMIT_GROUPS_PER_MIN,
       searchPerMin: config.RATE_LIMIT_SEARCH_PER_MIN,
+      reportsPerHour: config.RATE_LIMIT_REPORTS_PER_HOUR,
       redisTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
       onRedisTimeout: () => metrics.redisFailures.inc({ client: "pub", op: "rate_limit_timeout" }),
     },
@@ -160,6 +165,10 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   });
   markerWriter.onMoved((moved) => receipts.announce(moved));
   const conversations = new Conversations(db, notifier, config.GROUP_MAX_MEMBERS, config.MAX_CONVERSATIONS_PER_USER);
+  // A removed member's cached membership (typing, presence watches) ends on every pod.
+  const membership = membershipSignals({ crossPod: redis !== undefined, log });
+  conversations.onMemberRemoved((conversationId, userId) => membership.removed(conversationId, userId));
+  const safety = createSafety({ db, accounts, log }, config);
   const messages = new Messages(db, writer, markerWriter, conversations, notifier, config.MESSAGE_MAX_CHARS);
   // Edits, deletions and reactions (and, through deleteMessage, the operator API's deletions).
   const changes = new MessageChanges({
@@ -205,6 +214,8 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       (api) => searchRoutes(api, { search: new MessageSearch(db, conversations), limits }),
       (api) => messageChangeRoutes(api, { changes, limits }),
       (api) => consentRoutes(api, { requests, blocks }),
+      (api) => reportRoutes(api, { reports: safety.reports, limits }),
+      (api) => adminRoutes(api, safety),
     ],
   });
 
@@ -218,7 +229,12 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   const router = new EventRouter({ limits, log, metrics });
   registerChatHandlers(router, { db, messages, limits });
   registerMessageChangeHandlers(router, { changes, limits });
-  const stopTyping = registerTyping(router, { db, conversations, notifier });
+  const stopTyping = registerTyping(router, {
+    db,
+    conversations,
+    notifier,
+    onMemberRemoved: (listener) => membership.onRemoved(listener),
+  });
   const sessions = manageSessionLifetime(router, {
     ttlSeconds: tokens.ttlSeconds,
     authenticateUser: (token) => auth.user(token),
@@ -236,6 +252,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   // Presence watches are checked when made; these are the changes that can take that permission away.
   conversations.onMembershipEnded((userId, formerCoMembers) => presence.recheck(userId, formerCoMembers));
   blocks.onBlocked((blockerId, blockedId) => presence.recheck(blockerId, [blockedId]));
+  membership.onRemoved((_conversationId, userId) => presence.revisit(userId));
   let stallWatch: StallWatch | undefined;
   if (redis) {
     const resync = new LiveResync(server, log, metrics.resyncs, () => redis.pub.isReady);
@@ -251,6 +268,8 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       resync.localSockets("event_loop_stall");
     });
   }
+
+  membership.listen(server);
 
   const bufferGuard = guardSocketBuffers(server, {
     maxBytes: config.SOCKET_MAX_BUFFERED_BYTES,
@@ -293,6 +312,13 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
         log.warn({ err }, "could not end revoked sessions");
       });
   });
+  // A suspension ends every socket of the user the same way (its sessions are refused from then on anyway).
+  safety.suspensions.onSuspended((userId) => {
+    endUserSockets(server, userId, "suspended", () => true).catch((err: unknown) => {
+      metrics.redisFailures.inc({ client: "pub", op: "fetch_sockets" });
+      log.warn({ err }, "could not end a suspended user's sockets");
+    });
+  });
 
   return {
     http,
@@ -312,6 +338,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       await drainGateway({ io: server, http, writer: writers, log }, { timeoutMs });
       // After the writer is idle, so the last stored messages are scheduled too.
       await push.close();
+      await safety.close();
     },
   };
 }

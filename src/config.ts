@@ -42,6 +42,8 @@ export interface ServiceKey {
   secret: string;
   /** The service names (`sub`, posting as `system:<name>`) this key's tokens may use. */
   names: string[];
+  /** Whether this key may sign `role: "admin"` tokens (the /v1/admin moderation API). @default false */
+  admin?: boolean;
 }
 
 const KID = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -60,11 +62,12 @@ export function parseServiceKeys(value: string): ServiceKey[] | string {
     }
     if (json === null || typeof json !== "object" || Array.isArray(json)) return 'expected {"<kid>": {secret, names}}';
     keys = Object.entries(json as Record<string, unknown>).map(([kid, entry]) => {
-      const e = (entry ?? {}) as { secret?: unknown; names?: unknown };
+      const e = (entry ?? {}) as { secret?: unknown; names?: unknown; admin?: unknown };
       return {
         kid,
         secret: typeof e.secret === "string" ? e.secret : "",
         names: Array.isArray(e.names) ? e.names.map(String) : [],
+        ...(e.admin === true ? { admin: true } : {}),
       };
     });
   } else {
@@ -74,8 +77,15 @@ export function parseServiceKeys(value: string): ServiceKey[] | string {
       .map((s) => s.trim())
       .filter(Boolean)) {
       const parts = entry.split(":");
-      if (parts.length !== 3) return "each entry is kid:secret:name1|name2";
-      keys.push({ kid: parts[0]!, secret: parts[1]!, names: parts[2]!.split("|").filter(Boolean) });
+      if (parts.length !== 3 && !(parts.length === 4 && parts[3] === "admin")) {
+        return "each entry is kid:secret:name1|name2 (or kid:secret:names:admin)";
+      }
+      keys.push({
+        kid: parts[0]!,
+        secret: parts[1]!,
+        names: parts[2]!.split("|").filter(Boolean),
+        ...(parts[3] === "admin" ? { admin: true } : {}),
+      });
     }
   }
   if (keys.length === 0) return "no keys";
@@ -224,8 +234,9 @@ const EnvSchema = z.object({
    * SERVICE_KEYS. Unset (and no SERVICE_KEYS): service tokens are refused. */
   SERVICE_JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   /** Service keys, each bound to the sender names (`system:<name>`) its tokens may use; a token names its key in the
-   * JWT header `kid`. JSON `{"<kid>": {"secret": "...", "names": ["billing"]}}`, or `kid:secret:name1|name2` entries
-   * separated by commas. */
+   * JWT header `kid`. JSON `{"<kid>": {"secret": "...", "names": ["billing"], "admin"?: true}}`, or
+   * `kid:secret:name1|name2[:admin]` entries separated by commas. Only a key marked admin may sign `role: "admin"`
+   * tokens (the moderation API). */
   SERVICE_KEYS: z
     .string()
     .optional()
@@ -238,6 +249,13 @@ const EnvSchema = z.object({
       }
       return parsed;
     }),
+  /** Reports (POST /v1/reports) a user may file per hour, across pods. @default 20 */
+  RATE_LIMIT_REPORTS_PER_HOUR: int(20, 1, 100_000),
+  /** Operator webhook receiving every new report as signed JSON (x-report-signature). Unset: reports are only in the
+   * admin API. */
+  REPORT_WEBHOOK_URL: z.string().url().optional(),
+  /** HMAC-SHA256 secret for REPORT_WEBHOOK_URL, at least 32 characters. */
+  REPORT_WEBHOOK_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   /** Longest lifetime (`exp - iat`) a service token may have, in seconds; a longer one, or one without `exp` or
    * `iat`, is refused. @default 3600 */
   SERVICE_TOKEN_MAX_TTL_S: int(3600, 1, 7 * 86_400),
@@ -469,6 +487,7 @@ const CROSS_FIELD_RULES: CrossFieldRule[] = [
   together("VAPID_PUBLIC_KEY", "VAPID_PRIVATE_KEY"),
   together("APNS_KEY", "APNS_KEY_ID", "APNS_TEAM_ID", "APNS_TOPIC"),
   together("PUSH_WEBHOOK_URL", "PUSH_WEBHOOK_SECRET"),
+  together("REPORT_WEBHOOK_URL", "REPORT_WEBHOOK_SECRET"),
 ];
 
 /** Parses the environment (process.env by default). Throws ConfigError listing every problem. */

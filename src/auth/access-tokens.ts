@@ -18,7 +18,8 @@ export interface AccessClaims {
   exp: number;
   /** Issued at, epoch seconds (absent only in hand-made service tokens of the legacy key). */
   iat?: number | undefined;
-  role: "user" | "service";
+  /** "admin": a service token for the moderation API, signed by a key marked admin in SERVICE_KEYS. */
+  role: "user" | "service" | "admin";
   /** The service key that signed a service token ("legacy" for SERVICE_JWT_SECRET); absent for user tokens. */
   keyId?: string | undefined;
 }
@@ -27,6 +28,8 @@ export interface ServiceKeySettings {
   kid: string;
   secret: string;
   names: string[];
+  /** May sign `role: "admin"` tokens. @default false */
+  admin?: boolean | undefined;
 }
 
 /** The rate-limit and log name of the legacy SERVICE_JWT_SECRET key (configured kids are prefixed, so never equal). */
@@ -39,6 +42,8 @@ interface ServiceKeyEntry {
   /** undefined: any name (the legacy key). */
   names: Set<string> | undefined;
   id: string;
+  /** May sign admin tokens; never the legacy key. */
+  admin: boolean;
 }
 
 export interface TokenSettings {
@@ -69,12 +74,14 @@ export class AccessTokens {
             key: createSecretKey(Buffer.from(settings.serviceSecret, "utf8")),
             names: undefined,
             id: LEGACY_SERVICE_KEY,
+            admin: false,
           };
     for (const k of settings.serviceKeys ?? []) {
       this.serviceKeys.set(k.kid, {
         key: createSecretKey(Buffer.from(k.secret, "utf8")),
         names: new Set(k.names),
         id: `kid:${k.kid}`,
+        admin: k.admin === true,
       });
     }
   }
@@ -101,7 +108,8 @@ export class AccessTokens {
     if (typeof token !== "string" || token.length === 0 || token.length > 4096) throw unauthorized();
     const decoded = jwt.decode(token, { complete: true });
     const payload = decoded !== null && typeof decoded.payload === "object" ? decoded.payload : null;
-    const isService = payload?.role === "service";
+    const isAdmin = payload?.role === "admin";
+    const isService = payload?.role === "service" || isAdmin;
     let service: ServiceKeyEntry | undefined;
     if (isService) {
       const kid = decoded?.header.kid;
@@ -130,13 +138,15 @@ export class AccessTokens {
         throw unauthorized("invalid token");
       }
       if (service.names !== undefined && !service.names.has(claims.sub)) throw unauthorized("invalid token");
+      // The admin role is bound to the key like the names are: a plain service key cannot mint it.
+      if (isAdmin && !service.admin) throw unauthorized("invalid token");
     }
     return {
       userId: claims.sub,
       sessionId: isService ? undefined : (claims.sid as string),
       exp: claims.exp,
       iat: claims.iat,
-      role: isService ? "service" : "user",
+      role: isAdmin ? "admin" : isService ? "service" : "user",
       keyId: service?.id,
     };
   }

@@ -11,7 +11,7 @@
 import { createHash, createHmac, randomBytes, randomUUID } from "node:crypto";
 import type { Db, Sql } from "../db/client.js";
 import { isUuid } from "../chat/ports.js";
-import { conflict, isUniqueViolation, unauthorized } from "../errors.js";
+import { conflict, forbidden, isUniqueViolation, unauthorized } from "../errors.js";
 import type { AuthResult, PublicUser } from "../protocol/types.js";
 import type { AccessTokens } from "./access-tokens.js";
 import { burnPasswordCheck, hashPassword, verifyPassword } from "./passwords.js";
@@ -104,6 +104,8 @@ export class Accounts {
       throw unauthorized("wrong username or password");
     }
     if (!(await verifyPassword(user.passwordHash, input.password))) throw unauthorized("wrong username or password");
+    // Only after the password: a guesser must not learn that an account exists and is suspended.
+    if (user.suspendedAt !== null) throw forbidden("this account is suspended");
     return this.startSession(toPublicUser(user), input.deviceName);
   }
 
@@ -120,6 +122,7 @@ export class Accounts {
          FROM refresh_families f
          WHERE t.token_hash = $1 AND t.spent_at IS NULL AND t.expires_at > now()
            AND f.id = t.family_id AND f.revoked_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM users su WHERE su.id = f.user_id AND su.suspended_at IS NOT NULL)
          RETURNING t.family_id, f.user_id
        ), issued AS (
          INSERT INTO refresh_tokens (token_hash, family_id, expires_at)
@@ -178,13 +181,17 @@ export class Accounts {
     await this.revokeFamily(row.family.userId, row.familyId, "logged_out");
   }
 
-  /** True while the login exists and is not revoked; checked on every connection and HTTP call. */
+  /**
+   * True while the login exists, is not revoked and its user is not suspended; checked on every connection and HTTP
+   * call. The suspension is read here too (a primary-key join), so a login that raced a suspension is refused as well.
+   */
   async isSessionActive(sessionId: string): Promise<boolean> {
     if (!isUuid(sessionId)) return false;
     const rows = await this.sql<{ active: boolean }>(
-      "SELECT revoked_at IS NULL AS active FROM refresh_families WHERE id = $1::uuid",
+      `SELECT f.revoked_at IS NULL AND u.suspended_at IS NULL AS active
+         FROM refresh_families f JOIN users u ON u.id = f.user_id WHERE f.id = $1::uuid`,
       [sessionId],
-      { prepare: "session-active" },
+      { prepare: "session-active-unsuspended" },
     );
     return rows[0]?.active === true;
   }
@@ -195,18 +202,21 @@ export class Accounts {
   }
 
   /**
-   * Revokes every login of the user and every external token issued until now (`sessions_revoked_at`), and ends all
-   * of the user's live sockets on every pod.
+   * Revokes every login of the user and every external token issued until now (`sessions_revoked_at`): suspension
+   * and account deletion. Answers how many logins were still active. Ending the live sockets is the caller's, with
+   * its own reason (announceAllSessionsEnded, or the suspension's `suspended`).
    */
-  async revokeAllSessions(userId: string): Promise<void> {
-    await this.sql(
+  async revokeAllSessions(userId: string): Promise<number> {
+    const rows = await this.sql<{ revoked: number }>(
       `WITH families AS (
-         UPDATE refresh_families SET revoked_at = now() WHERE user_id = $1::uuid AND revoked_at IS NULL
+         UPDATE refresh_families SET revoked_at = now() WHERE user_id = $1::uuid AND revoked_at IS NULL RETURNING 1
+       ), stamped AS (
+         UPDATE users SET sessions_revoked_at = now() WHERE id = $1::uuid
        )
-       UPDATE users SET sessions_revoked_at = now() WHERE id = $1::uuid`,
+       SELECT count(*)::int AS revoked FROM families`,
       [userId],
     );
-    this.announceAllSessionsEnded(userId);
+    return rows[0]?.revoked ?? 0;
   }
 
   /** Ends every live socket of the user on every pod (after its sessions were revoked in the database). */

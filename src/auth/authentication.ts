@@ -25,7 +25,8 @@ export interface UserPrincipal {
 }
 
 export interface ServicePrincipal {
-  role: "service";
+  /** "admin": a service token for the moderation API, signed by a key marked admin. */
+  role: "service" | "admin";
   userId: string;
   exp: number;
   /** The service key that signed it, for rate limits. */
@@ -50,8 +51,8 @@ export class Authentication {
       return { role: "user", userId, sessionId: null, exp: claims.exp, iat: claims.iat, external: true };
     }
     const claims = this.own.verify(token);
-    if (claims.role === "service") {
-      return { role: "service", userId: claims.userId, exp: claims.exp, keyId: claims.keyId ?? "legacy" };
+    if (claims.role === "service" || claims.role === "admin") {
+      return { role: claims.role, userId: claims.userId, exp: claims.exp, keyId: claims.keyId ?? "legacy" };
     }
     if (claims.sessionId === undefined || !(await this.accounts.isSessionActive(claims.sessionId))) {
       throw unauthorized("session revoked");

@@ -22,6 +22,7 @@ interface IdentityRow {
   user_id: string;
   /** Epoch ms, or null. */
   revoked_at_ms: number | null;
+  suspended: boolean;
 }
 
 export class ExternalIdentities {
@@ -48,16 +49,19 @@ export class ExternalIdentities {
   private async find(claims: ExternalClaims): Promise<IdentityRow | undefined> {
     const rows = await this.sql<IdentityRow>(
       `SELECT e.user_id::text AS user_id,
-              (extract(epoch FROM u.sessions_revoked_at) * 1000)::float8 AS revoked_at_ms
+              (extract(epoch FROM u.sessions_revoked_at) * 1000)::float8 AS revoked_at_ms,
+              u.suspended_at IS NOT NULL AS suspended
        FROM external_identities e JOIN users u ON u.id = e.user_id
        WHERE e.issuer = $1 AND e.subject = $2`,
       [claims.issuer, claims.subject],
-      { prepare: "external-identity" },
+      { prepare: "external-identity-suspended" },
     );
     return rows[0];
   }
 
   private checkNotRevoked(row: IdentityRow, claims: ExternalClaims): string {
+    // A suspended account's provider keeps issuing tokens: the suspension refuses them all, whenever issued.
+    if (row.suspended) throw unauthorized("account suspended");
     if (row.revoked_at_ms !== null && claims.iat * 1000 <= row.revoked_at_ms) throw unauthorized("session revoked");
     return row.user_id;
   }

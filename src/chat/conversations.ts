@@ -3,7 +3,8 @@
 // `not_found`, exactly like one that does not exist.
 import { randomUUID } from "node:crypto";
 import type { Db } from "../db/client.js";
-import { badRequest, forbidden, isUniqueViolation, notFound } from "../errors.js";
+import type { Prisma } from "../db/generated/client.js";
+import { badRequest, conflict, forbidden, isUniqueViolation, notFound } from "../errors.js";
 import type { Conversation } from "../protocol/types.js";
 import { isBlockedBy } from "./blocks.js";
 import { loadConversationView, loadConversationViews, loadViewsForMembers } from "./conversation-views.js";
@@ -27,6 +28,7 @@ export type MembershipEndedListener = (userId: string, formerCoMembers: string[]
 
 export class Conversations {
   private readonly membershipEnded: MembershipEndedListener[] = [];
+  private readonly removedListeners: ((conversationId: string, userId: string) => void)[] = [];
 
   constructor(
     private readonly db: Db,
@@ -110,10 +112,11 @@ export class Conversations {
     return loadConversationView(this.db, viewerId, conversationId);
   }
 
-  /** Any member of a group may add people; direct conversations have exactly two members. */
+  /** Only a group's admins add people; direct conversations have exactly two members. */
   async addMember(actorId: string, conversationId: string, userId: string): Promise<Conversation> {
     const conversation = await this.requireMember(actorId, conversationId);
     if (conversation.type === "direct") throw forbidden("members cannot be added to a direct conversation");
+    await this.requireAdmin(actorId, conversationId);
     await this.requireUsers([userId]);
     const already = await this.db.member.findUnique({
       where: { conversationId_userId: { conversationId, userId } },
@@ -135,21 +138,79 @@ export class Conversations {
     return loadConversationView(this.db, actorId, conversationId);
   }
 
-  /** Members may remove only themselves (leave). */
+  /**
+   * Anyone may remove themselves (leave); only a group's admins remove others. A group left by its last admin
+   * promotes its oldest member (by join time) in the same transaction, so a group is never without an admin.
+   */
   async removeMember(actorId: string, conversationId: string, userId: string): Promise<void> {
     const conversation = await this.requireMember(actorId, conversationId);
-    if (userId !== actorId) throw forbidden("you can only remove yourself");
-    if (conversation.type === "direct") throw forbidden("you cannot leave a direct conversation");
-    await this.db.member.delete({ where: { conversationId_userId: { conversationId, userId } } });
-    // The one who left still learns the new state, so their other devices drop the conversation.
+    const leaving = userId === actorId;
+    if (conversation.type === "direct") {
+      throw forbidden(leaving ? "you cannot leave a direct conversation" : "you can only remove yourself");
+    }
+    if (!isUuid(userId)) throw notFound("member");
+    await this.db.$transaction(async (tx) => {
+      const roles = await lockGroupRoles(tx, conversationId, [actorId, userId]);
+      if (!leaving) {
+        if (roles.get(actorId) !== "admin") throw forbidden("only a group admin can remove members");
+        if (!roles.has(userId)) throw notFound("member");
+      } else if (!roles.has(userId)) {
+        throw notFound();
+      }
+      await tx.member.delete({ where: { conversationId_userId: { conversationId, userId } } });
+      // The last admin gone: the oldest remaining member becomes admin, under the same conversation row lock.
+      await tx.$executeRawUnsafe(
+        `UPDATE members SET role = 'admin'
+          WHERE conversation_id = $1::uuid
+            AND NOT EXISTS (SELECT 1 FROM members WHERE conversation_id = $1::uuid AND role = 'admin')
+            AND user_id = (SELECT user_id FROM members WHERE conversation_id = $1::uuid
+                            ORDER BY joined_at, user_id LIMIT 1)`,
+        conversationId,
+      );
+    });
+    for (const listener of this.removedListeners) listener(conversationId, userId);
+    // The one removed still learns the new state, so their devices drop the conversation.
     const views = await loadViewsForMembers(this.db, conversationId);
-    const leaverView = [...views.values()][0];
+    const anyView = [...views.values()][0];
     this.announceViews(views);
-    await Promise.all(this.membershipEnded.map((listener) => listener(actorId, [...views.keys()])));
-    if (leaverView)
-      this.notifier.toUsers([actorId], "conversation:updated", {
-        conversation: { ...leaverView, unreadCount: 0, muted: false },
+    // Presence watches between the one removed and the members left are re-checked (published to every pod).
+    await Promise.all(this.membershipEnded.map((listener) => listener(userId, [...views.keys()])));
+    if (anyView)
+      this.notifier.toUsers([userId], "conversation:updated", {
+        conversation: { ...anyView, unreadCount: 0, muted: false },
       });
+  }
+
+  /** Only a group's admins promote or demote; the last admin cannot step down (leaving promotes someone instead). */
+  async setRole(
+    actorId: string,
+    conversationId: string,
+    userId: string,
+    role: "admin" | "member",
+  ): Promise<Conversation> {
+    const conversation = await this.requireMember(actorId, conversationId);
+    if (conversation.type === "direct") throw forbidden("a direct conversation has no roles");
+    if (!isUuid(userId)) throw notFound("member");
+    const changed = await this.db.$transaction(async (tx) => {
+      const roles = await lockGroupRoles(tx, conversationId, [actorId, userId]);
+      if (roles.get(actorId) !== "admin") throw forbidden("only a group admin can change roles");
+      const current = roles.get(userId);
+      if (current === undefined) throw notFound("member");
+      if (current === role) return false;
+      if (role === "member") {
+        const admins = await tx.member.count({ where: { conversationId, role: "admin" } });
+        if (admins <= 1) throw conflict("a group needs an admin: promote someone else first");
+      }
+      await tx.member.update({ where: { conversationId_userId: { conversationId, userId } }, data: { role } });
+      return true;
+    });
+    if (changed) await this.announce(conversationId);
+    return loadConversationView(this.db, actorId, conversationId);
+  }
+
+  /** Told after a member is removed or leaves (committed), so transports can forget cached membership everywhere. */
+  onMemberRemoved(listener: (conversationId: string, userId: string) => void): void {
+    this.removedListeners.push(listener);
   }
 
   async update(
@@ -160,6 +221,7 @@ export class Conversations {
     const conversation = await this.requireMember(actorId, conversationId);
     if (patch.title !== undefined) {
       if (conversation.type === "direct") throw forbidden("a direct conversation has no title");
+      await this.requireAdmin(actorId, conversationId);
       await this.db.conversation.update({ where: { id: conversationId }, data: { title: patch.title } });
     }
     if (patch.muted !== undefined) {
@@ -186,6 +248,15 @@ export class Conversations {
     });
     if (member === null) throw notFound();
     return member.conversation;
+  }
+
+  /** `forbidden` unless the member is an admin of the group. */
+  private async requireAdmin(userId: string, conversationId: string): Promise<void> {
+    const member = await this.db.member.findUnique({
+      where: { conversationId_userId: { conversationId, userId } },
+      select: { role: true },
+    });
+    if (member?.role !== "admin") throw forbidden("only a group admin can do this");
   }
 
   private async openDirect(
@@ -254,4 +325,21 @@ export class Conversations {
     for (const [userId, conversation] of views)
       this.notifier.toUsers([userId], "conversation:updated", { conversation });
   }
+}
+
+/**
+ * Locks the conversation row (role changes and removals of one group run one at a time, so two admins stepping away
+ * at once cannot leave it without one) and reads the roles of the given users; absent ones are not members.
+ */
+async function lockGroupRoles(
+  tx: Prisma.TransactionClient,
+  conversationId: string,
+  userIds: string[],
+): Promise<Map<string, "admin" | "member">> {
+  await tx.$queryRawUnsafe("SELECT id FROM conversations WHERE id = $1::uuid FOR UPDATE", conversationId);
+  const rows = await tx.member.findMany({
+    where: { conversationId, userId: { in: userIds } },
+    select: { userId: true, role: true },
+  });
+  return new Map(rows.map((r) => [r.userId, r.role]));
 }

@@ -42,6 +42,7 @@ export const CreateConversationBody = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("group"), title, memberIds: z.array(id).max(10_000) }),
 ]);
 export const AddMemberBody = z.strictObject({ userId: id });
+export const SetRoleBody = z.strictObject({ role: z.enum(["admin", "member"]) });
 export const UpdateConversationBody = z
   .strictObject({ muted: z.boolean().optional(), title: title.optional() })
   .refine((b) => b.muted !== undefined || b.title !== undefined, "muted or title is required");
@@ -99,3 +100,16 @@ export const SyncPayload = z.object({
 });
 export const PresenceSubscribePayload = z.object({ userIds: z.array(id).max(1000) });
 export const AuthRefreshPayload = z.object({ token: z.string().min(1).max(4096) });
+
+/** A report names exactly one of a message or a user, with a reason in free text. */
+export const ReportBody = z
+  .strictObject({ messageId: id.optional(), userId: id.optional(), reason: freeText(1000) })
+  .refine((b) => (b.messageId === undefined) !== (b.userId === undefined), "exactly one of messageId or userId");
+
+export const ReportStatusQuery = z.object({
+  status: z.enum(["open", "resolved"]).optional(),
+  limit: queryInt.pipe(z.number().min(1, "must be 1 to 100").max(100, "must be 1 to 100")).optional(),
+  cursor: z.string().max(200).optional(),
+});
+export const ResolveReportBody = z.strictObject({ action: freeText(64).optional(), note: freeText(1000).optional() });
+export const SuspendBody = z.strictObject({ reason: freeText(1000).optional() });

@@ -463,7 +463,7 @@ export class ChatClient {
     socket.on("sync:required", () => void this.syncUntilCaughtUp(this.epoch));
     socket.on("session:ended", ({ reason }) => {
       this.sessionEndReason = reason;
-      if (reason === "logged_out" || reason === "revoked") this.tokens.signOut(reason);
+      if (reason === "logged_out" || reason === "revoked" || reason === "suspended") this.tokens.signOut(reason);
       // An expired token: start the refresh now so the reconnect after the coming disconnect can use it.
       else if (reason === "token_expired") this.tokens.refresh().catch(() => undefined);
     });

@@ -161,13 +161,42 @@ export class ChatHttpApi {
     return conversation;
   }
 
+  /** Group admins only (`forbidden` for members). */
   async addMember(conversationId: string, userId: string): Promise<void> {
     await this.request("POST", `${this.conv(conversationId)}/members`, { body: { userId } });
   }
 
-  /** With the caller's own id: leaves the conversation. */
+  /** Someone else: group admins only (`forbidden` for members). With the caller's own id: leaves (see leave). */
   async removeMember(conversationId: string, userId: string): Promise<void> {
-    await this.request("DELETE", `${this.conv(conversationId)}/members/${encodeURIComponent(userId)}`);
+    await this.request("DELETE", this.member(conversationId, userId));
+  }
+
+  /** Leaves a group (any member); the last admin leaving promotes the oldest member. */
+  async leave(conversationId: string, ownUserId: string): Promise<void> {
+    await this.removeMember(conversationId, ownUserId);
+  }
+
+  /** Promotes a member to admin or demotes one; group admins only. Demoting the last admin is `conflict`. */
+  async setMemberRole(conversationId: string, userId: string, role: "admin" | "member"): Promise<Conversation> {
+    const path = this.member(conversationId, userId);
+    const { conversation } = await this.json<{ conversation: Conversation }>("PATCH", path, { body: { role } });
+    return conversation;
+  }
+
+  /** Renames a group; group admins only. */
+  async renameGroup(conversationId: string, title: string): Promise<Conversation> {
+    const path = this.conv(conversationId);
+    const { conversation } = await this.json<{ conversation: Conversation }>("PATCH", path, { body: { title } });
+    return conversation;
+  }
+
+  /**
+   * Reports a message (of a conversation the caller is in) or a user to the operators; `reason` is 1-1000 characters.
+   * The message is kept with the report as it is now.
+   */
+  async report(target: { messageId: string } | { userId: string }, reason: string): Promise<{ id: string }> {
+    const { report } = await this.json<{ report: { id: string } }>("POST", "/reports", { body: { ...target, reason } });
+    return report;
   }
 
   async updateConversation(conversationId: string, changes: { muted?: boolean; title?: string }): Promise<void> {
@@ -221,6 +250,10 @@ export class ChatHttpApi {
 
   private conv(conversationId: string): string {
     return `/conversations/${encodeURIComponent(conversationId)}`;
+  }
+
+  private member(conversationId: string, userId: string): string {
+    return `${this.conv(conversationId)}/members/${encodeURIComponent(userId)}`;
   }
 
   private async json<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {

@@ -22,7 +22,7 @@ export interface TokenProvider {
 export type TokenSource = AuthTokens | TokenProvider;
 
 /** Why the app has to sign the user in again: the gateway's `session:ended` reasons, or a refused refresh. */
-export type SignedOutReason = "token_expired" | "logged_out" | "revoked" | "unauthorized";
+export type SignedOutReason = "token_expired" | "logged_out" | "revoked" | "suspended" | "unauthorized";
 
 export interface TokenManagerOptions {
   source: TokenSource;

@@ -8,11 +8,13 @@ export interface Caller {
   userId: string;
   /** The login of an own token; null for external and service tokens. */
   sessionId: string | null;
-  role: "user" | "service";
+  role: "user" | "service" | "admin";
   /** The token's `iat`, epoch seconds (account deletion wants a fresh one). */
   issuedAt: number | undefined;
   /** A token of the external identity provider (JWT_JWKS_URL). */
   external: boolean;
+  /** The service key of a service or admin token (audit records name it); absent for users. */
+  keyId?: string | undefined;
 }
 
 declare module "fastify" {
@@ -46,9 +48,10 @@ export function authenticator(deps: { auth: Authentication; limits: RateLimiters
       request.caller = {
         userId: principal.userId,
         sessionId: null,
-        role: "service",
+        role: principal.role,
         issuedAt: undefined,
         external: false,
+        keyId: principal.keyId,
       };
     }
   };

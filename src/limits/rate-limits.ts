@@ -31,6 +31,8 @@ export interface RateLimitSettings {
   groupsPerMin?: number;
   /** Message searches per user per minute, across pods. @default 30 */
   searchPerMin?: number;
+  /** Reports a user may file per hour. @default 20 */
+  reportsPerHour?: number;
   /** How long a limit check may wait for Redis before the in-memory limiter decides instead. @default 5000 */
   redisTimeoutMs?: number;
   /** Called each time Redis did not answer a check in time and the in-memory limiter decided (for a counter). */
@@ -146,6 +148,8 @@ export interface RateLimiters {
   groups: RateLimiter;
   /** Message search per user. */
   search: RateLimiter;
+  /** Reports filed per user. */
+  reports: RateLimiter;
 }
 
 export function createRateLimiters(settings: RateLimitSettings, redis?: RateLimitStore): RateLimiters {
@@ -160,6 +164,7 @@ export function createRateLimiters(settings: RateLimitSettings, redis?: RateLimi
       http: unlimited,
       groups: unlimited,
       search: unlimited,
+      reports: unlimited,
     };
   }
   const timeoutMs = settings.redisTimeoutMs ?? 5_000;
@@ -181,5 +186,6 @@ export function createRateLimiters(settings: RateLimitSettings, redis?: RateLimi
     groups: wrap(limiter(redis, "groups", settings.groupsPerMin ?? 30, 60), timeoutMs, onTimeout),
     // Each search reads an index and sorts its matches: far costlier than a send, so counted on its own.
     search: wrap(limiter(redis, "search", settings.searchPerMin ?? 30, 60), timeoutMs, onTimeout),
+    reports: wrap(limiter(redis, "reports", settings.reportsPerHour ?? 20, 3600), timeoutMs, onTimeout),
   };
 }

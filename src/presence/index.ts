@@ -40,6 +40,11 @@ export interface Presence {
    * Never rejects; failures are logged.
    */
   recheck(userId: string, others: string[]): Promise<void>;
+  /**
+   * A user left or was removed from a conversation: on this pod, watches between that user and people they no longer
+   * share any conversation with end (either way), so neither sees the other's presence any more.
+   */
+  revisit(userId: string): Promise<void>;
   stop(): void;
 }
 
@@ -69,7 +74,7 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
     if (!subscriptions.watch(socket, allowed)) {
       throw badRequest(`at most ${MAX_WATCHED_PER_SOCKET} watched users per connection`);
     }
-    if (socket.disconnected) subscriptions.forget(socket.id);
+    if (socket.disconnected) subscriptions.forget(socket.id, socket.data.userId);
     // Redis away or too slow is the client's `unavailable` (retry later), not an internal error.
     const presence = await withDeadline(store.read(allowed), readTimeoutMs, "a presence read").catch((err: unknown) => {
       if (err instanceof AppError) throw err;
@@ -86,7 +91,18 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
     },
     detach(socket) {
       tracker.disconnected(socket.id);
-      subscriptions.forget(socket.id);
+      subscriptions.forget(socket.id, socket.data.userId);
+    },
+    async revisit(userId) {
+      const pairs = subscriptions.watchesInvolving(userId);
+      if (pairs.length === 0) return;
+      // Everyone userId watches or is watched by here, against one query: who still shares a conversation with them.
+      const others = [...new Set(pairs.map((p) => (p.watched === userId ? p.watcher.data.userId : p.watched)))];
+      const still = new Set(await watchableUsers(db, userId, others));
+      for (const { watcher, watched } of pairs) {
+        const other = watched === userId ? watcher.data.userId : watched;
+        if (!still.has(other)) subscriptions.unwatchSocket(watcher.id, [watched]);
+      }
     },
     recheck(userId, others) {
       // Redis away: the message is lost and those watches last until the sockets reconnect; logged and counted.

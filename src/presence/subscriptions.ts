@@ -16,6 +16,8 @@ export const MAX_WATCHED_PER_SOCKET = 1000;
 export class PresenceSubscriptions {
   private readonly watchers = new Map<string, Map<string, Watcher>>();
   private readonly watching = new Map<string, Set<string>>();
+  /** Watching user -> that user's watching sockets on this pod (to find them when a membership ends). */
+  private readonly byUser = new Map<string, Map<string, Watcher>>();
 
   /** Adds to what the socket watches; returns false (and adds nothing) past MAX_WATCHED_PER_SOCKET. */
   watch(watcher: Watcher, userIds: string[]): boolean {
@@ -23,6 +25,9 @@ export class PresenceSubscriptions {
     const added = userIds.filter((id) => !current.has(id));
     if (current.size + new Set(added).size > MAX_WATCHED_PER_SOCKET) return false;
     this.watching.set(watcher.id, current);
+    let own = this.byUser.get(watcher.data.userId);
+    if (own === undefined) this.byUser.set(watcher.data.userId, (own = new Map()));
+    own.set(watcher.id, watcher);
     for (const userId of added) {
       current.add(userId);
       let sockets = this.watchers.get(userId);
@@ -32,7 +37,12 @@ export class PresenceSubscriptions {
     return true;
   }
 
-  forget(watcherId: string): void {
+  forget(watcherId: string, watchingUserId?: string): void {
+    if (watchingUserId !== undefined) {
+      const own = this.byUser.get(watchingUserId);
+      own?.delete(watcherId);
+      if (own?.size === 0) this.byUser.delete(watchingUserId);
+    }
     for (const userId of this.watching.get(watcherId) ?? []) {
       const sockets = this.watchers.get(userId);
       sockets?.delete(watcherId);
@@ -53,6 +63,34 @@ export class PresenceSubscriptions {
       }
       if (sockets.size === 0) this.watchers.delete(userId);
     }
+  }
+
+  /** Stops the socket watching these users (no longer visible to it); the rest of its watches stay. */
+  unwatchSocket(watcherId: string, userIds: Iterable<string>): void {
+    const current = this.watching.get(watcherId);
+    if (current === undefined) return;
+    for (const userId of userIds) {
+      if (!current.delete(userId)) continue;
+      const sockets = this.watchers.get(userId);
+      sockets?.delete(watcherId);
+      if (sockets?.size === 0) this.watchers.delete(userId);
+    }
+  }
+
+  /**
+   * Every watch on this pod between `userId` and others, either way: [watcher, watched user] pairs where the watcher
+   * is one of userId's sockets, or watches userId. Costs the user's own watches plus its watchers on this pod.
+   */
+  watchesInvolving(userId: string): { watcher: Watcher; watched: string }[] {
+    const pairs: { watcher: Watcher; watched: string }[] = [];
+    for (const watcher of this.watchers.get(userId)?.values() ?? []) {
+      if (watcher.data.userId !== userId) pairs.push({ watcher, watched: userId });
+    }
+    for (const watcher of this.byUser.get(userId)?.values() ?? []) {
+      for (const watched of this.watching.get(watcher.id) ?? [])
+        if (watched !== userId) pairs.push({ watcher, watched });
+    }
+    return pairs;
   }
 
   deliver(change: PresenceChange): void {

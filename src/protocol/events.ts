@@ -116,7 +116,7 @@ export interface ServerToClientEvents {
   "sync:required": () => void;
   /** Sent before the server disconnects a socket on purpose, so the client knows whether to reconnect. */
   "session:ended": (event: {
-    reason: "token_expired" | "logged_out" | "revoked" | "draining" | "too_many_sockets";
+    reason: "token_expired" | "logged_out" | "revoked" | "draining" | "too_many_sockets" | "suspended";
   }) => void;
 }
 

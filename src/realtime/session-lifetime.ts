@@ -5,7 +5,8 @@ import type { UserPrincipal } from "../auth/authentication.js";
 import { AuthRefreshPayload } from "../chat/schemas.js";
 import { unauthorized } from "../errors.js";
 import type { EventRouter } from "./handlers.js";
-import type { GatewaySocket } from "./socket-server.js";
+import { userRoom } from "../protocol/events.js";
+import type { GatewayServer, GatewaySocket, SocketData } from "./socket-server.js";
 
 /** How long before expiry the warning goes out: a minute, or a quarter of a short token's life. */
 export function warningLeadMs(ttlSeconds: number): number {
@@ -67,8 +68,25 @@ export function manageSessionLifetime(
 /** Tells the client why, then disconnects; the SDK reads the reason to decide between refresh and sign-out. */
 export function endSession(
   socket: { emit: GatewaySocket["emit"]; disconnect(close?: boolean): unknown },
-  reason: "token_expired" | "logged_out" | "revoked" | "draining" | "too_many_sockets",
+  reason: SessionEndReason,
 ): void {
   socket.emit("session:ended", { reason });
   socket.disconnect(true);
+}
+
+export type SessionEndReason =
+  "token_expired" | "logged_out" | "revoked" | "draining" | "too_many_sockets" | "suspended";
+
+/**
+ * Ends the user's sockets that `which` picks, on every pod (one fetchSockets round: a request to every pod), each
+ * told why first. Rejects when the other pods did not answer in time.
+ */
+export async function endUserSockets(
+  server: GatewayServer,
+  userId: string,
+  reason: SessionEndReason,
+  which: (socket: { data: SocketData }) => boolean,
+): Promise<void> {
+  const sockets = await server.in(userRoom(userId)).fetchSockets();
+  for (const s of sockets) if (which(s)) endSession(s, reason);
 }

@@ -16,8 +16,13 @@ export interface SocketData {
   exp: number;
 }
 
-export type GatewayServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
-export type GatewaySocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+/** Messages between gateway pods (serverSideEmit), as realtime/membership-signals.ts sends them. */
+export interface InterServerEvents {
+  "membership:removed": (event: { conversationId: string; userId: string }) => void;
+}
+
+export type GatewayServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+export type GatewaySocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
 export interface SocketServerOptions {
   maxPayloadBytes: number;

@@ -7,7 +7,7 @@
 //
 // Who the other members are is cached per conversation for TYPING_MEMBERS_CACHE_MS, so a typing event costs no
 // database query while cached. Membership comes from the same cache: a user missing from a cached list is looked up
-// again (just added), and one removed may still type into the conversation until the entry expires.
+// again (just added); a removal drops the conversation's entry on every pod (realtime/membership-signals.ts).
 //
 // Who must not see it is read fresh for each event that is forwarded (at most two per window per user and
 // conversation, so one indexed query each): anyone with a block between them and the typer (blocks.ts), and, when the
@@ -36,7 +36,13 @@ interface TypingState {
 
 export function registerTyping(
   router: EventRouter,
-  deps: { db: Db; conversations: Conversations; notifier: Notifier },
+  deps: {
+    db: Db;
+    conversations: Conversations;
+    notifier: Notifier;
+    /** Subscribes to member removals (on any pod), which end the conversation's cached member list here. */
+    onMemberRemoved?: (listener: (conversationId: string) => void) => void;
+  },
 ): () => void {
   // user + conversation -> what was last forwarded; shared by all the user's sockets on this pod.
   const state = new Map<string, TypingState>();
@@ -47,6 +53,7 @@ export function registerTyping(
     for (const [key, s] of state) if (s.startAt < now - TYPING_STATE_MS) state.delete(key);
     for (const [id, m] of members) if (m.at < now - TYPING_MEMBERS_CACHE_MS) members.delete(id);
   }, TYPING_THROTTLE_MS * 5).unref();
+  deps.onMemberRemoved?.((conversationId) => void members.delete(conversationId));
 
   async function membersOf(userId: string, conversationId: string): Promise<string[]> {
     const cached = members.get(conversationId);

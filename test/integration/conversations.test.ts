@@ -44,11 +44,16 @@ describe("conversations", () => {
     const id = group.body.conversation.id;
     assert.equal(group.body.conversation.members.find((m) => m.id === owner!.user.id)?.role, "admin");
 
-    const added = await api(u1, "POST", `/v1/conversations/${id}/members`, {
+    const byMember = await api(u1, "POST", `/v1/conversations/${id}/members`, {
       token: m1!.accessToken,
       body: { userId: m3!.user.id },
     });
-    assert.equal(added.status, 201, "any member may add");
+    assert.equal(byMember.status, 403, "only admins may add");
+    const added = await api(u0, "POST", `/v1/conversations/${id}/members`, {
+      token: owner!.accessToken,
+      body: { userId: m3!.user.id },
+    });
+    assert.equal(added.status, 201, "admins may add");
     const full = await api(u0, "POST", `/v1/conversations/${id}/members`, {
       token: owner!.accessToken,
       body: { userId: m4!.user.id },
@@ -60,9 +65,9 @@ describe("conversations", () => {
     });
     assert.equal(renamed.body.conversation.title, "Team 2");
     const removeOther = await api(u0, "DELETE", `/v1/conversations/${id}/members/${m1!.user.id}`, {
-      token: owner!.accessToken,
+      token: m2!.accessToken,
     });
-    assert.equal(removeOther.status, 403);
+    assert.equal(removeOther.status, 403, "members may remove only themselves");
     const leave = await api(u1, "DELETE", `/v1/conversations/${id}/members/${m1!.user.id}`, { token: m1!.accessToken });
     assert.equal(leave.status, 204);
     assert.equal((await api(u1, "GET", `/v1/conversations/${id}`, { token: m1!.accessToken })).status, 404);

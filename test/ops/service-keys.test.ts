@@ -127,6 +127,12 @@ describe("SERVICE_KEYS parsing", () => {
     const expected = [{ kid: "billing-1", secret: BILLING_SECRET, names: ["billing", "invoices"] }];
     assert.deepEqual(list.SERVICE_KEYS, expected);
     assert.deepEqual(json.SERVICE_KEYS, expected);
+    // A key marked admin may sign admin tokens (the moderation API), in either form.
+    const admin = [{ kid: "mod-1", secret: BILLING_SECRET, names: ["trust-safety"], admin: true }];
+    assert.deepEqual(parseServiceKeys(`mod-1:${BILLING_SECRET}:trust-safety:admin`), admin);
+    const adminJson = { "mod-1": { secret: BILLING_SECRET, names: ["trust-safety"], admin: true } };
+    assert.deepEqual(parseServiceKeys(JSON.stringify(adminJson)), admin);
+    assert.equal(typeof parseServiceKeys(`mod-1:${BILLING_SECRET}:trust-safety:root`), "string");
   });
   test("bad keys are refused at start", () => {
     for (const bad of ["billing-1:short:billing", `billing-1:${BILLING_SECRET}`, `a:${BILLING_SECRET}:Bad Name`, "{"]) {

@@ -5,6 +5,7 @@ import {
   ChatApiError,
   ChatClient,
   ChatHttpApi,
+  type Conversation,
   type Cursors,
   type Message,
   type OutboxEntry,
@@ -14,8 +15,10 @@ import { ChatState, type DeliveryStatus, type Thread } from "./chat-state.js";
 import { boundFetch, h } from "./dom.js";
 import { icon, type IconName } from "./icons.js";
 import { avatarColor, clockTime, dayKey, dayLabel, initials, listTime, presenceLabel } from "./format.js";
+import { GroupAdminDialog } from "./group-admin.js";
 import { MessageActions } from "./message-actions.js";
 import { NewChatDialog } from "./new-chat-dialog.js";
+import { ReportDialog } from "./report-dialog.js";
 import { RequestBanner } from "./request-banner.js";
 import { SearchPanel } from "./search-panel.js";
 import { clearSession, storedTokenProvider, type StoredSession } from "./session.js";
@@ -57,6 +60,8 @@ export class ChatApp {
   private readonly dialog: NewChatDialog;
   private readonly searchPanel: SearchPanel;
   private readonly requestBanner: RequestBanner;
+  private readonly reportDialog: ReportDialog;
+  private readonly groupDialog: GroupAdminDialog;
   private closed = false;
 
   // Elements that live as long as the page.
@@ -129,6 +134,8 @@ export class ChatApp {
       this.state.upsert(conversation);
       this.render();
     });
+    this.reportDialog = new ReportDialog(this.client.api);
+    this.groupDialog = new GroupAdminDialog(this.client.api, session.user, (id) => this.dropConversation(id));
     this.buildLayout();
     this.listen();
   }
@@ -192,6 +199,9 @@ export class ChatApp {
       this.render();
     });
     client.on("conversationUpdated", (conversation) => {
+      // Left or removed: the conversation is gone from this user's list (the gateway sends them no more of it).
+      if (!conversation.members.some((m) => m.id === state.me.id)) return this.dropConversation(conversation.id);
+      this.groupDialog.update(conversation);
       state.upsert(conversation);
       this.watchPresence();
       this.render();
@@ -524,7 +534,13 @@ export class ChatApp {
 
     this.pane.append(this.paneHead, this.requestBanner.element, this.messages, this.actions.banner, this.composer);
     this.shell.append(sidebar, this.pane);
-    this.root.replaceChildren(this.banner, this.shell, this.dialog.element);
+    this.root.replaceChildren(
+      this.banner,
+      this.shell,
+      this.dialog.element,
+      this.reportDialog.element,
+      this.groupDialog.element,
+    );
   }
 
   /** Grows the composer with its text up to a limit; empty, it falls back to the stylesheet's one line. */
@@ -715,7 +731,34 @@ export class ChatApp {
           subtitle,
         ),
       ),
+      this.paneAction(conversation, peer),
     );
+  }
+
+  /** Group: its members (and, for admins, managing them); direct: report the other person. */
+  private paneAction(conversation: Conversation, peer: { id: string; displayName: string } | undefined): HTMLElement {
+    const group = conversation.type === "group";
+    return h(
+      "button",
+      {
+        class: "btn btn-ghost pane-action",
+        attrs: { type: "button", id: group ? "group-members-btn" : "report-user-btn" },
+        on: {
+          click: () =>
+            group
+              ? this.groupDialog.open(conversation)
+              : peer && this.reportDialog.open({ userId: peer.id }, peer.displayName),
+        },
+      },
+      group ? "Members" : "Report",
+    );
+  }
+
+  private dropConversation(conversationId: string): void {
+    this.groupDialog.close();
+    this.state.threads.delete(conversationId);
+    if (this.state.open()?.id === conversationId) this.openConversation(null);
+    this.render();
   }
 
   /**
@@ -784,6 +827,20 @@ export class ChatApp {
           ),
           stored && this.actions.footer(thread, stored),
         );
+        if (!mine && bubble.seq !== null) {
+          const author = state.nameOf(conversation, senderId);
+          el.append(
+            h(
+              "button",
+              {
+                class: "report-btn",
+                attrs: { type: "button", "aria-label": `Report message from ${author}` },
+                on: { click: () => this.reportDialog.open({ messageId: bubble.key }, `message from ${author}`) },
+              },
+              "Report",
+            ),
+          );
+        }
         if (status === "failed") {
           el.append(
             h(

@@ -68,6 +68,15 @@ export function chatRoutes(app: FastifyInstance, deps: ChatRouteDeps): void {
     return reply.code(204).send();
   });
 
+  // Promote or demote a member of a group; admins only.
+  app.patch("/v1/conversations/:id/members/:userId", async (request) => {
+    const { role } = schemas.SetRoleBody.parse(request.body);
+    const actor = userOf(request);
+    return {
+      conversation: await deps.conversations.setRole(actor, idParam(request), idParam(request, "userId"), role),
+    };
+  });
+
   app.get("/v1/conversations/:id/messages", async (request) => {
     const query = schemas.HistoryQuery.parse(request.query);
     return deps.messages.history(userOf(request), idParam(request), query);
