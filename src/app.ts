@@ -8,6 +8,9 @@ import type { Logger } from "pino";
 import { AccessTokens } from "./auth/access-tokens.js";
 import { Accounts, refreshSuccessorKey } from "./auth/accounts.js";
 import { startRefreshTokenCleanup } from "./auth/token-cleanup.js";
+import { Attachments } from "./attachments/attachments.js";
+import { startUploadCleanup } from "./attachments/cleanup.js";
+import { createStorage, DiskStorage, storageOrigin } from "./attachments/storage.js";
 import { Conversations } from "./chat/conversations.js";
 import { MarkerWriter } from "./chat/marker-writer.js";
 import { MessageWriter } from "./chat/message-writer.js";
@@ -16,6 +19,7 @@ import { ReceiptAnnouncer } from "./chat/receipt-announcer.js";
 import type { Config } from "./config.js";
 import type { Database } from "./db/client.js";
 import { createHttpServer } from "./http/http-server.js";
+import { attachmentRoutes, diskFileRoutes } from "./http/routes/attachment-routes.js";
 import { pushRoutes } from "./http/routes/push-routes.js";
 import { servicePublisher } from "./http/routes/service-routes.js";
 import { drainGateway } from "./lifecycle/drain.js";
@@ -143,7 +147,28 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   });
   markerWriter.onMoved((moved) => receipts.announce(moved));
   const conversations = new Conversations(db, notifier, config.GROUP_MAX_MEMBERS, config.MAX_CONVERSATIONS_PER_USER);
-  const messages = new Messages(db, writer, markerWriter, conversations, notifier, config.MESSAGE_MAX_CHARS);
+  const storage = createStorage(config);
+  const attachments = new Attachments(database.sql, storage, {
+    maxBytes: config.UPLOAD_MAX_BYTES,
+    allowedTypes: config.UPLOAD_ALLOWED_TYPES,
+    uploadUrlTtlS: config.UPLOAD_URL_TTL_S,
+    downloadUrlTtlS: config.ATTACHMENT_URL_TTL_S,
+    unattachedTtlS: config.UPLOAD_UNATTACHED_TTL_S,
+  });
+  const uploadCleanup = startUploadCleanup({
+    attachments,
+    intervalMs: config.UPLOAD_CLEANUP_INTERVAL_MS,
+    onError: (err) => log.warn({ err }, "could not delete unattached uploads"),
+  });
+  const messages = new Messages(
+    db,
+    writer,
+    markerWriter,
+    conversations,
+    notifier,
+    config.MESSAGE_MAX_CHARS,
+    attachments,
+  );
   // onStored runs right after the fan-out emit, so this is commit-to-emit on this pod.
   messages.onStored((message, _members, { repeated }) => {
     if (repeated) return;
@@ -172,8 +197,10 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     webRoot: WEB_ROOTS.find((root) => existsSync(join(root, "index.html"))),
     readiness,
     publishAsService: servicePublisher({ db, messages }),
-    extraRoutes: [(api) => pushRoutes(api, push)],
+    extraRoutes: [(api) => pushRoutes(api, push), (api) => attachmentRoutes(api, attachments)],
+    storageOrigin: storageOrigin(config),
   });
+  if (storage instanceof DiskStorage) diskFileRoutes(http, storage);
 
   const server = createSocketServer(http.server, {
     maxPayloadBytes: config.SOCKET_MAX_PAYLOAD,
@@ -267,6 +294,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       metrics.draining.set(1);
       presence.stop();
       tokenCleanup.stop();
+      uploadCleanup.stop();
       stopTyping();
       bufferGuard.stop();
       stallWatch?.stop();

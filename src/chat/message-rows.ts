@@ -24,5 +24,7 @@ export function toMessage(row: MessageRow): Message {
     clientMsgId: row.client_msg_id,
     content: row.content,
     createdAt: new Date(row.created_at).toISOString(),
+    // Filled by the attachments module where the answer goes to members (history, sync).
+    attachments: [],
   };
 }

@@ -16,6 +16,8 @@ export async function syncAfterCursors(
   userId: string,
   cursors: Record<string, number>,
   limit = SYNC_DEFAULT_LIMIT,
+  /** Fills messages' attachments (with download URLs): the answer goes to a member. */
+  fillAttachments?: (messages: Message[]) => Promise<unknown>,
 ): Promise<SyncResult> {
   const memberships = await db.member.findMany({
     where: { userId },
@@ -70,5 +72,10 @@ export async function syncAfterCursors(
     userId,
     behind.map((c) => c.id),
   );
-  return { conversations: [...views.values()], messages, hasMore };
+  const conversations = [...views.values()];
+  if (fillAttachments !== undefined) {
+    const last = conversations.flatMap((c) => (c.lastMessage === null ? [] : [c.lastMessage]));
+    await fillAttachments([...messages, ...last]);
+  }
+  return { conversations, messages, hasMore };
 }

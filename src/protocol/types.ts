@@ -40,6 +40,31 @@ export interface Message {
   clientMsgId: string;
   content: string;
   createdAt: string;
+  /** Files sent with the message (`[]` when none); their URLs are short-lived and issued per answer. */
+  attachments: Attachment[];
+}
+
+/** A file of a message. `url` and `thumbnailUrl` are short-lived download URLs (possibly relative to the gateway). */
+export interface Attachment {
+  id: string;
+  name: string;
+  mimeType: string;
+  size: number;
+  url: string;
+  width?: number;
+  height?: number;
+  thumbnailUrl?: string;
+}
+
+/** Where and how to send the bytes of a new upload (POST /v1/uploads). */
+export interface UploadTicket {
+  id: string;
+  /** May be relative to the gateway (embedded storage). */
+  url: string;
+  method: "PUT";
+  /** Headers the PUT must carry (the signed content type). */
+  headers: Record<string, string>;
+  expiresAt: string;
 }
 
 export interface Conversation {

@@ -12,6 +12,7 @@ function msg(conversationId: string, seq: number, id = `${conversationId}-${seq}
     clientMsgId: `c-${id}`,
     content: `m${seq}`,
     createdAt: new Date(0).toISOString(),
+    attachments: [],
   };
 }
 const seqs = (messages: Message[]) => messages.map((m) => m.seq);

@@ -15,6 +15,7 @@ const stored = (entry: OutboxEntry, seq: number): Message => ({
   clientMsgId: entry.clientMsgId,
   content: entry.content,
   createdAt: new Date(0).toISOString(),
+  attachments: [],
 });
 
 /** A transmit whose answers the test decides, one call at a time. */
