@@ -213,7 +213,10 @@ export class Attachments implements MessageAttachments {
       return this.storage.size(row.storage_key);
     });
     if (size === undefined) {
-      throw badRequest(`attachment ${row.id}: nothing was uploaded yet`, { field: "attachmentIds", attachmentId: row.id });
+      throw badRequest(`attachment ${row.id}: nothing was uploaded yet`, {
+        field: "attachmentIds",
+        attachmentId: row.id,
+      });
     }
     if (size !== Number(row.size)) return refuse(`${size} bytes stored, ${row.size} declared`);
     const head = await guard(() => this.storage.readStart(row.storage_key, SNIFF_BYTES));

@@ -140,7 +140,9 @@ export class S3Storage implements ObjectStorage {
   }
 
   async write(key: string, body: Buffer, contentType: string): Promise<void> {
-    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType }));
+    await this.client.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType }),
+    );
   }
 
   async copy(from: string, to: string): Promise<void> {
@@ -185,7 +187,11 @@ export class DiskStorage implements ObjectStorage {
 
   signPut(key: string, o: { contentType: string; size: number; expiresInS: number }): Promise<SignedPut> {
     const params = { m: "PUT", t: o.contentType, s: String(o.size), e: this.expiry(o.expiresInS) };
-    return Promise.resolve({ url: this.signedUrl(key, params), method: "PUT", headers: { "content-type": o.contentType } });
+    return Promise.resolve({
+      url: this.signedUrl(key, params),
+      method: "PUT",
+      headers: { "content-type": o.contentType },
+    });
   }
 
   signGet(key: string, o: DownloadOptions): Promise<string> {
@@ -293,9 +299,12 @@ export class DiskStorage implements ObjectStorage {
   }
 
   private signature(key: string, params: Record<string, string | undefined>): string {
-    const canonical = [key, ...Object.keys(params)
-      .sort()
-      .map((k) => `${k}=${params[k] ?? ""}`)].join("\n");
+    const canonical = [
+      key,
+      ...Object.keys(params)
+        .sort()
+        .map((k) => `${k}=${params[k] ?? ""}`),
+    ].join("\n");
     return createHmac("sha256", this.secret).update(canonical).digest("base64url");
   }
 }

@@ -88,7 +88,12 @@ export const SendBody = z
   .strictObject({ clientMsgId, content: optionalContent.optional(), attachmentIds: attachmentIds.optional() })
   .refine(textOrFiles, withContent);
 export const SendPayload = z
-  .object({ conversationId: id, clientMsgId, content: optionalContent.optional(), attachmentIds: attachmentIds.optional() })
+  .object({
+    conversationId: id,
+    clientMsgId,
+    content: optionalContent.optional(),
+    attachmentIds: attachmentIds.optional(),
+  })
   .refine(textOrFiles, withContent);
 export const UploadBody = z.strictObject({
   name: freeText(255),

@@ -28,6 +28,7 @@ import {
 } from "./storage.js";
 import { type AuthTokens, type SignedOutReason, TokenManager, type TokenSource } from "./token-manager.js";
 import { TypingThrottle } from "./typing-throttle.js";
+import { type UploadedFile, uploadFile, type UploadOptions, type UploadSource } from "./uploads.js";
 
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "disconnected";
 
@@ -183,6 +184,7 @@ export class ChatClient {
           conversationId: entry.conversationId,
           clientMsgId: entry.clientMsgId,
           content: entry.content,
+          ...(entry.attachmentIds !== undefined ? { attachmentIds: entry.attachmentIds } : {}),
         }).then((answer) => answer.message),
       onSent: (entry, message) => {
         this.events.emit("sent", { entry, message });
@@ -259,8 +261,16 @@ export class ChatClient {
    * as there is a connection, in order with the other sends to that conversation, retried until acknowledged; the
    * outcome comes as `sent` or `sendFailed`, and the stored message as a `message`.
    */
-  send(conversationId: string, content: string): Promise<OutboxEntry> {
-    return this.outbox.enqueue(conversationId, content);
+  send(conversationId: string, content: string, options: { attachmentIds?: string[] } = {}): Promise<OutboxEntry> {
+    return this.outbox.enqueue(conversationId, content, undefined, options.attachmentIds);
+  }
+
+  /**
+   * Uploads a file straight to the gateway's storage (never through a gateway pod), for `send(..., {attachmentIds})`.
+   * Progress comes through `onProgress` where the platform reports it (XMLHttpRequest in browsers).
+   */
+  uploadFile(file: UploadSource, options: UploadOptions = {}): Promise<UploadedFile> {
+    return uploadFile(this.api, file, options);
   }
 
   /** Stops retrying an unsent message. Returns false when it is no longer in the outbox. */

@@ -37,5 +37,14 @@ export { MessageSequencer, type Gap } from "./message-sequencer.js";
 export { Outbox, type OutboxOptions } from "./outbox.js";
 export { backoffDelay, retryDelay, type BackoffOptions } from "./backoff.js";
 export { createClientMsgId } from "./ids.js";
-export type { Conversation, ConversationMember, Message, PresenceState, PublicUser } from "../protocol/types.js";
+export { uploadFile, type UploadedFile, type UploadOptions, type UploadSource } from "./uploads.js";
+export type {
+  Attachment,
+  Conversation,
+  ConversationMember,
+  Message,
+  PresenceState,
+  PublicUser,
+  UploadTicket,
+} from "../protocol/types.js";
 export type { MarkerCounts, MarkerEvent, MarkersEvent } from "../protocol/events.js";

@@ -59,7 +59,12 @@ export class Outbox {
   }
 
   /** Queues a message; resolves once the storage holds it, so the app may clear its composer. */
-  async enqueue(conversationId: string, content: string, clientMsgId = createClientMsgId()): Promise<OutboxEntry> {
+  async enqueue(
+    conversationId: string,
+    content: string,
+    clientMsgId = createClientMsgId(),
+    attachmentIds?: string[],
+  ): Promise<OutboxEntry> {
     // Before the stored entries are back, a save would overwrite them, and they must go out first anyway.
     await this.loaded;
     if (this.closed) throw new ChatApiError("unavailable", "the client is closed");
@@ -67,6 +72,7 @@ export class Outbox {
       clientMsgId,
       conversationId,
       content,
+      ...(attachmentIds !== undefined && attachmentIds.length > 0 ? { attachmentIds: [...attachmentIds] } : {}),
       createdAt: new Date().toISOString(),
       attempts: 0,
     };

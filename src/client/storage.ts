@@ -6,6 +6,8 @@ export interface OutboxEntry {
   clientMsgId: string;
   conversationId: string;
   content: string;
+  /** Uploads (ChatClient.uploadFile) sent with the message. */
+  attachmentIds?: string[];
   /** When the app called `send()`, ISO-8601. */
   createdAt: string;
   /** Sends tried so far in this process (not a promise across restarts). */

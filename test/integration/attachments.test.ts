@@ -5,6 +5,8 @@ import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import sharp from "sharp";
 import { createStorage, type ObjectStorage } from "../../src/attachments/storage.js";
+import { ChatHttpApi } from "../../src/client/http-api.js";
+import { uploadFile } from "../../src/client/uploads.js";
 import { fileKey, thumbnailKey, uploadKey } from "../../src/attachments/types.js";
 import type { Attachment, AuthResult, Message, UploadTicket } from "../../src/protocol/types.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
@@ -51,18 +53,18 @@ for (const mode of ["s3", "disk"] as const) {
     const absolute = (u: string) => new URL(u, url).toString();
 
     const createUpload = (user: AuthResult, body: unknown) =>
-      api<{ upload: UploadTicket; error?: { code: string } }>(url, "POST", "/v1/uploads", { token: user.accessToken, body });
-
-    async function upload(user: AuthResult, bytes: Buffer, mimeType: string, name = "file"): Promise<string> {
-      const res = await createUpload(user, { name, mimeType, size: bytes.length });
-      assert.equal(res.status, 201, JSON.stringify(res.body));
-      const put = await fetch(absolute(res.body.upload.url), {
-        method: res.body.upload.method,
-        headers: res.body.upload.headers,
-        body: bytes,
+      api<{ upload: UploadTicket; error?: { code: string } }>(url, "POST", "/v1/uploads", {
+        token: user.accessToken,
+        body,
       });
-      assert.equal(put.status, 200, await put.text());
-      return res.body.upload.id;
+
+    /** Through the SDK (its fetch path: Node has no XMLHttpRequest). */
+    async function upload(user: AuthResult, bytes: Buffer, mimeType: string, name = "file"): Promise<string> {
+      const sdk = new ChatHttpApi({ baseUrl: url, getAccessToken: async () => user.accessToken });
+      let progress = 0;
+      const uploaded = await uploadFile(sdk, bytes, { name, mimeType, onProgress: (sent) => (progress = sent) });
+      assert.equal(progress, bytes.length);
+      return uploaded.id;
     }
 
     const send = (device: Device, payload: Record<string, unknown>) =>
@@ -96,7 +98,8 @@ for (const mode of ["s3", "disk"] as const) {
         DATA_DIR: env.DATA_DIR ?? "",
         JWT_SECRET: env.JWT_SECRET!,
       });
-      [alice, bob, carol, dave] = await Promise.all([1, 2, 3, 4].map(() => registerUser(url)));
+      const users = await Promise.all([1, 2, 3, 4].map(() => registerUser(url)));
+      [alice, bob, carol, dave] = users as [AuthResult, AuthResult, AuthResult, AuthResult];
       ({ id: conversationId } = await createConversation(url, alice.accessToken, {
         type: "group",
         title: "files",
