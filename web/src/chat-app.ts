@@ -15,6 +15,7 @@ import { boundFetch, h } from "./dom.js";
 import { icon, type IconName } from "./icons.js";
 import { avatarColor, clockTime, dayKey, dayLabel, initials, listTime, presenceLabel } from "./format.js";
 import { NewChatDialog } from "./new-chat-dialog.js";
+import { AttachmentTray, attachmentList } from "./attachments-ui.js";
 import { clearSession, storedTokenProvider, type StoredSession } from "./session.js";
 
 /** Unread messages a fresh page replays through `sync` (so this device reports them delivered); older ones it skips. */
@@ -52,6 +53,7 @@ export class ChatApp {
   private readonly acked = new Set<string>();
   private readonly rowCache = new Map<string, { look: string; el: HTMLElement }>();
   private readonly dialog: NewChatDialog;
+  private readonly tray: AttachmentTray;
   private closed = false;
 
   // Elements that live as long as the page.
@@ -94,6 +96,7 @@ export class ChatApp {
       reconnectionDelayMax: 5_000,
       fetch: boundFetch,
     });
+    this.tray = new AttachmentTray(this.client);
     this.dialog = new NewChatDialog(this.client.api, session.user, (conversation) => {
       this.state.upsert(conversation);
       this.watchPresence();
@@ -294,10 +297,10 @@ export class ChatApp {
     this.messagesDirty = true;
   }
 
-  private send(thread: Thread, content: string): void {
+  private send(thread: Thread, content: string, attachmentIds?: string[]): void {
     this.stickToBottom = true;
     this.client.setTyping(thread.id, false);
-    this.client.send(thread.id, content).then(
+    this.client.send(thread.id, content, { attachmentIds }).then(
       (entry) => {
         this.addPending(entry);
         this.render();
@@ -310,7 +313,7 @@ export class ChatApp {
     const pending = thread.pending.get(clientMsgId);
     if (!pending) return;
     thread.pending.delete(clientMsgId);
-    this.send(thread, pending.content);
+    this.send(thread, pending.content, pending.attachmentIds);
     this.messagesDirty = true;
     this.render();
   }
@@ -451,11 +454,14 @@ export class ChatApp {
       event.preventDefault();
       const thread = this.state.open();
       const content = this.input.value;
-      if (!thread || content.trim().length === 0) return;
+      if (!thread || (content.trim().length === 0 && !this.tray.hasFiles())) return;
+      // Sent once every chosen file is uploaded (the tray shows their progress).
+      const attachmentIds = this.tray.take();
+      if (attachmentIds === undefined) return;
       this.input.value = "";
       this.resizeInput();
       this.drafts.delete(thread.id);
-      this.send(thread, content);
+      this.send(thread, content, attachmentIds);
     });
     const label = h("label", { class: "sr-only", attrs: { for: "composer-input" } }, "Message");
     const sendButton = h(
@@ -463,7 +469,8 @@ export class ChatApp {
       { class: "send-btn", attrs: { type: "submit", id: "send", "aria-label": "Send" } },
       icon("send"),
     );
-    this.composer.append(label, this.input, sendButton);
+    this.composer.append(label, this.tray.button, this.input, sendButton);
+    this.tray.bind(this.pane, this.input);
 
     this.messages.addEventListener("scroll", () => {
       const el = this.messages;
@@ -472,7 +479,7 @@ export class ChatApp {
       if (thread && el.scrollTop < 150) void this.loadOlder(thread);
     });
 
-    this.pane.append(this.paneHead, this.messages, this.composer);
+    this.pane.append(this.paneHead, this.messages, this.tray.element, this.composer);
     this.shell.append(sidebar, this.pane);
     this.root.replaceChildren(this.banner, this.shell, this.dialog.element);
   }
@@ -720,7 +727,13 @@ export class ChatApp {
             first &&
             conversation.type === "group" &&
             h("span", { class: "msg-author" }, state.nameOf(conversation, senderId)),
-          h("div", { class: "msg-bubble" }, h("p", { class: "msg-text" }, bubble.content), meta),
+          h(
+            "div",
+            { class: "msg-bubble" },
+            attachmentList(this.client, bubble.attachments),
+            bubble.content.length > 0 && h("p", { class: "msg-text" }, bubble.content),
+            meta,
+          ),
         );
         if (status === "failed") {
           el.append(
