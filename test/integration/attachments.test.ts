@@ -8,7 +8,7 @@ import { createStorage, type ObjectStorage } from "../../src/attachments/storage
 import { ChatHttpApi } from "../../src/client/http-api.js";
 import { uploadFile } from "../../src/client/uploads.js";
 import { fileKey, thumbnailKey, uploadKey } from "../../src/attachments/types.js";
-import type { Attachment, AuthResult, Message, UploadTicket } from "../../src/protocol/types.js";
+import type { Attachment, AuthResult, Conversation, Message, UploadTicket } from "../../src/protocol/types.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 import {
   api,
@@ -161,6 +161,15 @@ for (const mode of ["s3", "disk"] as const) {
       assert.equal(inHistory.attachments[0]!.id, id);
       const sync = await request<Ack<{ messages: Message[] }>>(bobDevice, "sync", { cursors: {} });
       assert.equal(sync.messages.find((m) => m.id === ack.message.id)!.attachments[0]!.width, 48);
+      const conversation = await api<{ conversation: Conversation }>(
+        url,
+        "GET",
+        `/v1/conversations/${conversationId}`,
+        {
+          token: bob.accessToken,
+        },
+      );
+      assert.equal(conversation.body.conversation.lastMessage?.attachments[0]?.id, id);
     });
 
     test("a message without attachments carries an empty list; an empty one without files is refused", async () => {
