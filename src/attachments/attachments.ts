@@ -57,8 +57,33 @@ interface AttachmentRow {
 const COLUMNS = `a.id::text, a.message_id::text, a.name, a.mime_type, a.size::float8 AS size, a.storage_key,
   a.thumbnail_key, a.width, a.height, a.verified_at IS NOT NULL AS verified`;
 
+/** At most `size` tasks run at once; the others wait their turn, in order. */
+class Slots {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly size: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    // A finishing task hands its slot straight to the next waiter, so a newcomer cannot slip in between.
+    if (this.running >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.running++;
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next !== undefined) next();
+      else this.running--;
+    }
+  }
+}
+
+// Images re-encoded at once per pod: each holds the whole file and its decoded pixels in memory (up to
+// UPLOAD_MAX_BYTES and 50 megapixels), so a burst of image sends queues here instead of exhausting the pod's memory.
+const IMAGE_SLOTS = 2;
+
 export class Attachments implements MessageAttachments {
   private readonly allowed: Set<string>;
+  private readonly imageSlots = new Slots(IMAGE_SLOTS);
 
   constructor(
     private readonly sql: Sql,
@@ -225,8 +250,10 @@ export class Attachments implements MessageAttachments {
       await this.sql(`UPDATE attachments SET verified_at = now() WHERE id = $1::uuid`, [row.id]);
       return;
     }
-    const original = await guard(() => this.storage.read(row.storage_key));
-    const image = await processImage(original, row.mime_type).catch(() => undefined);
+    const image = await this.imageSlots.run(async () => {
+      const original = await guard(() => this.storage.read(row.storage_key));
+      return processImage(original, row.mime_type).catch(() => undefined);
+    });
     if (image === undefined) return refuse(`the bytes are not a readable ${row.mime_type} image`);
     await guard(async () => {
       await this.storage.write(row.storage_key, image.body, row.mime_type);
