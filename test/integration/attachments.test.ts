@@ -243,6 +243,23 @@ for (const mode of ["s3", "disk"] as const) {
       assert.equal(retry.message.attachments[0]!.id, id);
     });
 
+    test("embedded storage: an upload URL writes once, and a forged or altered one writes nothing", async (t) => {
+      if (mode !== "disk") return t.skip("the gateway's own file route");
+      const bytes = Buffer.from("write once\n");
+      const created = await createUpload(alice, { name: "once.txt", mimeType: "text/plain", size: bytes.length });
+      const { id, url: putUrl, headers } = created.body.upload;
+      const put = (target: string, body: Buffer = bytes) =>
+        fetch(absolute(target), { method: "PUT", headers, body: new Uint8Array(body) });
+      assert.equal((await put(putUrl.replace(/sig=[^&]+/, "sig=forged"))).status, 403);
+      assert.equal((await put(putUrl.replace(/([?&]s=)\d+/, "$199"))).status, 403, "another size");
+      assert.equal((await put(putUrl, Buffer.from("short"))).status, 400, "fewer bytes than declared");
+      assert.equal((await put(putUrl)).status, 200);
+      assert.equal((await put(putUrl)).status, 409);
+      const ack = await send(aliceDevice, { attachmentIds: [id] });
+      assert.ok(ack.ok);
+      assert.equal((await put(putUrl)).status, 409, "not even after the send moved it");
+    });
+
     test("only members can read: not_found for others, and a former member's URL dies with its expiry", async () => {
       const id = await upload(alice, Buffer.from("members only\n"), "text/plain");
       const ack = await send(aliceDevice, { attachmentIds: [id] });

@@ -44,7 +44,11 @@ export function diskFileRoutes(app: FastifyInstance, disk: DiskStorage): void {
         throw badRequest(`content-length must be ${grant.size}`);
       }
       // Written once: the URL stays valid until it expires, but the bytes a send checked must not change under it.
-      if ((await disk.size(grant.key)) !== undefined) throw conflict("already uploaded");
+      // Nor after a send moved them to files/ (the upload URL may still be valid then).
+      const moved = grant.key.replace(/^uploads\//, "files/");
+      if ((await disk.size(grant.key)) !== undefined || (await disk.size(moved)) !== undefined) {
+        throw conflict("already uploaded");
+      }
       const written = await disk.writeStream(grant.key, request.raw, grant.size).catch(() => -1);
       if (written !== grant.size) {
         await disk.delete([grant.key]);
