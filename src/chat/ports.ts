@@ -56,4 +56,6 @@ export interface MessageAttachments {
   releaseClaim(senderId: string, clientMsgId: string, attachmentIds: string[]): Promise<void>;
   /** Fills `attachments` of these messages, with fresh download URLs (one query for all of them). */
   fill(messages: Message[]): Promise<void>;
+  /** Deletes a deleted message's files (bytes and rows); call after the delete committed. Answers how many. */
+  deleteOfMessage(messageId: string): Promise<number>;
 }
