@@ -10,6 +10,9 @@ import { AccountDeletion } from "./auth/account-deletion.js";
 import { Accounts, refreshSuccessorKey } from "./auth/accounts.js";
 import { createAuthentication } from "./auth/authentication.js";
 import { startRefreshTokenCleanup } from "./auth/token-cleanup.js";
+import { Attachments } from "./attachments/attachments.js";
+import { startUploadCleanup } from "./attachments/cleanup.js";
+import { createStorage, DiskStorage, storageOrigin } from "./attachments/storage.js";
 import { Blocks } from "./chat/blocks.js";
 import { Conversations } from "./chat/conversations.js";
 import { MessageRequests } from "./chat/message-requests.js";
@@ -24,6 +27,7 @@ import type { Database } from "./db/client.js";
 import { createHttpServer } from "./http/http-server.js";
 import { accountRoutes } from "./http/routes/account-routes.js";
 import { adminRoutes } from "./http/routes/admin-routes.js";
+import { attachmentRoutes, diskFileRoutes } from "./http/routes/attachment-routes.js";
 import { consentRoutes } from "./http/routes/consent-routes.js";
 import { messageChangeRoutes } from "./http/routes/message-change-routes.js";
 import { pushRoutes } from "./http/routes/push-routes.js";
@@ -169,7 +173,28 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   const membership = membershipSignals({ crossPod: redis !== undefined, log });
   conversations.onMemberRemoved((conversationId, userId) => membership.removed(conversationId, userId));
   const safety = createSafety({ db, accounts, log }, config);
-  const messages = new Messages(db, writer, markerWriter, conversations, notifier, config.MESSAGE_MAX_CHARS);
+  const storage = createStorage(config);
+  const attachments = new Attachments(database.sql, storage, {
+    maxBytes: config.UPLOAD_MAX_BYTES,
+    allowedTypes: config.UPLOAD_ALLOWED_TYPES,
+    uploadUrlTtlS: config.UPLOAD_URL_TTL_S,
+    downloadUrlTtlS: config.ATTACHMENT_URL_TTL_S,
+    unattachedTtlS: config.UPLOAD_UNATTACHED_TTL_S,
+  });
+  const uploadCleanup = startUploadCleanup({
+    attachments,
+    intervalMs: config.UPLOAD_CLEANUP_INTERVAL_MS,
+    onError: (err) => log.warn({ err }, "could not delete unattached uploads"),
+  });
+  const messages = new Messages(
+    db,
+    writer,
+    markerWriter,
+    conversations,
+    notifier,
+    config.MESSAGE_MAX_CHARS,
+    attachments,
+  );
   // Edits, deletions and reactions (and, through deleteMessage, the operator API's deletions).
   const changes = new MessageChanges({
     database,
@@ -210,6 +235,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     publishAsService: servicePublisher({ db, messages }),
     extraRoutes: [
       (api) => pushRoutes(api, push),
+      (api) => attachmentRoutes(api, attachments),
       (api) => accountRoutes(api, { deletion, limits }),
       (api) => searchRoutes(api, { search: new MessageSearch(db, conversations), limits }),
       (api) => messageChangeRoutes(api, { changes, limits }),
@@ -217,7 +243,9 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       (api) => reportRoutes(api, { reports: safety.reports, limits }),
       (api) => adminRoutes(api, safety),
     ],
+    storageOrigin: storageOrigin(config),
   });
+  if (storage instanceof DiskStorage) diskFileRoutes(http, storage);
 
   const server = createSocketServer(http.server, {
     maxPayloadBytes: config.SOCKET_MAX_PAYLOAD,
@@ -330,6 +358,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       metrics.draining.set(1);
       presence.stop();
       tokenCleanup.stop();
+      uploadCleanup.stop();
       stopTyping();
       bufferGuard.stop();
       stallWatch?.stop();

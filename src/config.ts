@@ -6,6 +6,7 @@ import { isIP } from "node:net";
 import { join } from "node:path";
 import { z } from "zod";
 import { ensurePrivateDir } from "./db/private-dir.js";
+import { DEFAULT_UPLOAD_TYPES } from "./attachments/types.js";
 import { DEFAULT_PUSH_ENDPOINT_ALLOWLIST } from "./push/endpoint-policy.js";
 import { parseClusterNodes } from "./realtime/cluster-nodes.js";
 import { defaultPushQueuePrefix, hasHashTag, REDIS_PREFIX_PATTERN } from "./realtime/redis-names.js";
@@ -265,6 +266,31 @@ const EnvSchema = z.object({
   MESSAGE_MAX_CHARS: int(4000, 1, 100_000),
   /** How long after sending its sender may edit a message, in seconds. @default 172800 (2 days) */
   MESSAGE_EDIT_WINDOW_S: int(2 * 86_400, 1, 10 * 365 * 86_400),
+  /** S3-compatible endpoint URL (MinIO, R2, ...). Unset: AWS S3 for S3_REGION. */
+  S3_ENDPOINT: z.string().url().optional(),
+  /** Bucket for attachments. Unset: files are kept in DATA_DIR/uploads and served by the gateway (embedded). */
+  S3_BUCKET: z.string().min(1).optional(),
+  /** @default "us-east-1" */
+  S3_REGION: z.string().min(1).default("us-east-1"),
+  /** Unset: the AWS SDK's default credential chain (environment, instance role, ...). */
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  /** Path-style URLs (`endpoint/bucket/key`), as MinIO and most self-hosted servers want. @default off */
+  S3_FORCE_PATH_STYLE: bool("off"),
+  /** Largest upload, in bytes; a larger declared size is refused with `payload_too_large`. @default 26214400 (25 MiB) */
+  UPLOAD_MAX_BYTES: int(25 * 1024 * 1024, 1, 5 * 1024 * 1024 * 1024),
+  /** Comma-separated MIME types an upload may declare. @default common images, pdf, text, zip, mp4 audio/video */
+  UPLOAD_ALLOWED_TYPES: csv.transform((list) =>
+    list.length > 0 ? list.map((t) => t.toLowerCase()) : [...DEFAULT_UPLOAD_TYPES],
+  ),
+  /** How long an upload URL (the presigned PUT) stays valid, in seconds. @default 900 */
+  UPLOAD_URL_TTL_S: int(900, 1, 7 * 86_400),
+  /** How long a download URL (`url`, `thumbnailUrl`) stays valid, in seconds. @default 300 */
+  ATTACHMENT_URL_TTL_S: int(300, 1, 7 * 86_400),
+  /** An upload never attached to a message is deleted after this many seconds. @default 86400 */
+  UPLOAD_UNATTACHED_TTL_S: int(86_400, 1, 365 * 86_400),
+  /** How often each pod looks for unattached uploads to delete, in ms. @default 600000 */
+  UPLOAD_CLEANUP_INTERVAL_MS: int(600_000, 100, 86_400_000),
   /** With the sharded adapter, an event for at least this many users (a group's message, its receipts) is published
    * once on the channel every pod reads instead of once per user's room; smaller audiences stay on their rooms'
    * channels, which only the pods holding those users read. The classic and in-memory adapters always publish once.
@@ -488,6 +514,7 @@ const CROSS_FIELD_RULES: CrossFieldRule[] = [
   together("APNS_KEY", "APNS_KEY_ID", "APNS_TEAM_ID", "APNS_TOPIC"),
   together("PUSH_WEBHOOK_URL", "PUSH_WEBHOOK_SECRET"),
   together("REPORT_WEBHOOK_URL", "REPORT_WEBHOOK_SECRET"),
+  together("S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"),
 ];
 
 /** Parses the environment (process.env by default). Throws ConfigError listing every problem. */

@@ -59,6 +59,7 @@ export function toMessage(row: MessageRow): Message {
     deletedAt: isoOrNull(row.deleted_at),
     replyTo: replyTo === null ? null : { ...replyTo, seq: Number(replyTo.seq) },
     reactions: deleted ? [] : (json(row.reactions) ?? []),
+    // Filled by the attachments module where the answer goes to members (history, sync).
     attachments: [],
     changeSeq: Number(row.change_seq),
   };

@@ -39,6 +39,11 @@ export interface SendRequest {
   replyToId?: string | undefined;
   /** A service's system user, trusted by the caller: posts without being a member. */
   systemSender?: boolean;
+  /**
+   * Uploads already claimed for this send (src/attachments claims and checks them before the write), linked to the
+   * message in the batch's statement.
+   */
+  attachmentIds?: string[];
 }
 
 export interface StoredSend {
@@ -330,6 +335,12 @@ WITH req AS (
   UPDATE members m SET read_seq = GREATEST(m.read_seq, r.seq), delivered_seq = GREATEST(m.delivered_seq, r.seq)
     FROM (SELECT conversation_id, sender_id, max(seq) AS seq FROM inserted GROUP BY 1, 2) r
    WHERE m.conversation_id = r.conversation_id AND m.user_id = r.sender_id
+), linked AS (
+  -- The uploads each new message claimed (none for a send without attachments: an empty unnest, no lookup).
+  UPDATE attachments a SET message_id = n.id
+    FROM unnest($9::uuid[], $10::int[]) AS x(attachment_id, idx) JOIN numbered n ON n.idx = x.idx
+   WHERE a.id = x.attachment_id AND a.uploader_id = n.sender_id AND a.claimed_by = n.client_msg_id
+     AND a.message_id IS NULL AND EXISTS (SELECT 1 FROM inserted i WHERE i.id = n.id)
 )
 SELECT 'i' AS kind, n.idx, i.id::text, i.conversation_id::text, i.seq, NULL::text AS sender_id,
        NULL::text AS client_msg_id, NULL::text AS content, i.created_at, NULL::bool AS muted
@@ -361,6 +372,8 @@ async function writeBatch(sql: Sql, requests: SendRequest[]): Promise<BatchResul
     return i;
   });
   const ids = requests.map(() => randomUUID());
+  const attachments: { id: string; idx: number }[] = [];
+  for (const i of unique) for (const id of requests[i]!.attachmentIds ?? []) attachments.push({ id, idx: i });
   const rows = await sql<BatchRow>(
     WRITE_BATCH_SQL,
     [
@@ -372,6 +385,8 @@ async function writeBatch(sql: Sql, requests: SendRequest[]): Promise<BatchResul
       unique.map((i) => requests[i]!.systemSender === true),
       unique.map((i) => ids[i]!),
       unique.map((i) => requests[i]!.replyToId ?? null),
+      attachments.map((a) => a.id),
+      attachments.map((a) => a.idx),
     ],
     { prepare: "write-message-batch" },
   );

@@ -7,15 +7,18 @@ import type { Message, ReplyPreview } from "../protocol/types.js";
 import type { Conversations } from "./conversations.js";
 import { MESSAGE_COLUMNS, type MessageRow, REPLY_PREVIEW_CHARS, toMessage } from "./message-rows.js";
 import type { MarkerWriter } from "./marker-writer.js";
-import type { MessageWriter, StoredSend } from "./message-writer.js";
-import { isUuid, type MessageStoredListener, type Notifier } from "./ports.js";
+import type { MessageWriter, SendRequest, StoredSend } from "./message-writer.js";
+import { isUuid, type MessageAttachments, type MessageStoredListener, type Notifier } from "./ports.js";
 
 export interface SendInput {
   conversationId: string;
   clientMsgId: string;
-  content: string;
+  /** May be empty (or absent) when the message carries attachments. */
+  content?: string | undefined;
   /** The message this one answers: one of the same conversation, else `bad_request`. */
   replyToId?: string | undefined;
+  /** Uploads of the sender (POST /v1/uploads) to attach. */
+  attachmentIds?: string[] | undefined;
 }
 
 export interface HistoryPage {
@@ -33,6 +36,7 @@ export class Messages {
     private readonly conversations: Conversations,
     private readonly notifier: Notifier,
     private readonly maxChars: number,
+    private readonly attachments?: MessageAttachments,
   ) {}
 
   onStored(listener: MessageStoredListener): void {
@@ -45,7 +49,8 @@ export class Messages {
     input: SendInput,
     options: { systemSender?: boolean } = {},
   ): Promise<{ message: Message; created: boolean }> {
-    const length = countCodePoints(input.content);
+    const content = input.content ?? "";
+    const length = countCodePoints(content);
     if (length > this.maxChars) {
       throw payloadTooLarge(`content is longer than ${this.maxChars} characters`, {
         field: "content",
@@ -57,14 +62,28 @@ export class Messages {
     // Only a reply pays for this read: a plain send goes straight to the batched writer.
     const replyTo =
       input.replyToId === undefined ? null : await this.replyPreview(senderId, input, options.systemSender === true);
-    // A system sender (a service posting, see http/routes/service-routes.ts) is not a member: the writer skips
-    // the membership check for it and nothing else.
-    const stored = await this.writer.write({ senderId, ...input, systemSender: options.systemSender === true });
+    const attachmentIds = input.attachmentIds ?? [];
+    const request = {
+      senderId,
+      conversationId: input.conversationId,
+      clientMsgId: input.clientMsgId,
+      content,
+      replyToId: input.replyToId,
+      // A system sender (a service posting, see http/routes/service-routes.ts) is not a member: the writer skips
+      // the membership check for it and nothing else.
+      systemSender: options.systemSender === true,
+    };
+    // Only a send with attachments pays for claiming and checking them.
+    const stored =
+      attachmentIds.length === 0
+        ? await this.writer.write(request)
+        : await this.writeWithAttachments({ ...request, attachmentIds });
     // A retry finds its message stored: fan it out again, since the pod that committed it may have died before its
     // fan-out (clients de-duplicate by id; push de-duplicates per subscription, conversation and newest seq).
     if (stored.alreadyStored) {
       // A retry: the stored message may have been edited, reacted to or deleted since; answer it as it is now.
       stored.message = (await this.load(stored.message.conversationId, stored.message.id)) ?? stored.message;
+      await this.attachments?.fill([stored.message]);
     } else stored.message.replyTo = replyTo;
     if (stored.created || stored.alreadyStored) this.fanOut(stored, !stored.created);
     return { message: stored.message, created: stored.created };
@@ -108,6 +127,25 @@ export class Messages {
     return row === undefined ? undefined : toMessage(row);
   }
 
+  /**
+   * Claims and checks the uploads before the write (async, outside the writer's batch), links them in the message's
+   * own statement, and gives the claims back when the write fails, so a failed send leaves no partial state.
+   */
+  private async writeWithAttachments(request: SendRequest & { attachmentIds: string[] }): Promise<StoredSend> {
+    if (this.attachments === undefined) throw badRequest("attachments are not enabled", { field: "attachmentIds" });
+    const { senderId, clientMsgId, attachmentIds } = request;
+    await this.attachments.claimForSend(senderId, clientMsgId, attachmentIds);
+    let stored: StoredSend;
+    try {
+      stored = await this.writer.write(request);
+    } catch (err) {
+      await this.attachments.releaseClaim(senderId, clientMsgId, attachmentIds).catch(() => undefined);
+      throw err;
+    }
+    await this.attachments.fill([stored.message]);
+    return stored;
+  }
+
   async history(
     viewerId: string,
     conversationId: string,
@@ -125,7 +163,7 @@ export class Messages {
         limit + 1,
       );
       const hasMore = rows.length > limit;
-      return { messages: rows.slice(0, limit).map(toMessage), hasMore };
+      return { messages: await this.withAttachments(rows.slice(0, limit).map(toMessage)), hasMore };
     }
     // Newest first to take the page, then ascending for the answer.
     rows = await this.db.$queryRawUnsafe<MessageRow[]>(
@@ -135,7 +173,13 @@ export class Messages {
       limit + 1,
     );
     const hasMore = rows.length > limit;
-    return { messages: rows.slice(0, limit).reverse().map(toMessage), hasMore };
+    return { messages: await this.withAttachments(rows.slice(0, limit).reverse().map(toMessage)), hasMore };
+  }
+
+  /** Fills the messages' attachments with fresh download URLs: for answers to members only. */
+  async withAttachments(messages: Message[]): Promise<Message[]> {
+    await this.attachments?.fill(messages);
+    return messages;
   }
 
   /**

@@ -41,3 +41,21 @@ export type MessageStoredListener = (
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Ids are UUIDs in storage; anything else names nothing and is `not_found`, never a database error. */
 export const isUuid = (value: string): boolean => UUID.test(value);
+
+/**
+ * Files of messages (src/attachments), as the send path and the readers need them. Absent, sends with attachmentIds
+ * are refused and messages carry `attachments: []`.
+ */
+export interface MessageAttachments {
+  /**
+   * Before the write: claims the sender's uploads for this send (sender, clientMsgId) and checks their stored bytes.
+   * Throws `bad_request` (unknown, not the sender's, already attached, or bytes that do not match) and claims nothing.
+   */
+  claimForSend(senderId: string, clientMsgId: string, attachmentIds: string[]): Promise<void>;
+  /** After a failed write: gives the claims back so another send may use the uploads. */
+  releaseClaim(senderId: string, clientMsgId: string, attachmentIds: string[]): Promise<void>;
+  /** Fills `attachments` of these messages, with fresh download URLs (one query for all of them). */
+  fill(messages: Message[]): Promise<void>;
+  /** Deletes a deleted message's files (bytes and rows); call after the delete committed. Answers how many. */
+  deleteOfMessage(messageId: string): Promise<number>;
+}

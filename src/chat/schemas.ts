@@ -81,8 +81,42 @@ export const clientMsgId = z
   .string()
   .regex(/^[^\p{Cc}\p{Cs}]{1,128}$/u, "must be 1 to 128 printable characters (no control characters)");
 
-export const SendBody = z.strictObject({ clientMsgId, content, replyToId: id.optional() });
-export const SendPayload = z.object({ conversationId: id, clientMsgId, content, replyToId: id.optional() });
+/** Uploads (POST /v1/uploads) sent with a message: at most 10, each once. */
+export const attachmentIds = z
+  .array(z.string().max(64))
+  .max(10, "at most 10 attachments")
+  .refine((ids) => new Set(ids).size === ids.length, "each attachment at most once");
+/** A message's text may be empty (or omitted) only when it carries attachments. */
+const textOrFiles = <T extends { content?: string | undefined; attachmentIds?: string[] | undefined }>(m: T) =>
+  (m.content ?? "").trim().length > 0 || (m.attachmentIds?.length ?? 0) > 0;
+const optionalContent = z.string().refine((s) => !s.includes("\u0000"), "must not contain a NUL character");
+const withContent = { message: "must not be empty", path: ["content"] };
+
+export const SendBody = z
+  .strictObject({
+    clientMsgId,
+    content: optionalContent.optional(),
+    replyToId: id.optional(),
+    attachmentIds: attachmentIds.optional(),
+  })
+  .refine(textOrFiles, withContent);
+export const SendPayload = z
+  .object({
+    conversationId: id,
+    clientMsgId,
+    content: optionalContent.optional(),
+    replyToId: id.optional(),
+    attachmentIds: attachmentIds.optional(),
+  })
+  .refine(textOrFiles, withContent);
+export const UploadBody = z.strictObject({
+  name: freeText(255),
+  mimeType: z
+    .string()
+    .max(255)
+    .regex(/^[\w.+-]+\/[\w.+-]+$/, "must be a MIME type such as image/png"),
+  size: z.number().int().min(1, "must be at least 1 byte"),
+});
 export const EditBody = z.strictObject({ content });
 export const EditPayload = z.object({ conversationId: id, messageId: id, content });
 export const MessageRefPayload = z.object({ conversationId: id, messageId: id });

@@ -33,6 +33,8 @@ export async function syncAfterCursors(
   userId: string,
   cursors: Record<string, SyncCursor>,
   limit = SYNC_DEFAULT_LIMIT,
+  /** Fills messages' attachments (with download URLs): the answer goes to a member. */
+  fillAttachments?: (messages: Message[]) => Promise<unknown>,
 ): Promise<SyncResult> {
   const memberships = await db.$queryRawUnsafe<{ id: string; last_seq: number; change_seq: number }[]>(
     `SELECT mb.conversation_id::text AS id, c.last_seq, coalesce(k.change_seq, 0) AS change_seq
@@ -66,7 +68,12 @@ export async function syncAfterCursors(
     userId,
     behind.map((c) => c.id),
   );
-  return { conversations: [...views.values()], messages, changes, changeCursors, hasMore: moreMessages || moreChanges };
+  const conversations = [...views.values()];
+  if (fillAttachments !== undefined) {
+    const last = conversations.flatMap((c) => (c.lastMessage === null ? [] : [c.lastMessage]));
+    await fillAttachments([...messages, ...changes, ...last]);
+  }
+  return { conversations, messages, changes, changeCursors, hasMore: moreMessages || moreChanges };
 }
 
 async function messagesAfter(

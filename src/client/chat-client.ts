@@ -29,6 +29,7 @@ import {
 } from "./storage.js";
 import { type AuthTokens, type SignedOutReason, TokenManager, type TokenSource } from "./token-manager.js";
 import { TypingThrottle } from "./typing-throttle.js";
+import { type UploadedFile, uploadFile, type UploadOptions, type UploadSource } from "./uploads.js";
 
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "disconnected";
 
@@ -194,6 +195,7 @@ export class ChatClient {
           clientMsgId: entry.clientMsgId,
           content: entry.content,
           ...(entry.replyToId !== undefined ? { replyToId: entry.replyToId } : {}),
+          ...(entry.attachmentIds !== undefined ? { attachmentIds: entry.attachmentIds } : {}),
         }).then((answer) => answer.message),
       onSent: (entry, message) => {
         this.events.emit("sent", { entry, message });
@@ -275,8 +277,20 @@ export class ChatClient {
    * as there is a connection, in order with the other sends to that conversation, retried until acknowledged; the
    * outcome comes as `sent` or `sendFailed`, and the stored message as a `message`.
    */
-  send(conversationId: string, content: string, options: { replyToId?: string } = {}): Promise<OutboxEntry> {
+  send(
+    conversationId: string,
+    content: string,
+    options: { replyToId?: string | undefined; attachmentIds?: string[] | undefined } = {},
+  ): Promise<OutboxEntry> {
     return this.outbox.enqueue(conversationId, content, undefined, options);
+  }
+
+  /**
+   * Uploads a file straight to the gateway's storage (never through a gateway pod), for `send(..., {attachmentIds})`.
+   * Progress comes through `onProgress` where the platform reports it (XMLHttpRequest in browsers).
+   */
+  uploadFile(file: UploadSource, options: UploadOptions = {}): Promise<UploadedFile> {
+    return uploadFile(this.api, file, options);
   }
 
   /**

@@ -1,6 +1,6 @@
 // The gateway's REST API (`/v1`) over fetch, which browsers, React Native and Node 18+ all have. Every failure is a
 // ChatApiError with the contract's code, whatever produced it: the gateway, a proxy in front of it, or the network.
-import type { Conversation, Message, PublicUser, WireError } from "../protocol/types.js";
+import type { Attachment, Conversation, Message, PublicUser, UploadTicket, WireError } from "../protocol/types.js";
 import { ChatApiError, type ChatErrorCode } from "./errors.js";
 import type { AuthTokens } from "./token-manager.js";
 
@@ -232,7 +232,10 @@ export class ChatHttpApi {
   }
 
   /** Idempotent per `clientMsgId`, like the socket's `message:send` (ChatClient.send is the usual way). */
-  async sendMessage(conversationId: string, input: { clientMsgId: string; content: string }): Promise<Message> {
+  async sendMessage(
+    conversationId: string,
+    input: { clientMsgId: string; content: string; attachmentIds?: string[] },
+  ): Promise<Message> {
     const path = `${this.conv(conversationId)}/messages`;
     const { message } = await this.json<{ message: Message }>("POST", path, { body: input });
     return message;
@@ -242,6 +245,24 @@ export class ChatHttpApi {
   searchMessages(search: MessageSearchQuery): Promise<MessageSearchPage> {
     const { query, conversationId, limit, cursor } = search;
     return this.json("GET", "/search/messages", { query: { query, conversationId, limit, cursor } });
+  }
+
+  /** Declares a file to upload; the answer says where to PUT its bytes (see uploads.ts, `uploadFile`). */
+  async createUpload(input: { name: string; mimeType: string; size: number }): Promise<UploadTicket> {
+    const { upload } = await this.json<{ upload: UploadTicket }>("POST", "/uploads", { body: input });
+    return upload;
+  }
+
+  /** An attachment with fresh download URLs (they expire); `not_found` unless the caller is a member. */
+  async getAttachment(attachmentId: string): Promise<Attachment> {
+    const path = `/attachments/${encodeURIComponent(attachmentId)}`;
+    const { attachment } = await this.json<{ attachment: Attachment }>("GET", path);
+    return attachment;
+  }
+
+  /** A URL the gateway answered, made absolute (embedded storage answers URLs relative to the gateway). */
+  resolveUrl(url: string): string {
+    return new URL(url, `${this.baseUrl}/`).toString();
   }
 
   async markRead(conversationId: string, seq: number): Promise<void> {

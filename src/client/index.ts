@@ -40,6 +40,7 @@ export { ChangeQueue, ChangeTracker, replyPreviewOf, type ChangeRequest } from "
 export { Outbox, type OutboxOptions } from "./outbox.js";
 export { backoffDelay, retryDelay, type BackoffOptions } from "./backoff.js";
 export { createClientMsgId } from "./ids.js";
+export { uploadFile, type UploadedFile, type UploadOptions, type UploadSource } from "./uploads.js";
 export type {
   Attachment,
   Conversation,
@@ -49,5 +50,6 @@ export type {
   PublicUser,
   Reaction,
   ReplyPreview,
+  UploadTicket,
 } from "../protocol/types.js";
 export type { MarkerCounts, MarkerEvent, MarkersEvent } from "../protocol/events.js";

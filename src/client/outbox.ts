@@ -63,7 +63,7 @@ export class Outbox {
     conversationId: string,
     content: string,
     clientMsgId = createClientMsgId(),
-    options: { replyToId?: string | undefined } = {},
+    options: { replyToId?: string | undefined; attachmentIds?: string[] | undefined } = {},
   ): Promise<OutboxEntry> {
     // Before the stored entries are back, a save would overwrite them, and they must go out first anyway.
     await this.loaded;
@@ -73,6 +73,9 @@ export class Outbox {
       conversationId,
       content,
       ...(options.replyToId !== undefined ? { replyToId: options.replyToId } : {}),
+      ...(options.attachmentIds !== undefined && options.attachmentIds.length > 0
+        ? { attachmentIds: [...options.attachmentIds] }
+        : {}),
       createdAt: new Date().toISOString(),
       attempts: 0,
     };

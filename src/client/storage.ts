@@ -8,6 +8,8 @@ export interface OutboxEntry {
   content: string;
   /** The message this one answers, if any. */
   replyToId?: string;
+  /** Uploads (ChatClient.uploadFile) sent with the message. */
+  attachmentIds?: string[];
   /** When the app called `send()`, ISO-8601. */
   createdAt: string;
   /** Sends tried so far in this process (not a promise across restarts). */

@@ -29,6 +29,8 @@ export interface HttpDeps extends ChatRouteDeps {
   webRoot?: string | undefined;
   /** Readiness: resolves when the database and Redis answer and the pod is not draining. */
   readiness(): Promise<{ ready: boolean; checks: Record<string, boolean> }>;
+  /** Origin of the attachment storage (S3), which the page loads images from and PUTs uploads to. */
+  storageOrigin?: string | undefined;
   /** Extra routes (push, service publishing) registered by their own modules. */
   extraRoutes?: ((app: FastifyInstance) => void)[];
 }
@@ -43,6 +45,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     requestIdHeader: "x-request-id",
   });
   app.decorateRequest("caller", null);
+  const storage = deps.storageOrigin === undefined ? [] : [deps.storageOrigin];
 
   // Security headers on every answer, the page and the API alike. The CSP allows what the chat page loads: its own
   // script (app.js) and stylesheet, the data: favicon, and fetch/WebSocket to its own origin ('self' covers ws(s):
@@ -55,8 +58,9 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
         defaultSrc: ["'self'"],
         scriptSrc: ["'self'"],
         styleSrc: ["'self'"],
-        imgSrc: ["'self'", "data:"],
-        connectSrc: ["'self'"],
+        imgSrc: ["'self'", "data:", ...storage],
+        mediaSrc: ["'self'", ...storage],
+        connectSrc: ["'self'", ...storage],
         fontSrc: ["'self'"],
         manifestSrc: ["'self'"],
         objectSrc: ["'none'"],
@@ -74,7 +78,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   app.register(cors, {
     origin: (origin, callback) => callback(null, deps.origins.allows(origin, undefined)),
     credentials: false,
-    methods: ["GET", "POST", "PATCH", "DELETE"],
+    methods: ["GET", "POST", "PATCH", "PUT", "DELETE"],
   });
 
   app.setErrorHandler((err, request, reply) => {

@@ -8,9 +8,12 @@ export type AckAnswer<T extends object = object> = Parameters<Ack<T>>[0];
 export interface SendPayload {
   conversationId: string;
   clientMsgId: string;
+  /** May be empty when attachmentIds are given. */
   content: string;
   /** The message this one answers (same conversation). */
   replyToId?: string;
+  /** Uploads of the sender (POST /v1/uploads): at most 10, each attached once. */
+  attachmentIds?: string[];
 }
 export interface EditPayload {
   conversationId: string;

@@ -48,6 +48,7 @@ export interface Message {
   replyTo: ReplyPreview | null;
   /** One entry per emoji, in the order each emoji was first used. */
   reactions: Reaction[];
+  /** Files sent with the message (`[]` when none); their URLs are short-lived and issued per answer. */
   attachments: Attachment[];
   /**
    * The conversation's change counter at this message's last edit, deletion or reaction (0: never changed). Of two
@@ -71,6 +72,7 @@ export interface Reaction {
   userIds: string[];
 }
 
+/** A file of a message. `url` and `thumbnailUrl` are short-lived download URLs (possibly relative to the gateway). */
 export interface Attachment {
   id: string;
   name: string;
@@ -90,6 +92,17 @@ export interface Attachment {
 export interface MessageRequest {
   state: "pending" | "accepted";
   requestedBy: string;
+}
+
+/** Where and how to send the bytes of a new upload (POST /v1/uploads). */
+export interface UploadTicket {
+  id: string;
+  /** May be relative to the gateway (embedded storage). */
+  url: string;
+  method: "PUT";
+  /** Headers the PUT must carry (the signed content type). */
+  headers: Record<string, string>;
+  expiresAt: string;
 }
 
 export interface Conversation {

@@ -101,6 +101,6 @@ export function registerChatHandlers(
     return {};
   });
   router.on("sync", schemas.SyncPayload, async (socket, { cursors, limit }) =>
-    syncAfterCursors(deps.db, socket.data.userId, cursors, limit),
+    syncAfterCursors(deps.db, socket.data.userId, cursors, limit, (m) => deps.messages.withAttachments(m)),
   );
 }

@@ -21,6 +21,7 @@ import { NewChatDialog } from "./new-chat-dialog.js";
 import { ReportDialog } from "./report-dialog.js";
 import { RequestBanner } from "./request-banner.js";
 import { SearchPanel } from "./search-panel.js";
+import { AttachmentTray, attachmentList } from "./attachments-ui.js";
 import { clearSession, storedTokenProvider, type StoredSession } from "./session.js";
 
 /** Unread messages a fresh page replays through `sync` (so this device reports them delivered); older ones it skips. */
@@ -62,6 +63,7 @@ export class ChatApp {
   private readonly requestBanner: RequestBanner;
   private readonly reportDialog: ReportDialog;
   private readonly groupDialog: GroupAdminDialog;
+  private readonly tray: AttachmentTray;
   private closed = false;
 
   // Elements that live as long as the page.
@@ -121,6 +123,7 @@ export class ChatApp {
         this.render();
       },
     );
+    this.tray = new AttachmentTray(this.client);
     this.dialog = new NewChatDialog(this.client.api, session.user, (conversation) => {
       this.state.upsert(conversation);
       this.watchPresence();
@@ -352,7 +355,7 @@ export class ChatApp {
     this.messagesDirty = true;
   }
 
-  private send(thread: Thread, content: string, options: { replyToId?: string } = {}): void {
+  private send(thread: Thread, content: string, options: { replyToId?: string; attachmentIds?: string[] } = {}): void {
     this.stickToBottom = true;
     this.client.setTyping(thread.id, false);
     this.client.send(thread.id, content, options).then(
@@ -368,7 +371,7 @@ export class ChatApp {
     const pending = thread.pending.get(clientMsgId);
     if (!pending) return;
     thread.pending.delete(clientMsgId);
-    this.send(thread, pending.content);
+    this.send(thread, pending.content, { replyToId: pending.replyToId, attachmentIds: pending.attachmentIds });
     this.messagesDirty = true;
     this.render();
   }
@@ -510,12 +513,15 @@ export class ChatApp {
       event.preventDefault();
       const thread = this.state.open();
       const content = this.input.value;
-      if (!thread || content.trim().length === 0) return;
+      if (!thread || (content.trim().length === 0 && !this.tray.hasFiles())) return;
+      // Sent once every chosen file is uploaded (the tray shows their progress).
+      const attachmentIds = this.tray.take();
+      if (attachmentIds === undefined) return;
       this.input.value = "";
       this.resizeInput();
       this.drafts.delete(thread.id);
       const how = this.actions.submit(thread, content);
-      if (how !== "handled") this.send(thread, content, how);
+      if (how !== "handled") this.send(thread, content, { ...how, attachmentIds });
     });
     const label = h("label", { class: "sr-only", attrs: { for: "composer-input" } }, "Message");
     const sendButton = h(
@@ -523,7 +529,8 @@ export class ChatApp {
       { class: "send-btn", attrs: { type: "submit", id: "send", "aria-label": "Send" } },
       icon("send"),
     );
-    this.composer.append(label, this.input, sendButton);
+    this.composer.append(label, this.tray.button, this.input, sendButton);
+    this.tray.bind(this.pane, this.input);
 
     this.messages.addEventListener("scroll", () => {
       const el = this.messages;
@@ -532,7 +539,14 @@ export class ChatApp {
       if (thread && el.scrollTop < 150) void this.loadOlder(thread);
     });
 
-    this.pane.append(this.paneHead, this.requestBanner.element, this.messages, this.actions.banner, this.composer);
+    this.pane.append(
+      this.paneHead,
+      this.requestBanner.element,
+      this.messages,
+      this.actions.banner,
+      this.tray.element,
+      this.composer,
+    );
     this.shell.append(sidebar, this.pane);
     this.root.replaceChildren(
       this.banner,
@@ -821,7 +835,8 @@ export class ChatApp {
             "div",
             { class: "msg-bubble" },
             stored && this.actions.quote(thread, stored),
-            stored?.deletedAt ? null : h("p", { class: "msg-text" }, bubble.content),
+            stored?.deletedAt ? null : attachmentList(this.client, bubble.attachments),
+            stored?.deletedAt || bubble.content.length === 0 ? null : h("p", { class: "msg-text" }, bubble.content),
             stored && this.actions.mark(stored),
             meta,
           ),

@@ -1,6 +1,7 @@
 // What the page shows, kept apart from the DOM: conversations, the loaded part of each one's history, messages on
 // their way out, and what is known of the other members (read, delivered, typing, presence).
 import type {
+  Attachment,
   Conversation,
   MarkerCounts,
   Message,
@@ -19,6 +20,8 @@ export interface Bubble {
   senderId: string;
   content: string;
   createdAt: string;
+  /** Stored messages' files; a pending message shows none until it is stored. */
+  attachments: Attachment[];
 }
 
 export class Thread {
@@ -64,6 +67,7 @@ export class Thread {
       senderId: "",
       content: p.content,
       createdAt: p.createdAt,
+      attachments: [] as Attachment[],
     }));
     return [...stored, ...pending];
   }

@@ -6,6 +6,7 @@ import type { Messages } from "../../chat/messages.js";
 import * as schemas from "../../chat/schemas.js";
 import { searchUsers } from "../../chat/users.js";
 import type { Db } from "../../db/client.js";
+import type { Conversation } from "../../protocol/types.js";
 import { notFound } from "../../errors.js";
 import type { RateLimiters } from "../../limits/rate-limits.js";
 import { callerOf, userOf } from "../authenticate.js";
@@ -18,6 +19,11 @@ export interface ChatRouteDeps {
   limits: RateLimiters;
   /** Handles POST /v1/conversations/:id/messages for service tokens; absent, they are refused. */
   publishAsService?: ((request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>) | undefined;
+}
+
+/** The last messages' attachments, with download URLs: these answers go to members. */
+async function withLastMessageFiles(messages: Messages, conversations: Conversation[]): Promise<void> {
+  await messages.withAttachments(conversations.flatMap((c) => (c.lastMessage === null ? [] : [c.lastMessage])));
 }
 
 const idParam = (request: FastifyRequest, name = "id"): string => (request.params as Record<string, string>)[name]!;
@@ -45,12 +51,16 @@ export function chatRoutes(app: FastifyInstance, deps: ChatRouteDeps): void {
 
   app.get("/v1/conversations", async (request) => {
     const { limit, cursor } = schemas.PageQuery.parse(request.query);
-    return deps.conversations.list(userOf(request), limit ?? 50, cursor);
+    const page = await deps.conversations.list(userOf(request), limit ?? 50, cursor);
+    await withLastMessageFiles(deps.messages, page.conversations);
+    return page;
   });
 
-  app.get("/v1/conversations/:id", async (request) => ({
-    conversation: await deps.conversations.get(userOf(request), idParam(request)),
-  }));
+  app.get("/v1/conversations/:id", async (request) => {
+    const conversation = await deps.conversations.get(userOf(request), idParam(request));
+    await withLastMessageFiles(deps.messages, [conversation]);
+    return { conversation };
+  });
 
   app.patch("/v1/conversations/:id", async (request) => {
     const body = schemas.UpdateConversationBody.parse(request.body);
