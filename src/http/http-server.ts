@@ -39,6 +39,12 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     // A client that trickles its headers or body is cut off instead of holding a connection (Slowloris).
     requestTimeout: deps.requestTimeoutMs ?? 30_000,
     requestIdHeader: "x-request-id",
+    // Errors Fastify meets before routing (a malformed percent-encoding in the path, FST_ERR_BAD_URL) bypass the
+    // error handler; without this they get Fastify's own body instead of the contract's error envelope.
+    frameworkErrors: (err, _request, reply) => {
+      const { error, status } = toWireError(err);
+      void reply.code(status).send({ error });
+    },
   });
   app.decorateRequest("caller", null);
 
