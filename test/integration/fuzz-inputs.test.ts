@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 import jwt from "jsonwebtoken";
+import { io } from "socket.io-client";
 import webpush from "web-push";
 import { ERROR_STATUS } from "../../src/protocol/errors.js";
 import type { AuthResult } from "../../src/protocol/types.js";
@@ -49,6 +50,8 @@ describe("fuzzing every input with malformed values", { timeout: 300_000 }, () =
       VAPID_PRIVATE_KEY: vapid.privateKey,
       PUSH_ENDPOINT_ALLOWLIST: "127.0.0.1:8443",
       PUSH_ALLOW_PRIVATE_ENDPOINTS: "on",
+      // The set-up's messages would be pushed to endpoints that do not exist, and the failures logged as errors.
+      PUSH_GRACE_MS: "3600000",
     });
     ctx = await buildContext(gw.url);
     state = await stateFingerprint(gw.databaseUrl);
@@ -102,8 +105,8 @@ describe("fuzzing every input with malformed values", { timeout: 300_000 }, () =
     const staleRoutes = http.filter((e) => !e.optional && !routes.includes(e.route)).map((e) => e.route);
     const staleEvents = sockets.filter((s) => !events.includes(s.event)).map((s) => s.event);
     assert.deepEqual([...staleRoutes, ...staleEvents], [], "entries for routes or events the gateway does not have");
-    // Only the entries the gateway serves are fuzzed; one more share goes to unknown events.
-    entryCount = routes.length + events.length + 1;
+    // Only the entries the gateway serves are fuzzed; one more share each goes to unknown events and handshakes.
+    entryCount = routes.length + events.length + 2;
   });
 
   test("socket events: each malformed payload is refused by its ack, stores nothing, keeps the socket", async (t) => {
@@ -146,6 +149,34 @@ describe("fuzzing every input with malformed values", { timeout: 300_000 }, () =
         assertRefusal(probe as WireAnswer, `after unknown event ${JSON.stringify(event)}`);
         assert.equal(acked, false, "an unknown event is never acked");
         await assertUnharmed(`unknown event ${JSON.stringify(event)}`);
+      }),
+      { seed: SEED, numRuns: numRuns(entryCount), includeErrorInReport: true },
+    );
+  });
+
+  test("socket handshakes with bad credentials are refused with connect_error unauthorized", async () => {
+    await beginEntry();
+    const token = fc.oneof(
+      fc.constantFrom(...ctx.badTokens),
+      fc.string({ maxLength: 100 }),
+      fc.string({ minLength: 4097, maxLength: 6000 }),
+      fc.oneof(fc.integer(), fc.constant(null), fc.array(fc.string(), { maxLength: 2 }), fc.object({ maxDepth: 2 })),
+    );
+    const auth = fc.oneof(
+      token.map((t) => ({ token: t })),
+      fc.constant({}),
+      fc.tuple(token, fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 2 })).map(([t, extra]) => ({ ...extra, token: t })),
+    );
+    await fc.assert(
+      fc.asyncProperty(auth, async (credentials) => {
+        const socket = io(gw.url, { auth: credentials, transports: ["websocket"], reconnection: false, forceNew: true });
+        const outcome = await new Promise<string>((resolve) => {
+          socket.once("connect", () => resolve("connected"));
+          socket.once("connect_error", (err) => resolve(err.message));
+        });
+        socket.close();
+        assert.equal(outcome, "unauthorized", `handshake with ${JSON.stringify(credentials).slice(0, 200)}`);
+        await assertUnharmed("handshake");
       }),
       { seed: SEED, numRuns: numRuns(entryCount), includeErrorInReport: true },
     );
@@ -270,6 +301,11 @@ async function buildContext(url: string): Promise<FuzzContext> {
     assert.equal(res.status, 201, JSON.stringify(res.body));
     return res.body.id;
   };
+  const login = await api<AuthResult>(url, "POST", "/v1/auth/login", {
+    body: { username: alice.user.username, password: "correct horse battery" },
+  });
+  assert.equal(login.status, 200);
+  const secondLogin = login.body;
   const claims = jwt.decode(alice.accessToken) as { sid: string; sub: string };
   const sign = (secret: string, options: jwt.SignOptions, payload: object = { sid: claims.sid }) =>
     jwt.sign(payload, secret, { subject: claims.sub, issuer: "chat-gateway", audience: "chat-gateway", ...options });
@@ -286,6 +322,7 @@ async function buildContext(url: string): Promise<FuzzContext> {
     takenUsername: alice.user.username,
     pushSubscriptionId: await subscribe(alice),
     foreignPushSubscriptionId: await subscribe(bob),
+    otherLoginTokens: [bob.accessToken, secondLogin.accessToken],
     badTokens: [
       sign("another-secret-that-is-long-enough-for-hs256-xyz", { expiresIn: 600 }),
       sign(TEST_JWT_SECRET, {}, { sid: claims.sid, exp: Math.floor(Date.now() / 1000) - 60 }),

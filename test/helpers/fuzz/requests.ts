@@ -80,14 +80,19 @@ export function httpCases(entry: HttpEntry, ctx: FuzzContext, bodyLimit: number)
         ? (malformedObject(entry.query, false, fc.string({ maxLength: 10 })) as fc.Arbitrary<Record<string, unknown>>)
         : validObject(entry.query)
       : fc.constant({});
-    const body = entry.body
-      ? is("body")
-        ? fc.oneof(
-            { weight: 3, arbitrary: malformedObject(entry.body, fc.oneof(notObject, deeplyNested)).map((json) => ({ json })) },
-            { weight: 1, arbitrary: rawBodies(bodyLimit) },
-          )
-        : validObject(entry.body).map((json) => ({ json }))
-      : fc.constant(undefined);
+    const shapes = entry.body === undefined ? [] : [entry.body].flat();
+    const body =
+      shapes.length === 0
+        ? fc.constant(undefined)
+        : is("body")
+          ? fc.oneof(
+              ...shapes.map((shape) => ({
+                weight: 3,
+                arbitrary: malformedObject(shape, fc.oneof(notObject, deeplyNested)).map((json) => ({ json })),
+              })),
+              { weight: 1, arbitrary: rawBodies(bodyLimit) },
+            )
+          : fc.oneof(...shapes.map((shape) => validObject(shape).map((json) => ({ json }))));
     const auth = entry.auth ? authHeader(ctx, is("auth")) : fc.constant({});
     return fc.record({ params, query, body, auth }).map(({ params, query, body, auth }) => {
       const path = pattern.replace(/:(\w+)/g, (_, name: string) => encodeLoose(String(params[name])));

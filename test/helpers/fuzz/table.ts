@@ -45,6 +45,8 @@ export interface FuzzContext {
   /** Alice's push subscription, and bob's (not hers to delete). */
   pushSubscriptionId: string;
   foreignPushSubscriptionId: string;
+  /** Valid access tokens of someone else (bob) and of alice's other login: auth:refresh must refuse them. */
+  otherLoginTokens: string[];
   /** Access tokens that must be refused: expired, wrong key, alg none, a refresh token, garbage... */
   badTokens: string[];
   /** Highest seq in each of alice's conversations. */
@@ -64,7 +66,8 @@ export interface HttpEntry {
   auth: boolean;
   params?: Record<string, ReturnType<typeof field>>;
   query?: Shape;
-  body?: Shape;
+  /** The JSON body; several shapes for a union (each malformed input breaks one of them). */
+  body?: Shape | Shape[];
   /**
    * For routes with no input to refuse (health, metrics, CORS preflight): the statuses any junk query or header may
    * get. Such an entry sends junk and checks it is answered without an error of ours and changes nothing.
@@ -76,8 +79,12 @@ export interface HttpEntry {
 
 // Shared field descriptions.
 const seqField = (ctx: FuzzContext) => field(fc.integer({ min: 0, max: ctx.maxSeq }), badInteger);
+/** Someone else's copy of a real id: upper-cased, or with a character more. Ids are opaque; only the exact one names. */
+const variantsOf = (ids: string[]) => fc.constantFrom(...ids.flatMap((id) => [id.toUpperCase(), ` ${id}`, `${id}\u0000`]));
+const notVisibleConversation = (ctx: FuzzContext) =>
+  fc.oneof(badId, fc.constant(ctx.foreignConversationId), variantsOf(ctx.memberConversationIds));
 const memberConversation = (ctx: FuzzContext) =>
-  field(fc.constantFrom(...ctx.memberConversationIds), fc.oneof(badId, fc.constant(ctx.foreignConversationId)));
+  field(fc.constantFrom(...ctx.memberConversationIds), notVisibleConversation(ctx));
 const clientMsgId = field(fc.uuid(), fc.oneof(notString, fc.constant(""), tooLong(128), withControl, withLoneSurrogate));
 const content = (ctx: FuzzContext) =>
   field(
@@ -148,7 +155,13 @@ export function socketEntries(ctx: FuzzContext): SocketEntry[] {
         fields: {
           token: field(
             fc.constant(ctx.token),
-            fc.oneof(notString, fc.constant(""), tooLong(4096), fc.constantFrom(...ctx.badTokens), fc.string()),
+            fc.oneof(
+              notString,
+              fc.constant(""),
+              tooLong(4096),
+              fc.constantFrom(...ctx.badTokens, ...ctx.otherLoginTokens),
+              fc.string(),
+            ),
           ),
         },
       },
@@ -173,7 +186,13 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
     strict: true,
     fields: { refreshToken: field(fc.string({ minLength: 1, maxLength: 40 }), fc.oneof(notString, fc.constant(""), tooLong(512))) },
   };
-  const conversationParam = { id: field(fc.constantFrom(...ctx.memberConversationIds), fc.oneof(pathId, fc.constant(ctx.foreignConversationId))) };
+  const conversationParam = {
+    id: field(
+      fc.constantFrom(...ctx.memberConversationIds),
+      fc.oneof(pathId, fc.constant(ctx.foreignConversationId), variantsOf(ctx.memberConversationIds)),
+    ),
+  };
+  const otherUser = field(fc.constantFrom(...ctx.otherUserIds), fc.oneof(badId, variantsOf(ctx.otherUserIds)));
   // A preflight without Origin or Access-Control-Request-Method is refused by @fastify/cors with a 400 and a text
   // body of its own (strictPreflight): the one 4xx without the error envelope, and not an API answer.
   const open = [200, 204, 400, 404];
@@ -224,17 +243,27 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
     {
       route: "POST /v1/conversations",
       auth: true,
-      body: {
-        fields: {
-          type: field(fc.constantFrom("group"), fc.oneof(notString, fc.constantFrom("channel", "GROUP", "", "direct "))),
-          title: field(fc.stringMatching(/^[A-Za-z][A-Za-z ]{0,20}$/), badText(64)),
-          memberIds: field(
-            fc.array(fc.constantFrom(...ctx.otherUserIds), { maxLength: 2 }),
-            fc.oneof(notArray, fc.array(badId, { minLength: 1, maxLength: 3 }), fc.array(unknownUuid, { minLength: 1, maxLength: 3 })),
-          ),
+      body: [
+        {
+          strict: true,
+          fields: {
+            type: field(fc.constant("group"), fc.oneof(notString, fc.constantFrom("channel", "GROUP", "", "direct "))),
+            title: field(fc.stringMatching(/^[A-Za-z][A-Za-z ]{0,20}$/), badText(64)),
+            memberIds: field(
+              fc.array(fc.constantFrom(...ctx.otherUserIds), { maxLength: 2 }),
+              fc.oneof(notArray, fc.array(otherUser.invalid, { minLength: 1, maxLength: 3 })),
+            ),
+          },
         },
-        strict: true,
-      },
+        {
+          strict: true,
+          fields: {
+            type: field(fc.constant("direct"), fc.oneof(notString, fc.constantFrom("Direct", "", "dm"))),
+            // Valid: bob, with whom alice already has one (200, nothing new). Invalid: alice herself, and the rest.
+            userId: field(fc.constant(ctx.otherUserIds[0]), fc.oneof(otherUser.invalid, fc.constant(ctx.userId))),
+          },
+        },
+      ],
     },
     {
       route: "GET /v1/conversations",
@@ -263,14 +292,14 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
       route: "POST /v1/conversations/:id/members",
       auth: true,
       params: conversationParam,
-      body: { strict: true, fields: { userId: field(fc.constantFrom(...ctx.otherUserIds), badId) } },
+      body: { strict: true, fields: { userId: otherUser } },
     },
     {
       route: "DELETE /v1/conversations/:id/members/:userId",
       auth: true,
       params: {
         ...conversationParam,
-        userId: field(fc.constant(ctx.userId), fc.oneof(pathId, fc.constant(ctx.strangerUserId))),
+        userId: field(fc.constant(ctx.userId), fc.oneof(pathId, fc.constant(ctx.strangerUserId), variantsOf([ctx.userId]))),
       },
     },
     {
