@@ -43,6 +43,21 @@ export class Messages {
     input: SendInput,
     options: { systemSender?: boolean } = {},
   ): Promise<{ message: Message; created: boolean }> {
+    this.refuseInvalid(input);
+    // A system sender (a service posting, see http/routes/service-routes.ts) is not a member: the writer skips
+    // the membership check for it and nothing else.
+    const stored = await this.writer.write({ senderId, ...input, systemSender: options.systemSender === true });
+    // A retry finds its message stored: fan it out again, since the pod that committed it may have died before its
+    // fan-out (clients de-duplicate by id; push de-duplicates per subscription, conversation and newest seq).
+    if (stored.created || stored.alreadyStored) this.fanOut(stored, !stored.created);
+    return { message: stored.message, created: stored.created };
+  }
+
+  /**
+   * Throws what `send` would refuse before touching the database (content too long, an id that names nothing), so a
+   * caller with work to do before sending (a service's system user to create) can refuse first and leave nothing.
+   */
+  refuseInvalid(input: Pick<SendInput, "conversationId" | "content">): void {
     const length = countCodePoints(input.content);
     if (length > this.maxChars) {
       throw payloadTooLarge(`content is longer than ${this.maxChars} characters`, {
@@ -52,13 +67,6 @@ export class Messages {
       });
     }
     if (!isUuid(input.conversationId)) throw notFound();
-    // A system sender (a service posting, see http/routes/service-routes.ts) is not a member: the writer skips
-    // the membership check for it and nothing else.
-    const stored = await this.writer.write({ senderId, ...input, systemSender: options.systemSender === true });
-    // A retry finds its message stored: fan it out again, since the pod that committed it may have died before its
-    // fan-out (clients de-duplicate by id; push de-duplicates per subscription, conversation and newest seq).
-    if (stored.created || stored.alreadyStored) this.fanOut(stored, !stored.created);
-    return { message: stored.message, created: stored.created };
   }
 
   async history(

@@ -1,12 +1,16 @@
 // Regression tests for what the input fuzz (fuzz-inputs.test.ts) found, one test per finding, each on the exact
 // input that broke the contract: a lone surrogate stored as U+FFFD, a malformed URL escape answered without the
-// error envelope, and non-canonical (upper-cased) ids that PostgreSQL matched and our string comparisons did not.
+// error envelope, non-canonical (upper-cased) ids that PostgreSQL matched and our string comparisons did not, and a
+// refused service post that created its system user all the same.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import jwt from "jsonwebtoken";
 import pg from "pg";
 import type { AuthResult } from "../../src/protocol/types.js";
 import { api, connectDevice, createConversation, type Device, registerUser, request } from "../helpers/clients.js";
 import { type InProcessGateway, startInProcessGateway } from "../helpers/fuzz/in-process-gateway.js";
+
+const SERVICE_JWT_SECRET = "service-secret-that-is-long-enough-for-hs256-0123";
 
 type Ack = { ok: boolean; error?: { code: string; message: string } };
 
@@ -21,7 +25,7 @@ describe("fuzz findings", () => {
     Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
 
   before(async () => {
-    gw = await startInProcessGateway();
+    gw = await startInProcessGateway({ SERVICE_JWT_SECRET, MESSAGE_MAX_CHARS: "100" });
     db = new pg.Client({ connectionString: gw.databaseUrl });
     await db.connect();
     [alice, bob] = await Promise.all([registerUser(gw.url), registerUser(gw.url)]);
@@ -91,5 +95,26 @@ describe("fuzz findings", () => {
       content: "hi",
     });
     assert.equal(send.error?.code, "not_found");
+  });
+
+  test("a refused service post creates no system user", async () => {
+    const token = jwt.sign({ role: "service" }, SERVICE_JWT_SECRET, {
+      subject: "billing",
+      issuer: "chat-gateway",
+      audience: "chat-gateway",
+      expiresIn: 300,
+    });
+    const users = await count("users");
+    const post = (id: string, content: string) =>
+      api(gw.url, "POST", `/v1/conversations/${id}/messages`, {
+        token,
+        body: { clientMsgId: `svc-${content.length}`, content, senderName: "Billing" },
+      });
+    assert.equal((await post("0b7a3f0e-4a43-4c4e-9a5c-1f2d3e4f5a6b", "hi")).status, 404, "no such conversation");
+    assert.equal((await post(conversationId.toUpperCase(), "hi")).status, 404, "not the conversation's id");
+    assert.equal((await post(conversationId, "x".repeat(101))).status, 413, "content too long");
+    assert.equal(await count("users"), users, "no system user was created");
+    assert.equal((await post(conversationId, "invoice paid")).status, 201);
+    assert.equal(await count("users"), users + 1, "the first accepted post creates it");
   });
 });

@@ -41,13 +41,16 @@ function rawBodies(bodyLimit: number): fc.Arbitrary<{ raw: string; contentType?:
   );
 }
 
-function authHeader(ctx: FuzzContext, broken: boolean): fc.Arbitrary<Record<string, string>> {
-  if (!broken) return fc.constant({ authorization: `Bearer ${ctx.token}` });
+function authHeader(ctx: FuzzContext, broken: boolean, service: boolean): fc.Arbitrary<Record<string, string>> {
+  const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+  if (!broken) return fc.constantFrom(...(service ? [ctx.token, ctx.serviceToken] : [ctx.token])).map(bearer);
   return fc.oneof(
     fc.constant({}),
-    fc.constantFrom(...ctx.badTokens).map((t) => ({ authorization: `Bearer ${t}` })),
-    printable(80).map((t) => ({ authorization: `Bearer ${t}` })),
-    fc.constantFrom("Bearer", "Bearer ", "Basic YTpi", `Token ${ctx.token}`, `Bearer ${ctx.token}x`, `Bearer ${ctx.token} ${ctx.token}`).map((authorization) => ({ authorization })),
+    fc.constantFrom(...ctx.badTokens, ...(service ? [] : [ctx.serviceToken])).map(bearer),
+    printable(80).map(bearer),
+    fc
+      .constantFrom("Bearer", "Bearer ", "Basic YTpi", `Token ${ctx.token}`, `Bearer ${ctx.token}x`, `Bearer ${ctx.token} ${ctx.token}`)
+      .map((authorization) => ({ authorization })),
   );
 }
 
@@ -93,7 +96,7 @@ export function httpCases(entry: HttpEntry, ctx: FuzzContext, bodyLimit: number)
               { weight: 1, arbitrary: rawBodies(bodyLimit) },
             )
           : fc.oneof(...shapes.map((shape) => validObject(shape).map((json) => ({ json }))));
-    const auth = entry.auth ? authHeader(ctx, is("auth")) : fc.constant({});
+    const auth = entry.auth ? authHeader(ctx, is("auth"), entry.acceptsServiceTokens === true) : fc.constant({});
     return fc.record({ params, query, body, auth }).map(({ params, query, body, auth }) => {
       const path = pattern.replace(/:(\w+)/g, (_, name: string) => encodeLoose(String(params[name])));
       return {

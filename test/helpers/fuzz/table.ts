@@ -47,6 +47,8 @@ export interface FuzzContext {
   foreignPushSubscriptionId: string;
   /** Valid access tokens of someone else (bob) and of alice's other login: auth:refresh must refuse them. */
   otherLoginTokens: string[];
+  /** A valid service token (role "service"), accepted only where an entry says so. */
+  serviceToken: string;
   /** Access tokens that must be refused: expired, wrong key, alg none, a refresh token, garbage... */
   badTokens: string[];
   /** Highest seq in each of alice's conversations. */
@@ -64,6 +66,8 @@ export interface HttpEntry {
   route: string;
   /** Behind bearer authentication: a bad Authorization header is one of the ways to break the request. */
   auth: boolean;
+  /** A service token is a valid caller too (service publishing); elsewhere it is one more bad token. */
+  acceptsServiceTokens?: boolean;
   params?: Record<string, ReturnType<typeof field>>;
   query?: Shape;
   /** The JSON body; several shapes for a union (each malformed input breaks one of them). */
@@ -317,6 +321,7 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
     {
       route: "POST /v1/conversations/:id/messages",
       auth: true,
+      acceptsServiceTokens: true,
       params: conversationParam,
       body: { strict: true, fields: { clientMsgId, content: content(ctx) } },
     },
