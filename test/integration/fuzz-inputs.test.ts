@@ -112,8 +112,9 @@ describe("fuzzing every input with malformed values", { timeout: 300_000 }, () =
     const staleRoutes = http.filter((e) => !e.optional && !routes.includes(e.route)).map((e) => e.route);
     const staleEvents = sockets.filter((s) => !events.includes(s.event)).map((s) => s.event);
     assert.deepEqual([...staleRoutes, ...staleEvents], [], "entries for routes or events the gateway does not have");
-    // Only the entries the gateway serves are fuzzed; one more share each goes to unknown events and handshakes.
-    entryCount = routes.length + events.length + 2;
+    // Only the entries the gateway serves are fuzzed; one more share each goes to unknown events, handshakes and raw
+    // frames.
+    entryCount = routes.length + events.length + 3;
   });
 
   test("socket events: each malformed payload is refused by its ack, stores nothing, keeps the socket", async (t) => {
@@ -187,6 +188,43 @@ describe("fuzzing every input with malformed values", { timeout: 300_000 }, () =
       }),
       { seed: SEED, numRuns: numRuns(entryCount), includeErrorInReport: true },
     );
+  });
+
+  test("raw frames that are not valid Socket.IO packets close at most their own connection", { skip: !selected("raw frames") }, async () => {
+    await beginEntry();
+    // Socket.IO's parser closes a connection whose packet it cannot decode (a client library never sends one); the
+    // contract asks that the gateway and every other connection carry on, and that nothing is stored or logged.
+    const json = fc.oneof(fc.json({ maxDepth: 3 }), fc.constantFrom("[null]", "[{}]", '["typing"', '{"a":1}', "[1,2]"));
+    const frame = fc.oneof(
+      fc.string({ maxLength: 40 }),
+      fc
+        .tuple(
+          fc.constantFrom("0", "1", "2", "3", "4", "5", "6", "7", "9"),
+          fc.constantFrom("", "/", "/admin,", "/nope,"),
+          fc.constantFrom("", "0", "7", "99999999999999999999", "-1"),
+          json,
+        )
+        .map(([type, nsp, id, data]) => `${type}${nsp}${id}${data}`),
+      fc.tuple(fc.constantFrom("5-", "51-", "6-"), json).map(([head, data]) => head + data),
+    );
+    let raw = await connectDevice(gw.url, ctx.token);
+    try {
+      await fc.assert(
+        fc.asyncProperty(frame, async (text) => {
+          if (!raw.connected) {
+            raw.close();
+            raw = await connectDevice(gw.url, ctx.token);
+          }
+          (raw as unknown as { io: { engine: { write(data: string): void } } }).io.engine.write(text);
+          const probe = await device.timeout(5_000).emitWithAck("typing", null as never);
+          assertRefusal(probe as WireAnswer, `after raw frame ${JSON.stringify(text)}`);
+          await assertUnharmed(`raw frame ${JSON.stringify(text)}`);
+        }),
+        { seed: SEED, numRuns: numRuns(entryCount), includeErrorInReport: true },
+      );
+    } finally {
+      raw.close();
+    }
   });
 
   test("HTTP routes: each malformed request gets a 4xx with the error envelope and stores nothing", async (t) => {
