@@ -30,7 +30,14 @@ const BODY_LIMIT = 16 * 1024;
 const SERVICE_JWT_SECRET = "service-secret-that-is-long-enough-for-hs256-0123";
 const MESSAGE_MAX_CHARS = 200;
 /** Socket.IO refuses to send these names; the server's parser refuses them too (see socket.io-parser). */
-const RESERVED_EVENTS = new Set(["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"]);
+const RESERVED_EVENTS = new Set([
+  "connect",
+  "connect_error",
+  "disconnect",
+  "disconnecting",
+  "newListener",
+  "removeListener",
+]);
 
 const selected = (name: string) => ONLY === undefined || name.includes(ONLY);
 
@@ -141,12 +148,27 @@ describe("fuzzing every input with malformed values", { timeout: 300_000 }, () =
     const name = fc
       .oneof(
         fc.string({ maxLength: 30 }),
-        fc.constantFrom("__proto__", "constructor", "toString", "hasOwnProperty", "MESSAGE:SEND", "message:send ", "message", " sync"),
+        fc.constantFrom(
+          "__proto__",
+          "constructor",
+          "toString",
+          "hasOwnProperty",
+          "MESSAGE:SEND",
+          "message:send ",
+          "message",
+          " sync",
+        ),
         fc.constantFrom(...known).map((e) => e.toUpperCase()),
       )
       .filter((n) => !known.has(n) && !RESERVED_EVENTS.has(n));
     await beginEntry();
-    const args = fc.array(fc.oneof(fc.anything({ maxDepth: 3 }), fc.uint8Array({ maxLength: 16 }).map((b) => Buffer.from(b))), { maxLength: 3 });
+    const args = fc.array(
+      fc.oneof(
+        fc.anything({ maxDepth: 3 }),
+        fc.uint8Array({ maxLength: 16 }).map((b) => Buffer.from(b)),
+      ),
+      { maxLength: 3 },
+    );
     await fc.assert(
       fc.asyncProperty(name, args, fc.boolean(), async (event, values, withAck) => {
         let acked = false;
@@ -162,70 +184,88 @@ describe("fuzzing every input with malformed values", { timeout: 300_000 }, () =
     );
   });
 
-  test("socket handshakes with bad credentials are refused with connect_error unauthorized", { skip: !selected("handshake") }, async () => {
-    await beginEntry();
-    const token = fc.oneof(
-      fc.constantFrom(...ctx.badTokens),
-      fc.string({ maxLength: 100 }),
-      fc.string({ minLength: 4097, maxLength: 6000 }),
-      fc.oneof(fc.integer(), fc.constant(null), fc.array(fc.string(), { maxLength: 2 }), fc.object({ maxDepth: 2 })),
-    );
-    const auth = fc.oneof(
-      token.map((t) => ({ token: t })),
-      fc.constant({}),
-      fc.tuple(token, fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 2 })).map(([t, extra]) => ({ ...extra, token: t })),
-    );
-    await fc.assert(
-      fc.asyncProperty(auth, async (credentials) => {
-        const socket = io(gw.url, { auth: credentials, transports: ["websocket"], reconnection: false, forceNew: true });
-        const outcome = await new Promise<string>((resolve) => {
-          socket.once("connect", () => resolve("connected"));
-          socket.once("connect_error", (err) => resolve(err.message));
-        });
-        socket.close();
-        assert.equal(outcome, "unauthorized", `handshake with ${JSON.stringify(credentials).slice(0, 200)}`);
-        await assertUnharmed("handshake");
-      }),
-      { seed: SEED, numRuns: numRuns(entryCount), includeErrorInReport: true },
-    );
-  });
-
-  test("raw frames that are not valid Socket.IO packets close at most their own connection", { skip: !selected("raw frames") }, async () => {
-    await beginEntry();
-    // Socket.IO's parser closes a connection whose packet it cannot decode (a client library never sends one); the
-    // contract asks that the gateway and every other connection carry on, and that nothing is stored or logged.
-    const json = fc.oneof(fc.json({ maxDepth: 3 }), fc.constantFrom("[null]", "[{}]", '["typing"', '{"a":1}', "[1,2]"));
-    const frame = fc.oneof(
-      fc.string({ maxLength: 40 }),
-      fc
-        .tuple(
-          fc.constantFrom("0", "1", "2", "3", "4", "5", "6", "7", "9"),
-          fc.constantFrom("", "/", "/admin,", "/nope,"),
-          fc.constantFrom("", "0", "7", "99999999999999999999", "-1"),
-          json,
-        )
-        .map(([type, nsp, id, data]) => `${type}${nsp}${id}${data}`),
-      fc.tuple(fc.constantFrom("5-", "51-", "6-"), json).map(([head, data]) => head + data),
-    );
-    let raw = await connectDevice(gw.url, ctx.token);
-    try {
+  test(
+    "socket handshakes with bad credentials are refused with connect_error unauthorized",
+    { skip: !selected("handshake") },
+    async () => {
+      await beginEntry();
+      const token = fc.oneof(
+        fc.constantFrom(...ctx.badTokens),
+        fc.string({ maxLength: 100 }),
+        fc.string({ minLength: 4097, maxLength: 6000 }),
+        fc.oneof(fc.integer(), fc.constant(null), fc.array(fc.string(), { maxLength: 2 }), fc.object({ maxDepth: 2 })),
+      );
+      const auth = fc.oneof(
+        token.map((t) => ({ token: t })),
+        fc.constant({}),
+        fc
+          .tuple(token, fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 2 }))
+          .map(([t, extra]) => ({ ...extra, token: t })),
+      );
       await fc.assert(
-        fc.asyncProperty(frame, async (text) => {
-          if (!raw.connected) {
-            raw.close();
-            raw = await connectDevice(gw.url, ctx.token);
-          }
-          (raw as unknown as { io: { engine: { write(data: string): void } } }).io.engine.write(text);
-          const probe = await device.timeout(5_000).emitWithAck("typing", null as never);
-          assertRefusal(probe as WireAnswer, `after raw frame ${JSON.stringify(text)}`);
-          await assertUnharmed(`raw frame ${JSON.stringify(text)}`);
+        fc.asyncProperty(auth, async (credentials) => {
+          const socket = io(gw.url, {
+            auth: credentials,
+            transports: ["websocket"],
+            reconnection: false,
+            forceNew: true,
+          });
+          const outcome = await new Promise<string>((resolve) => {
+            socket.once("connect", () => resolve("connected"));
+            socket.once("connect_error", (err) => resolve(err.message));
+          });
+          socket.close();
+          assert.equal(outcome, "unauthorized", `handshake with ${JSON.stringify(credentials).slice(0, 200)}`);
+          await assertUnharmed("handshake");
         }),
         { seed: SEED, numRuns: numRuns(entryCount), includeErrorInReport: true },
       );
-    } finally {
-      raw.close();
-    }
-  });
+    },
+  );
+
+  test(
+    "raw frames that are not valid Socket.IO packets close at most their own connection",
+    { skip: !selected("raw frames") },
+    async () => {
+      await beginEntry();
+      // Socket.IO's parser closes a connection whose packet it cannot decode (a client library never sends one); the
+      // contract asks that the gateway and every other connection carry on, and that nothing is stored or logged.
+      const json = fc.oneof(
+        fc.json({ maxDepth: 3 }),
+        fc.constantFrom("[null]", "[{}]", '["typing"', '{"a":1}', "[1,2]"),
+      );
+      const frame = fc.oneof(
+        fc.string({ maxLength: 40 }),
+        fc
+          .tuple(
+            fc.constantFrom("0", "1", "2", "3", "4", "5", "6", "7", "9"),
+            fc.constantFrom("", "/", "/admin,", "/nope,"),
+            fc.constantFrom("", "0", "7", "99999999999999999999", "-1"),
+            json,
+          )
+          .map(([type, nsp, id, data]) => `${type}${nsp}${id}${data}`),
+        fc.tuple(fc.constantFrom("5-", "51-", "6-"), json).map(([head, data]) => head + data),
+      );
+      let raw = await connectDevice(gw.url, ctx.token);
+      try {
+        await fc.assert(
+          fc.asyncProperty(frame, async (text) => {
+            if (!raw.connected) {
+              raw.close();
+              raw = await connectDevice(gw.url, ctx.token);
+            }
+            (raw as unknown as { io: { engine: { write(data: string): void } } }).io.engine.write(text);
+            const probe = await device.timeout(5_000).emitWithAck("typing", null as never);
+            assertRefusal(probe as WireAnswer, `after raw frame ${JSON.stringify(text)}`);
+            await assertUnharmed(`raw frame ${JSON.stringify(text)}`);
+          }),
+          { seed: SEED, numRuns: numRuns(entryCount), includeErrorInReport: true },
+        );
+      } finally {
+        raw.close();
+      }
+    },
+  );
 
   test("HTTP routes: each malformed request gets a 4xx with the error envelope and stores nothing", async (t) => {
     const routes = await listRoutes(gw.gateway.http);
@@ -239,10 +279,17 @@ describe("fuzzing every input with malformed values", { timeout: 300_000 }, () =
             if (entry.answers) {
               assert.ok(entry.answers.includes(res.status), `${what}: status ${res.status}`);
             } else {
-              assert.ok(res.status >= 400 && res.status < 500, `${what}: status ${res.status} ${res.text.slice(0, 300)}`);
+              assert.ok(
+                res.status >= 400 && res.status < 500,
+                `${what}: status ${res.status} ${res.text.slice(0, 300)}`,
+              );
               const body = parseJson(res.text) as WireAnswer | undefined;
               assertEnvelope(body?.error, what);
-              assert.equal(ERROR_STATUS[body!.error!.code as keyof typeof ERROR_STATUS], res.status, `${what}: code matches status`);
+              assert.equal(
+                ERROR_STATUS[body!.error!.code as keyof typeof ERROR_STATUS],
+                res.status,
+                `${what}: code matches status`,
+              );
             }
             await assertUnharmed(what);
           }),
@@ -272,7 +319,10 @@ describe("fuzzing every input with malformed values", { timeout: 300_000 }, () =
 function assertEnvelope(error: WireAnswer["error"], what: string): void {
   assert.ok(error && typeof error === "object", `${what}: an error object`);
   assert.equal(typeof error.message, "string", `${what}: error.message`);
-  assert.ok(typeof error.code === "string" && error.code in ERROR_STATUS, `${what}: a catalogued code, got ${String(error.code)}`);
+  assert.ok(
+    typeof error.code === "string" && error.code in ERROR_STATUS,
+    `${what}: a catalogued code, got ${String(error.code)}`,
+  );
   assert.notEqual(error.code, "internal", `${what}: internal`);
 }
 

@@ -28,13 +28,11 @@ export const tooLong = (max: number) =>
   );
 
 /** Values nested `depth` levels deep, as arrays or objects. */
-export const deeplyNested = fc
-  .tuple(fc.integer({ min: 20, max: 1_500 }), fc.boolean())
-  .map(([depth, arrays]) => {
-    let value: unknown = "bottom";
-    for (let i = 0; i < depth; i++) value = arrays ? [value] : { a: value };
-    return value;
-  });
+export const deeplyNested = fc.tuple(fc.integer({ min: 20, max: 1_500 }), fc.boolean()).map(([depth, arrays]) => {
+  let value: unknown = "bottom";
+  for (let i = 0; i < depth; i++) value = arrays ? [value] : { a: value };
+  return value;
+});
 
 /** Keys JavaScript gives a meaning to, as object keys. */
 export const prototypeKeys = fc.constantFrom("__proto__", "constructor", "prototype", "toString", "hasOwnProperty");
@@ -54,7 +52,18 @@ export const badNumber = fc.oneof(
   fc.constantFrom(2 ** 53 + 2, 1e21, Number.MAX_VALUE, -Number.MAX_VALUE, 0.5, -0.5, 1e-9),
 );
 /** Strings that look like numbers (a JSON client's NaN, Infinity, hex...) where a number is required. */
-export const numberLikeString = fc.constantFrom("NaN", "Infinity", "-Infinity", "1", "0", "1e3", "0x10", "", " 1", "-1");
+export const numberLikeString = fc.constantFrom(
+  "NaN",
+  "Infinity",
+  "-Infinity",
+  "1",
+  "0",
+  "1e3",
+  "0x10",
+  "",
+  " 1",
+  "-1",
+);
 
 /** Any JSON-ish value of every type, or an array or object of them. */
 export const anyJson: fc.Arbitrary<unknown> = fc.oneof(
@@ -82,10 +91,7 @@ export const notBoolean = fc.oneof(
   fc.constantFrom<unknown>("true", "false", 1, 0),
 );
 /** Anything but an array (an object with numeric keys included). */
-export const notArray = fc.oneof(
-  typed(Array.isArray),
-  fc.constant<unknown>({ 0: "a", length: 1 }),
-);
+export const notArray = fc.oneof(typed(Array.isArray), fc.constant<unknown>({ 0: "a", length: 1 }));
 /** Anything but a plain object: null, scalars, arrays, deep arrays. */
 export const notObject = fc.oneof(
   fc.constant(null),
@@ -112,7 +118,14 @@ export const junkId = fc.oneof(
   withControl,
   withLoneSurrogate,
   fc.constant(""),
-  fc.constantFrom("00000000-0000-0000-0000-000000000000", "../../etc/passwd", "%00", "null", "undefined", "' OR 1=1 --"),
+  fc.constantFrom(
+    "00000000-0000-0000-0000-000000000000",
+    "../../etc/passwd",
+    "%00",
+    "null",
+    "undefined",
+    "' OR 1=1 --",
+  ),
 );
 /** Where an id is expected: a junk id, an unknown one, or not a string at all. */
 export const badId = fc.oneof(junkId, unknownUuid, notString);

@@ -21,23 +21,37 @@ const printable = (max: number) => fc.string({ maxLength: max }).filter((s) => /
 function rawBodies(bodyLimit: number): fc.Arbitrary<{ raw: string; contentType?: string }> {
   const json = (raw: string) => ({ raw, contentType: "application/json" });
   return fc.oneof(
-    fc.constantFrom('{"a":', "{'a':1}", "[1,2", "{}}", "\u0000", "nul", "{\"a\":1,}", "\ufeff{}", "").map(json),
-    fc.string({ maxLength: 60 }).filter((s) => {
-      try {
-        JSON.parse(s);
-        return false;
-      } catch {
-        return true;
-      }
-    }).map(json),
+    fc.constantFrom('{"a":', "{'a':1}", "[1,2", "{}}", "\u0000", "nul", '{"a":1,}', "\ufeff{}", "").map(json),
+    fc
+      .string({ maxLength: 60 })
+      .filter((s) => {
+        try {
+          JSON.parse(s);
+          return false;
+        } catch {
+          return true;
+        }
+      })
+      .map(json),
     fc.constantFrom("null", "1", '"text"', "[]", "true", "-0", "1e999").map(json),
     fc.constantFrom('{"__proto__":{"polluted":true}}', '{"constructor":{"prototype":{"polluted":true}}}').map(json),
     fc
-      .tuple(fc.constantFrom("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml", "application/json; charset=utf-16"), fc.constantFrom("{}", "a=b&c=d", "--x--", "<a/>"))
+      .tuple(
+        fc.constantFrom(
+          "text/plain",
+          "application/x-www-form-urlencoded",
+          "multipart/form-data; boundary=x",
+          "application/xml",
+          "application/json; charset=utf-16",
+        ),
+        fc.constantFrom("{}", "a=b&c=d", "--x--", "<a/>"),
+      )
       .map(([contentType, raw]) => ({ raw, contentType })),
     fc.integer({ min: bodyLimit + 1, max: bodyLimit + 4096 }).map((n) => json(JSON.stringify({ a: "x".repeat(n) }))),
     fc.integer({ min: 1_000, max: Math.floor(bodyLimit / 2) - 2 }).map((d) => json("[".repeat(d) + "]".repeat(d))),
-    fc.integer({ min: 1_000, max: Math.floor(bodyLimit / 6) - 2 }).map((d) => json('{"a":'.repeat(d) + "1" + "}".repeat(d))),
+    fc
+      .integer({ min: 1_000, max: Math.floor(bodyLimit / 6) - 2 })
+      .map((d) => json('{"a":'.repeat(d) + "1" + "}".repeat(d))),
   );
 }
 
@@ -49,7 +63,14 @@ function authHeader(ctx: FuzzContext, broken: boolean, service: boolean): fc.Arb
     fc.constantFrom(...ctx.badTokens, ...(service ? [] : [ctx.serviceToken])).map(bearer),
     printable(80).map(bearer),
     fc
-      .constantFrom("Bearer", "Bearer ", "Basic YTpi", `Token ${ctx.token}`, `Bearer ${ctx.token}x`, `Bearer ${ctx.token} ${ctx.token}`)
+      .constantFrom(
+        "Bearer",
+        "Bearer ",
+        "Basic YTpi",
+        `Token ${ctx.token}`,
+        `Bearer ${ctx.token}x`,
+        `Bearer ${ctx.token} ${ctx.token}`,
+      )
       .map((authorization) => ({ authorization })),
   );
 }
@@ -61,12 +82,38 @@ export function httpCases(entry: HttpEntry, ctx: FuzzContext, bodyLimit: number)
     return fc
       .record({
         path: pattern.includes("*")
-          ? fc.array(fc.oneof(fc.string({ minLength: 1, maxLength: 12 }), fc.constantFrom("..", "%2e%2e", "index.html", "etc", "passwd")), { maxLength: 4 }).map((segs) => "/" + segs.map((s) => (s === "%2e%2e" ? s : encodeLoose(s))).join("/"))
+          ? fc
+              .array(
+                fc.oneof(
+                  fc.string({ minLength: 1, maxLength: 12 }),
+                  fc.constantFrom("..", "%2e%2e", "index.html", "etc", "passwd"),
+                ),
+                { maxLength: 4 },
+              )
+              .map((segs) => "/" + segs.map((s) => (s === "%2e%2e" ? s : encodeLoose(s))).join("/"))
           : fc.constant(pattern),
         query: fc.dictionary(printable(8), fc.string({ maxLength: 20 }), { maxKeys: 3 }),
-        headers: fc.dictionary(fc.constantFrom("origin", "x-request-id", "x-forwarded-for", "accept", "access-control-request-method", "access-control-request-headers", "range", "if-none-match"), printable(60), { maxKeys: 3 }),
+        headers: fc.dictionary(
+          fc.constantFrom(
+            "origin",
+            "x-request-id",
+            "x-forwarded-for",
+            "accept",
+            "access-control-request-method",
+            "access-control-request-headers",
+            "range",
+            "if-none-match",
+          ),
+          printable(60),
+          { maxKeys: 3 },
+        ),
       })
-      .map(({ path, query, headers }) => ({ method, path: withQuery(path, query), headers, broken: ["junk query and headers"] }));
+      .map(({ path, query, headers }) => ({
+        method,
+        path: withQuery(path, query),
+        headers,
+        broken: ["junk query and headers"],
+      }));
   }
   const parts: string[] = [];
   if (entry.auth) parts.push("auth");
@@ -159,17 +206,28 @@ export interface SocketCase {
 
 /** Emits of one event: a malformed payload, sometimes after extra arguments, sometimes preceded by an ackless copy. */
 export function socketCases(entry: SocketEntry): fc.Arbitrary<SocketCase> {
-  const wrongShapes = fc.oneof(notObject, deeplyNested, fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)));
-  return fc.record({
-    payload: fc.oneof(
-      { weight: 8, arbitrary: malformedObject(entry.payload, wrongShapes).map((p) => ({ args: [p], broken: "payload" })) },
-      { weight: 1, arbitrary: fc.constant({ args: [], broken: "no payload" }) },
-    ),
-    extra: fc.array(anyJson, { maxLength: 2 }),
-    ackless: fc.option(fc.oneof(validObject(entry.payload), malformedObject(entry.payload, wrongShapes)), { freq: 3 }),
-  }).map(({ payload, extra, ackless }) => ({
-    args: payload.args.length > 0 ? [...payload.args, ...extra] : [],
-    ackless: ackless === null ? undefined : [ackless],
-    broken: payload.broken,
-  }));
+  const wrongShapes = fc.oneof(
+    notObject,
+    deeplyNested,
+    fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)),
+  );
+  return fc
+    .record({
+      payload: fc.oneof(
+        {
+          weight: 8,
+          arbitrary: malformedObject(entry.payload, wrongShapes).map((p) => ({ args: [p], broken: "payload" })),
+        },
+        { weight: 1, arbitrary: fc.constant({ args: [], broken: "no payload" }) },
+      ),
+      extra: fc.array(anyJson, { maxLength: 2 }),
+      ackless: fc.option(fc.oneof(validObject(entry.payload), malformedObject(entry.payload, wrongShapes)), {
+        freq: 3,
+      }),
+    })
+    .map(({ payload, extra, ackless }) => ({
+      args: payload.args.length > 0 ? [...payload.args, ...extra] : [],
+      ackless: ackless === null ? undefined : [ackless],
+      broken: payload.broken,
+    }));
 }

@@ -84,12 +84,16 @@ export interface HttpEntry {
 // Shared field descriptions.
 const seqField = (ctx: FuzzContext) => field(fc.integer({ min: 0, max: ctx.maxSeq }), badInteger);
 /** Someone else's copy of a real id: upper-cased, or with a character more. Ids are opaque; only the exact one names. */
-const variantsOf = (ids: string[]) => fc.constantFrom(...ids.flatMap((id) => [id.toUpperCase(), ` ${id}`, `${id}\u0000`]));
+const variantsOf = (ids: string[]) =>
+  fc.constantFrom(...ids.flatMap((id) => [id.toUpperCase(), ` ${id}`, `${id}\u0000`]));
 const notVisibleConversation = (ctx: FuzzContext) =>
   fc.oneof(badId, fc.constant(ctx.foreignConversationId), variantsOf(ctx.memberConversationIds));
 const memberConversation = (ctx: FuzzContext) =>
   field(fc.constantFrom(...ctx.memberConversationIds), notVisibleConversation(ctx));
-const clientMsgId = field(fc.uuid(), fc.oneof(notString, fc.constant(""), tooLong(128), withControl, withLoneSurrogate));
+const clientMsgId = field(
+  fc.uuid(),
+  fc.oneof(notString, fc.constant(""), tooLong(128), withControl, withLoneSurrogate),
+);
 const content = (ctx: FuzzContext) =>
   field(
     fc.stringMatching(/^[a-zA-Z0-9 ,.!?éü\n]{0,30}[a-z]$/),
@@ -104,7 +108,8 @@ const badQueryInt = fc.oneof(
   fc.string({ maxLength: 12 }).filter((s) => !/^\d+$/.test(s)),
   fc.array(queryInt, { minLength: 2, maxLength: 3 }),
 );
-const b64 = (bytes: number) => fc.uint8Array({ minLength: bytes, maxLength: bytes }).map((b) => Buffer.from(b).toString("base64url"));
+const b64 = (bytes: number) =>
+  fc.uint8Array({ minLength: bytes, maxLength: bytes }).map((b) => Buffer.from(b).toString("base64url"));
 
 export function socketEntries(ctx: FuzzContext): SocketEntry[] {
   const marker: Shape = { fields: { conversationId: memberConversation(ctx), seq: seqField(ctx) } };
@@ -129,9 +134,9 @@ export function socketEntries(ctx: FuzzContext): SocketEntry[] {
               notObject,
               fc.dictionary(fc.constantFrom(...ctx.memberConversationIds), badInteger, { minKeys: 1 }),
               fc.dictionary(fc.oneof(fc.constant(""), tooLong(64)), fc.nat(), { minKeys: 1 }),
-              fc.integer({ min: 10_001, max: 10_050 }).map((n) =>
-                Object.fromEntries(Array.from({ length: n }, (_, i) => [`c${i}`, 0])),
-              ),
+              fc
+                .integer({ min: 10_001, max: 10_050 })
+                .map((n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`c${i}`, 0]))),
             ),
           ),
           limit: field(fc.integer({ min: 1, max: 1000 }), fc.oneof(badInteger, fc.constantFrom(0, 1001)), true),
@@ -146,7 +151,10 @@ export function socketEntries(ctx: FuzzContext): SocketEntry[] {
             fc.array(knownUserIds(ctx), { maxLength: 3 }),
             fc.oneof(
               notArray,
-              fc.array(badText(64).filter((v) => typeof v !== "string" || v === "" || v.length > 64), { minLength: 1, maxLength: 3 }),
+              fc.array(
+                badText(64).filter((v) => typeof v !== "string" || v === "" || v.length > 64),
+                { minLength: 1, maxLength: 3 },
+              ),
               fc.integer({ min: 1001, max: 1100 }).map((n) => Array.from({ length: n }, () => ctx.userId)),
             ),
           ),
@@ -188,7 +196,12 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
   const displayName = field(fc.stringMatching(/^[A-Za-z][A-Za-z ]{0,20}$/), badText(64), true);
   const refreshToken: Shape = {
     strict: true,
-    fields: { refreshToken: field(fc.string({ minLength: 1, maxLength: 40 }), fc.oneof(notString, fc.constant(""), tooLong(512))) },
+    fields: {
+      refreshToken: field(
+        fc.string({ minLength: 1, maxLength: 40 }),
+        fc.oneof(notString, fc.constant(""), tooLong(512)),
+      ),
+    },
   };
   const conversationParam = {
     id: field(
@@ -227,8 +240,15 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
         fields: {
           username: field(fc.oneof(username, fc.constant(ctx.takenUsername)), badUsername),
           // Never the right password: every login here must fail.
-          password: field(password.filter((p) => p !== "correct horse battery"), badPassword),
-          deviceName: field(fc.string({ maxLength: 10 }).filter((s) => !/[\p{Cc}\p{Cs}]/u.test(s)), badText(64).filter((v) => v !== "" && (typeof v !== "string" || v.trim() !== "")), true),
+          password: field(
+            password.filter((p) => p !== "correct horse battery"),
+            badPassword,
+          ),
+          deviceName: field(
+            fc.string({ maxLength: 10 }).filter((s) => !/[\p{Cc}\p{Cs}]/u.test(s)),
+            badText(64).filter((v) => v !== "" && (typeof v !== "string" || v.trim() !== "")),
+            true,
+          ),
         },
       },
     },
@@ -242,7 +262,14 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
     {
       route: "GET /v1/users",
       auth: true,
-      query: { fields: { query: field(fc.stringMatching(/^[a-z]{1,10}$/), fc.oneof(blank, tooLong(32), withControl, fc.array(fc.constant("ab"), { minLength: 2, maxLength: 3 }))) } },
+      query: {
+        fields: {
+          query: field(
+            fc.stringMatching(/^[a-z]{1,10}$/),
+            fc.oneof(blank, tooLong(32), withControl, fc.array(fc.constant("ab"), { minLength: 2, maxLength: 3 })),
+          ),
+        },
+      },
     },
     {
       route: "POST /v1/conversations",
@@ -275,7 +302,16 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
       query: {
         fields: {
           limit: field(queryInt, badQueryInt, true),
-          cursor: field(fc.constant(undefined), fc.oneof(fc.string({ minLength: 1, maxLength: 200 }), tooLong(200), withControl, fc.base64String({ minLength: 4, maxLength: 80 })), true),
+          cursor: field(
+            fc.constant(undefined),
+            fc.oneof(
+              fc.string({ minLength: 1, maxLength: 200 }),
+              tooLong(200),
+              withControl,
+              fc.base64String({ minLength: 4, maxLength: 80 }),
+            ),
+            true,
+          ),
         },
       },
     },
@@ -303,7 +339,10 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
       auth: true,
       params: {
         ...conversationParam,
-        userId: field(fc.constant(ctx.userId), fc.oneof(pathId, fc.constant(ctx.strangerUserId), variantsOf([ctx.userId]))),
+        userId: field(
+          fc.constant(ctx.userId),
+          fc.oneof(pathId, fc.constant(ctx.strangerUserId), variantsOf([ctx.userId])),
+        ),
       },
     },
     {
@@ -356,7 +395,11 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
           ),
           keys: field(
             fc.record({ p256dh: b64(65), auth: b64(16) }),
-            fc.oneof(notObject, fc.record({ p256dh: fc.oneof(b64(64), notString, withControl), auth: b64(16) }), fc.record({ p256dh: b64(65), auth: fc.oneof(b64(15), notString) })),
+            fc.oneof(
+              notObject,
+              fc.record({ p256dh: fc.oneof(b64(64), notString, withControl), auth: b64(16) }),
+              fc.record({ p256dh: b64(65), auth: fc.oneof(b64(15), notString) }),
+            ),
           ),
         },
       },
@@ -364,7 +407,9 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
     {
       route: "DELETE /v1/push/subscriptions/:id",
       auth: true,
-      params: { id: field(fc.constant(ctx.pushSubscriptionId), fc.oneof(pathId, fc.constant(ctx.foreignPushSubscriptionId))) },
+      params: {
+        id: field(fc.constant(ctx.pushSubscriptionId), fc.oneof(pathId, fc.constant(ctx.foreignPushSubscriptionId))),
+      },
     },
   ];
 }
