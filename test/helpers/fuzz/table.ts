@@ -361,7 +361,13 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
       route: "POST /v1/conversations/:id/messages",
       auth: true,
       acceptsServiceTokens: true,
-      params: conversationParam,
+      // A service posts into any conversation that exists, bob and carol's included: not an invalid id here.
+      params: {
+        id: field(
+          fc.constantFrom(...ctx.memberConversationIds),
+          fc.oneof(pathId, variantsOf(ctx.memberConversationIds)),
+        ),
+      },
       body: { strict: true, fields: { clientMsgId, content: content(ctx) } },
     },
     {
