@@ -76,8 +76,11 @@ export const anyJson: fc.Arbitrary<unknown> = fc.oneof(
   fc.dictionary(fc.string({ maxLength: 8 }), fc.oneof(fc.integer(), fc.string({ maxLength: 10 })), { maxKeys: 4 }),
 );
 
+/** Bytes: Socket.IO sends them as a binary attachment, HTTP's JSON as {type: "Buffer", data: [...]}. */
+export const bytes = fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b));
+
 const typed = (keep: (v: unknown) => boolean) =>
-  fc.oneof(anyJson, deeplyNested, prototypePolluting).filter((v) => !keep(v));
+  fc.oneof(anyJson, deeplyNested, prototypePolluting, bytes).filter((v) => !keep(v));
 /** Anything but a string. */
 export const notString = typed((v) => typeof v === "string");
 /** Anything but a number (strings that look like numbers included). */

@@ -1,7 +1,7 @@
 // Turns a fuzz table entry into generated requests: HTTP requests (path, query, headers, body) and socket emits
 // (payload, extra arguments, an ackless copy sent first).
 import fc from "fast-check";
-import { anyJson, deeplyNested, notObject } from "./arbitraries.js";
+import { anyJson, bytes, deeplyNested, notObject } from "./arbitraries.js";
 import { type Field, malformedObject, type Shape, validObject } from "./model.js";
 import type { FuzzContext, HttpEntry, SocketEntry } from "./table.js";
 
