@@ -68,6 +68,8 @@ export interface Gateway {
   io: GatewayServer;
   adapterMode: AdapterMode;
   metrics: GatewayMetrics;
+  /** The client events this gateway handles (every other event name is ignored). */
+  clientEvents(): string[];
   /** Fail readiness, tell clients to reconnect elsewhere, finish in-flight sends, close everything. */
   drain(timeoutMs: number): Promise<void>;
 }
@@ -353,6 +355,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     io: server,
     adapterMode,
     metrics,
+    clientEvents: () => router.events(),
     async drain(timeoutMs: number) {
       draining = true;
       metrics.draining.set(1);

@@ -49,16 +49,8 @@ export class Messages {
     input: SendInput,
     options: { systemSender?: boolean } = {},
   ): Promise<{ message: Message; created: boolean }> {
+    this.refuseInvalid(input);
     const content = input.content ?? "";
-    const length = countCodePoints(content);
-    if (length > this.maxChars) {
-      throw payloadTooLarge(`content is longer than ${this.maxChars} characters`, {
-        field: "content",
-        maxChars: this.maxChars,
-        length,
-      });
-    }
-    if (!isUuid(input.conversationId)) throw notFound();
     // Only a reply pays for this read: a plain send goes straight to the batched writer.
     const replyTo =
       input.replyToId === undefined ? null : await this.replyPreview(senderId, input, options.systemSender === true);
@@ -87,6 +79,22 @@ export class Messages {
     } else stored.message.replyTo = replyTo;
     if (stored.created || stored.alreadyStored) this.fanOut(stored, !stored.created);
     return { message: stored.message, created: stored.created };
+  }
+
+  /**
+   * Throws what `send` would refuse before touching the database (content too long, an id that names nothing), so a
+   * caller with work to do before sending (a service's system user to create) can refuse first and leave nothing.
+   */
+  refuseInvalid(input: Pick<SendInput, "conversationId" | "content">): void {
+    const length = countCodePoints(input.content ?? "");
+    if (length > this.maxChars) {
+      throw payloadTooLarge(`content is longer than ${this.maxChars} characters`, {
+        field: "content",
+        maxChars: this.maxChars,
+        length,
+      });
+    }
+    if (!isUuid(input.conversationId)) throw notFound();
   }
 
   /**

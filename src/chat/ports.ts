@@ -38,8 +38,12 @@ export type MessageStoredListener = (
   info: { repeated: boolean },
 ) => void;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** Ids are UUIDs in storage; anything else names nothing and is `not_found`, never a database error. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/**
+ * Ids are UUIDs in storage; anything else names nothing and is `not_found`, never a database error. Only the
+ * canonical lower-case form names something: ids are opaque strings, and PostgreSQL would read an upper-case copy as
+ * the same uuid while code comparing strings would not (a second direct conversation for one pair, a view not found).
+ */
 export const isUuid = (value: string): boolean => UUID.test(value);
 
 /**

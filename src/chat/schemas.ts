@@ -6,6 +6,7 @@ const MAX_SEQ = 2_147_483_647;
 // a search or a token: PostgreSQL refuses a NUL (the request would fail at the database, or fail a shared batch),
 // a surrogate is stored as U+FFFD (no longer what the client sent), and the rest misrender in lists and logs.
 const CONTROL = /[\p{Cc}\p{Cs}]/u;
+const LONE_SURROGATE = /\p{Cs}/u;
 /** The one rule for every free-text field (names, titles, device names, searches, push tokens and endpoints). */
 export const noControlCharacters = (s: string): boolean => !CONTROL.test(s);
 export const NO_CONTROL_CHARACTERS = "must not contain control characters";
@@ -66,10 +67,15 @@ export const HistoryQuery = z
   })
   .refine((q) => q.before === undefined || q.after === undefined, "use before or after, not both");
 
-/** content is a string without NUL; its length limit is checked by the domain (payload_too_large, not bad_request). */
+/**
+ * content is a string without NUL and without lone UTF-16 surrogates (not text: PostgreSQL would store U+FFFD, so
+ * the message kept would differ from the one acked); its length limit is checked by the domain (payload_too_large,
+ * not bad_request). Newlines, tabs and other control characters are the sender's text and stay.
+ */
 export const content = z
   .string()
   .refine((s) => !s.includes("\u0000"), "must not contain a NUL character")
+  .refine((s) => !LONE_SURROGATE.test(s), "must not contain a lone UTF-16 surrogate")
   .refine((s) => s.trim().length > 0, "must not be empty");
 // Printable ASCII without spaces: enough for UUIDs and any client's own scheme, and nothing the database could refuse
 // (a NUL) or a log could misrender (control characters), so one client's odd id never reaches a shared batch.

@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import cors from "@fastify/cors";
 import helmet from "@fastify/helmet";
 import fastifyStatic from "@fastify/static";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
 import type { Logger } from "pino";
 import { toWireError } from "../errors.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
@@ -43,6 +43,12 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     // A client that trickles its headers or body is cut off instead of holding a connection (Slowloris).
     requestTimeout: deps.requestTimeoutMs ?? 30_000,
     requestIdHeader: "x-request-id",
+    // Errors Fastify meets before routing (a malformed percent-encoding in the path, FST_ERR_BAD_URL) bypass the
+    // error handler; without this they get Fastify's own body instead of the contract's error envelope.
+    frameworkErrors: (err, _request, reply) => {
+      const { error, status } = toWireError(err);
+      void (reply as FastifyReply).code(status).send({ error });
+    },
   });
   app.decorateRequest("caller", null);
   const storage = deps.storageOrigin === undefined ? [] : [deps.storageOrigin];

@@ -12,7 +12,7 @@ import { z } from "zod";
 import type { Messages } from "../../chat/messages.js";
 import { clientMsgId, content, displayName } from "../../chat/schemas.js";
 import type { Db } from "../../db/client.js";
-import { isUniqueViolation, unauthorized } from "../../errors.js";
+import { isUniqueViolation, notFound, unauthorized } from "../../errors.js";
 import { callerOf } from "../authenticate.js";
 
 export const ServiceSendBody = z.strictObject({ clientMsgId, content, senderName: displayName.optional() });
@@ -34,8 +34,11 @@ export function servicePublisher(deps: ServicePublishDeps) {
     if (caller.role !== "service" || !SERVICE_NAME.test(caller.userId))
       throw unauthorized("a service token is required");
     const body = ServiceSendBody.parse(request.body);
-    const senderId = await systemUsers.idFor(caller.userId, body.senderName ?? caller.userId);
     const conversationId = (request.params as Record<string, string>).id!;
+    // Refused before the system user is created or renamed: a refused post leaves nothing behind.
+    deps.messages.refuseInvalid({ conversationId, content: body.content });
+    if ((await deps.db.conversation.count({ where: { id: conversationId } })) === 0) throw notFound();
+    const senderId = await systemUsers.idFor(caller.userId, body.senderName ?? caller.userId);
     const { message, created } = await deps.messages.send(
       senderId,
       { conversationId, clientMsgId: body.clientMsgId, content: body.content },

@@ -1,0 +1,421 @@
+// The fuzz table: one entry per client socket event and one per HTTP route the gateway serves. The fuzz test fails
+// when the gateway has an event or a route without an entry here, so every new one is fuzzed from the day it lands.
+//
+// Adding an entry takes a few lines: name the event (or "METHOD /path" exactly as Fastify prints it, `:param`
+// included), then describe its input with `field(valid, invalid, optional?)` per field, using the shared
+// arbitraries (test/helpers/fuzz/arbitraries.ts) and the context's known ids. `valid` values must each be
+// acceptable on their own; `invalid` values must each get the input refused (a 4xx / an ack with ok: false), whatever
+// the other fields hold: the generator always breaks at least one thing and keeps the rest valid.
+import fc from "fast-check";
+import {
+  badId,
+  badInteger,
+  badText,
+  blank,
+  junkId,
+  notArray,
+  notBoolean,
+  notObject,
+  notString,
+  tooLong,
+  unknownUuid,
+  withControl,
+  withLoneSurrogate,
+  withNul,
+} from "./arbitraries.js";
+import { field, type Shape } from "./model.js";
+
+/** What the entries may refer to: the fuzzing user's own things, other people's, and forged credentials. */
+export interface FuzzContext {
+  /** The user every input is sent as (alice). */
+  token: string;
+  userId: string;
+  /** Other users: bob shares conversations with alice, carol shares none. */
+  otherUserIds: string[];
+  /** Carol: in none of alice's conversations. */
+  strangerUserId: string;
+  /** A direct and a group conversation alice is in, with a few messages each. */
+  memberConversationIds: string[];
+  groupConversationId: string;
+  directConversationId: string;
+  /** A conversation between bob and carol: alice must get not_found for it, exactly as for one that does not exist. */
+  foreignConversationId: string;
+  /** A username that is taken. */
+  takenUsername: string;
+  /** Alice's push subscription, and bob's (not hers to delete). */
+  pushSubscriptionId: string;
+  foreignPushSubscriptionId: string;
+  /** Valid access tokens of someone else (bob) and of alice's other login: auth:refresh must refuse them. */
+  otherLoginTokens: string[];
+  /** A valid service token (role "service"), accepted only where an entry says so. */
+  serviceToken: string;
+  /** Access tokens that must be refused: expired, wrong key, alg none, a refresh token, garbage... */
+  badTokens: string[];
+  /** Highest seq in each of alice's conversations. */
+  maxSeq: number;
+  messageMaxChars: number;
+}
+
+export interface SocketEntry {
+  event: string;
+  payload: Shape;
+}
+
+export interface HttpEntry {
+  /** "METHOD /path" as Fastify prints the route. */
+  route: string;
+  /** Behind bearer authentication: a bad Authorization header is one of the ways to break the request. */
+  auth: boolean;
+  /** A service token is a valid caller too (service publishing); elsewhere it is one more bad token. */
+  acceptsServiceTokens?: boolean;
+  params?: Record<string, ReturnType<typeof field>>;
+  query?: Shape;
+  /** The JSON body; several shapes for a union (each malformed input breaks one of them). */
+  body?: Shape | Shape[];
+  /**
+   * For routes with no input to refuse (health, metrics, CORS preflight): the statuses any junk query or header may
+   * get. Such an entry sends junk and checks it is answered without an error of ours and changes nothing.
+   */
+  answers?: number[];
+  /** Registered only in some set-ups (the built chat page): no failure when the gateway does not serve it. */
+  optional?: boolean;
+}
+
+// Shared field descriptions.
+const seqField = (ctx: FuzzContext) => field(fc.integer({ min: 0, max: ctx.maxSeq }), badInteger);
+/** Someone else's copy of a real id: upper-cased, or with a character more. Ids are opaque; only the exact one names. */
+const variantsOf = (ids: string[]) =>
+  fc.constantFrom(...ids.flatMap((id) => [id.toUpperCase(), ` ${id}`, `${id}\u0000`]));
+const notVisibleConversation = (ctx: FuzzContext) =>
+  fc.oneof(badId, fc.constant(ctx.foreignConversationId), variantsOf(ctx.memberConversationIds));
+const memberConversation = (ctx: FuzzContext) =>
+  field(fc.constantFrom(...ctx.memberConversationIds), notVisibleConversation(ctx));
+const clientMsgId = field(
+  fc.uuid(),
+  fc.oneof(notString, fc.constant(""), tooLong(128), withControl, withLoneSurrogate),
+);
+const content = (ctx: FuzzContext) =>
+  field(
+    fc.stringMatching(/^[a-zA-Z0-9 ,.!?éü\n]{0,30}[a-z]$/),
+    fc.oneof(notString, blank, withNul, withLoneSurrogate, tooLong(ctx.messageMaxChars)),
+  );
+const knownUserIds = (ctx: FuzzContext) => fc.constantFrom(ctx.userId, ...ctx.otherUserIds);
+/** A param in a URL path: junk (encoded), unknown or someone else's. */
+const pathId = fc.oneof(junkId, unknownUuid);
+const queryInt = fc.integer({ min: 1, max: 100 }).map(String);
+const badQueryInt = fc.oneof(
+  fc.constantFrom("", "0", "-1", "1.5", "1e2", "NaN", "Infinity", "0x10", " 5", "99999999999", "2147483648"),
+  fc.string({ maxLength: 12 }).filter((s) => !/^\d+$/.test(s)),
+  fc.array(queryInt, { minLength: 2, maxLength: 3 }),
+);
+const b64 = (bytes: number) =>
+  fc.uint8Array({ minLength: bytes, maxLength: bytes }).map((b) => Buffer.from(b).toString("base64url"));
+
+export function socketEntries(ctx: FuzzContext): SocketEntry[] {
+  const marker: Shape = { fields: { conversationId: memberConversation(ctx), seq: seqField(ctx) } };
+  return [
+    {
+      event: "message:send",
+      payload: { fields: { conversationId: memberConversation(ctx), clientMsgId, content: content(ctx) } },
+    },
+    { event: "message:read", payload: marker },
+    { event: "message:delivered", payload: marker },
+    {
+      event: "typing",
+      payload: { fields: { conversationId: memberConversation(ctx), isTyping: field(fc.boolean(), notBoolean) } },
+    },
+    {
+      event: "sync",
+      payload: {
+        fields: {
+          cursors: field(
+            fc.dictionary(fc.constantFrom(...ctx.memberConversationIds), fc.integer({ min: 0, max: ctx.maxSeq })),
+            fc.oneof(
+              notObject,
+              fc.dictionary(fc.constantFrom(...ctx.memberConversationIds), badInteger, { minKeys: 1 }),
+              fc.dictionary(fc.oneof(fc.constant(""), tooLong(64)), fc.nat(), { minKeys: 1 }),
+              fc
+                .integer({ min: 10_001, max: 10_050 })
+                .map((n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`c${i}`, 0]))),
+            ),
+          ),
+          limit: field(fc.integer({ min: 1, max: 1000 }), fc.oneof(badInteger, fc.constantFrom(0, 1001)), true),
+        },
+      },
+    },
+    {
+      event: "presence:subscribe",
+      payload: {
+        fields: {
+          userIds: field(
+            fc.array(knownUserIds(ctx), { maxLength: 3 }),
+            fc.oneof(
+              notArray,
+              fc.array(
+                badText(64).filter((v) => typeof v !== "string" || v === "" || v.length > 64),
+                { minLength: 1, maxLength: 3 },
+              ),
+              fc.integer({ min: 1001, max: 1100 }).map((n) => Array.from({ length: n }, () => ctx.userId)),
+            ),
+          ),
+        },
+      },
+    },
+    {
+      event: "auth:refresh",
+      payload: {
+        fields: {
+          token: field(
+            fc.constant(ctx.token),
+            fc.oneof(
+              notString,
+              fc.constant(""),
+              tooLong(4096),
+              fc.constantFrom(...ctx.badTokens, ...ctx.otherLoginTokens),
+              fc.string(),
+            ),
+          ),
+        },
+      },
+    },
+  ];
+}
+
+export function httpEntries(ctx: FuzzContext): HttpEntry[] {
+  const username = fc.stringMatching(/^[a-z0-9_.-]{3,32}$/);
+  const password = fc.string({ minLength: 8, maxLength: 40 });
+  const badUsername = fc.oneof(
+    notString,
+    fc.string({ maxLength: 2 }),
+    tooLong(32),
+    withControl,
+    withLoneSurrogate,
+    fc.constantFrom("a b c", "Ω-ω-Ω", "name@example.com"),
+  );
+  const badPassword = fc.oneof(notString, fc.string({ maxLength: 7 }), tooLong(256));
+  const displayName = field(fc.stringMatching(/^[A-Za-z][A-Za-z ]{0,20}$/), badText(64), true);
+  const refreshToken: Shape = {
+    strict: true,
+    fields: {
+      refreshToken: field(
+        fc.string({ minLength: 1, maxLength: 40 }),
+        fc.oneof(notString, fc.constant(""), tooLong(512)),
+      ),
+    },
+  };
+  const conversationParam = {
+    id: field(
+      fc.constantFrom(...ctx.memberConversationIds),
+      fc.oneof(pathId, fc.constant(ctx.foreignConversationId), variantsOf(ctx.memberConversationIds)),
+    ),
+  };
+  const otherUser = field(fc.constantFrom(...ctx.otherUserIds), fc.oneof(badId, variantsOf(ctx.otherUserIds)));
+  // A preflight without Origin or Access-Control-Request-Method is refused by @fastify/cors with a 400 and a text
+  // body of its own (strictPreflight): the one 4xx without the error envelope, and not an API answer.
+  const open = [200, 204, 400, 404];
+  return [
+    { route: "GET /healthz", auth: false, answers: [200] },
+    { route: "GET /readyz", auth: false, answers: [200] },
+    { route: "GET /metrics", auth: false, answers: [200] },
+    { route: "OPTIONS *", auth: false, answers: open },
+    { route: "GET /*", auth: false, answers: [200, 404], optional: true },
+    {
+      route: "POST /v1/auth/register",
+      auth: false,
+      body: {
+        strict: true,
+        fields: {
+          // A valid username is always the taken one: a new one with a valid password would be an account.
+          username: field(fc.constant(ctx.takenUsername), badUsername),
+          password: field(password, badPassword),
+          displayName,
+        },
+      },
+    },
+    {
+      route: "POST /v1/auth/login",
+      auth: false,
+      body: {
+        strict: true,
+        fields: {
+          username: field(fc.oneof(username, fc.constant(ctx.takenUsername)), badUsername),
+          // Never the right password: every login here must fail.
+          password: field(
+            password.filter((p) => p !== "correct horse battery"),
+            badPassword,
+          ),
+          deviceName: field(
+            fc.string({ maxLength: 10 }).filter((s) => !/[\p{Cc}\p{Cs}]/u.test(s)),
+            badText(64).filter((v) => v !== "" && (typeof v !== "string" || v.trim() !== "")),
+            true,
+          ),
+        },
+      },
+    },
+    { route: "POST /v1/auth/refresh", auth: false, body: refreshToken },
+    {
+      route: "POST /v1/auth/logout",
+      auth: false,
+      body: refreshToken,
+    },
+    { route: "GET /v1/users/me", auth: true },
+    {
+      route: "GET /v1/users",
+      auth: true,
+      query: {
+        fields: {
+          query: field(
+            fc.stringMatching(/^[a-z]{1,10}$/),
+            fc.oneof(blank, tooLong(32), withControl, fc.array(fc.constant("ab"), { minLength: 2, maxLength: 3 })),
+          ),
+        },
+      },
+    },
+    {
+      route: "POST /v1/conversations",
+      auth: true,
+      body: [
+        {
+          strict: true,
+          fields: {
+            type: field(fc.constant("group"), fc.oneof(notString, fc.constantFrom("channel", "GROUP", "", "direct "))),
+            title: field(fc.stringMatching(/^[A-Za-z][A-Za-z ]{0,20}$/), badText(64)),
+            memberIds: field(
+              fc.array(fc.constantFrom(...ctx.otherUserIds), { maxLength: 2 }),
+              fc.oneof(notArray, fc.array(otherUser.invalid, { minLength: 1, maxLength: 3 })),
+            ),
+          },
+        },
+        {
+          strict: true,
+          fields: {
+            type: field(fc.constant("direct"), fc.oneof(notString, fc.constantFrom("Direct", "", "dm"))),
+            // Valid: bob, with whom alice already has one (200, nothing new). Invalid: alice herself, and the rest.
+            userId: field(fc.constant(ctx.otherUserIds[0]), fc.oneof(otherUser.invalid, fc.constant(ctx.userId))),
+          },
+        },
+      ],
+    },
+    {
+      route: "GET /v1/conversations",
+      auth: true,
+      query: {
+        fields: {
+          limit: field(queryInt, badQueryInt, true),
+          cursor: field(
+            fc.constant(undefined),
+            fc.oneof(
+              fc.string({ minLength: 1, maxLength: 200 }),
+              tooLong(200),
+              withControl,
+              fc.base64String({ minLength: 4, maxLength: 80 }),
+            ),
+            true,
+          ),
+        },
+      },
+    },
+    { route: "GET /v1/conversations/:id", auth: true, params: conversationParam },
+    {
+      route: "PATCH /v1/conversations/:id",
+      auth: true,
+      params: conversationParam,
+      body: {
+        strict: true,
+        fields: {
+          muted: field(fc.boolean(), notBoolean, true),
+          title: field(fc.stringMatching(/^[A-Za-z][A-Za-z ]{0,20}$/), badText(64), true),
+        },
+      },
+    },
+    {
+      route: "POST /v1/conversations/:id/members",
+      auth: true,
+      params: conversationParam,
+      body: { strict: true, fields: { userId: otherUser } },
+    },
+    {
+      route: "DELETE /v1/conversations/:id/members/:userId",
+      auth: true,
+      params: {
+        ...conversationParam,
+        userId: field(
+          fc.constant(ctx.userId),
+          fc.oneof(pathId, fc.constant(ctx.strangerUserId), variantsOf([ctx.userId])),
+        ),
+      },
+    },
+    {
+      route: "GET /v1/conversations/:id/messages",
+      auth: true,
+      params: conversationParam,
+      query: {
+        fields: {
+          before: field(fc.integer({ min: 0, max: ctx.maxSeq }).map(String), badQueryInt, true),
+          after: field(fc.integer({ min: 0, max: ctx.maxSeq }).map(String), badQueryInt, true),
+          limit: field(queryInt, badQueryInt, true),
+        },
+      },
+    },
+    {
+      route: "POST /v1/conversations/:id/messages",
+      auth: true,
+      acceptsServiceTokens: true,
+      // A service posts into any conversation that exists, bob and carol's included: not an invalid id here.
+      params: {
+        id: field(
+          fc.constantFrom(...ctx.memberConversationIds),
+          fc.oneof(pathId, variantsOf(ctx.memberConversationIds)),
+        ),
+      },
+      body: { strict: true, fields: { clientMsgId, content: content(ctx) } },
+    },
+    {
+      route: "POST /v1/conversations/:id/read",
+      auth: true,
+      params: conversationParam,
+      body: { strict: true, fields: { seq: seqField(ctx) } },
+    },
+    { route: "GET /v1/push/vapid-public-key", auth: true },
+    {
+      route: "POST /v1/push/subscriptions",
+      auth: true,
+      body: {
+        fields: {
+          type: field(fc.constant("webpush"), fc.oneof(notString, fc.constantFrom("fcm", "webhook", "apns", ""))),
+          endpoint: field(
+            fc.uuid().map((id) => `https://127.0.0.1:8443/push/${id}`),
+            fc.oneof(
+              notString,
+              tooLong(2048),
+              withControl,
+              fc.constantFrom(
+                "http://127.0.0.1:8443/push/x",
+                "https://169.254.169.254/latest/meta-data",
+                "https://evil.invalid/push",
+                "javascript:alert(1)",
+                "https://127.0.0.1:6379/",
+                "not a url",
+              ),
+            ),
+          ),
+          keys: field(
+            fc.record({ p256dh: b64(65), auth: b64(16) }),
+            fc.oneof(
+              notObject,
+              fc.record({ p256dh: fc.oneof(b64(64), notString, withControl), auth: b64(16) }),
+              fc.record({ p256dh: b64(65), auth: fc.oneof(b64(15), notString) }),
+            ),
+          ),
+        },
+      },
+    },
+    {
+      route: "DELETE /v1/push/subscriptions/:id",
+      auth: true,
+      params: {
+        id: field(fc.constant(ctx.pushSubscriptionId), fc.oneof(pathId, fc.constant(ctx.foreignPushSubscriptionId))),
+      },
+    },
+  ];
+}

@@ -1,0 +1,120 @@
+// Regression tests for what the input fuzz (fuzz-inputs.test.ts) found, one test per finding, each on the exact
+// input that broke the contract: a lone surrogate stored as U+FFFD, a malformed URL escape answered without the
+// error envelope, non-canonical (upper-cased) ids that PostgreSQL matched and our string comparisons did not, and a
+// refused service post that created its system user all the same.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import jwt from "jsonwebtoken";
+import pg from "pg";
+import type { AuthResult } from "../../src/protocol/types.js";
+import { api, connectDevice, createConversation, type Device, registerUser, request } from "../helpers/clients.js";
+import { type InProcessGateway, startInProcessGateway } from "../helpers/fuzz/in-process-gateway.js";
+
+const SERVICE_JWT_SECRET = "service-secret-that-is-long-enough-for-hs256-0123";
+
+type Ack = { ok: boolean; error?: { code: string; message: string } };
+
+describe("fuzz findings", () => {
+  let gw: InProcessGateway;
+  let db: pg.Client;
+  let alice: AuthResult;
+  let bob: AuthResult;
+  let conversationId: string;
+  let device: Device;
+  const count = async (table: string) =>
+    Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
+
+  before(async () => {
+    gw = await startInProcessGateway({ SERVICE_JWT_SECRET, MESSAGE_MAX_CHARS: "100" });
+    db = new pg.Client({ connectionString: gw.databaseUrl });
+    await db.connect();
+    [alice, bob] = await Promise.all([registerUser(gw.url), registerUser(gw.url)]);
+    conversationId = (await createConversation(gw.url, alice.accessToken, { type: "direct", userId: bob.user.id })).id;
+    device = await connectDevice(gw.url, alice.accessToken);
+  });
+  after(async () => {
+    device?.close();
+    await db?.end();
+    await gw?.close();
+  });
+
+  test("content with a lone surrogate is bad_request on both transports, and nothing is stored", async () => {
+    for (const [i, content] of ["\ud800", "a\udfffb", "😀\ud83d"].entries()) {
+      const ack = await request<Ack>(device, "message:send", { conversationId, clientMsgId: `s-${i}`, content });
+      assert.equal(ack.error?.code, "bad_request", JSON.stringify(content));
+      const res = await api(gw.url, "POST", `/v1/conversations/${conversationId}/messages`, {
+        token: alice.accessToken,
+        body: { clientMsgId: `h-${i}`, content },
+      });
+      assert.equal(res.status, 400);
+    }
+    assert.equal(await count("messages"), 0);
+    // A surrogate pair is an ordinary character (an emoji) and is stored as sent.
+    const ok = await request<Ack & { message: { content: string } }>(device, "message:send", {
+      conversationId,
+      clientMsgId: "pair",
+      content: "😀",
+    });
+    assert.equal(ok.message.content, "😀");
+  });
+
+  test("a malformed percent-escape in the path gets 400 with the error envelope", async () => {
+    for (const path of ["/v1/conversations/%ED%A0%80", "/v1/conversations/%ZZ/messages", "/v1/auth/%E0%A4%A"]) {
+      const res = await api(gw.url, "GET", path, { token: alice.accessToken });
+      assert.equal(res.status, 400, path);
+      assert.deepEqual(Object.keys(res.body), ["error"], path);
+      assert.equal((res.body.error as { code: string }).code, "bad_request", path);
+    }
+  });
+
+  test("an upper-cased id names nothing: no second direct conversation, not_found rather than an empty 200", async () => {
+    const before = await count("conversations");
+    const direct = await api(gw.url, "POST", "/v1/conversations", {
+      token: alice.accessToken,
+      body: { type: "direct", userId: bob.user.id.toUpperCase() },
+    });
+    assert.equal(direct.status, 404);
+    assert.equal(await count("conversations"), before, "no second direct conversation for the same pair");
+
+    const group = await api(gw.url, "POST", "/v1/conversations", {
+      token: alice.accessToken,
+      body: { type: "group", title: "g", memberIds: [bob.user.id, bob.user.id.toUpperCase()] },
+    });
+    assert.equal(group.status, 404);
+    assert.equal(await count("conversations"), before);
+
+    const get = await api(gw.url, "GET", `/v1/conversations/${conversationId.toUpperCase()}`, {
+      token: alice.accessToken,
+    });
+    assert.equal(get.status, 404);
+    assert.equal((get.body.error as { code: string }).code, "not_found");
+
+    const send = await request<Ack>(device, "message:send", {
+      conversationId: conversationId.toUpperCase(),
+      clientMsgId: "upper",
+      content: "hi",
+    });
+    assert.equal(send.error?.code, "not_found");
+  });
+
+  test("a refused service post creates no system user", async () => {
+    const token = jwt.sign({ role: "service" }, SERVICE_JWT_SECRET, {
+      subject: "billing",
+      issuer: "chat-gateway",
+      audience: "chat-gateway",
+      expiresIn: 300,
+    });
+    const users = await count("users");
+    const post = (id: string, content: string) =>
+      api(gw.url, "POST", `/v1/conversations/${id}/messages`, {
+        token,
+        body: { clientMsgId: `svc-${content.length}`, content, senderName: "Billing" },
+      });
+    assert.equal((await post("0b7a3f0e-4a43-4c4e-9a5c-1f2d3e4f5a6b", "hi")).status, 404, "no such conversation");
+    assert.equal((await post(conversationId.toUpperCase(), "hi")).status, 404, "not the conversation's id");
+    assert.equal((await post(conversationId, "x".repeat(101))).status, 413, "content too long");
+    assert.equal(await count("users"), users, "no system user was created");
+    assert.equal((await post(conversationId, "invoice paid")).status, 201);
+    assert.equal(await count("users"), users + 1, "the first accepted post creates it");
+  });
+});
