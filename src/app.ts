@@ -19,6 +19,7 @@ import { ReceiptAnnouncer } from "./chat/receipt-announcer.js";
 import type { Config } from "./config.js";
 import type { Database } from "./db/client.js";
 import { createHttpServer } from "./http/http-server.js";
+import { createOperationsServer } from "./http/operations.js";
 import { accountRoutes } from "./http/routes/account-routes.js";
 import { pushRoutes } from "./http/routes/push-routes.js";
 import { searchRoutes } from "./http/routes/search-routes.js";
@@ -54,6 +55,8 @@ export interface Gateway {
   io: GatewayServer;
   adapterMode: AdapterMode;
   metrics: GatewayMetrics;
+  /** The internal /metrics, /healthz, /readyz server when METRICS_PORT is set (not listening: main.ts does that). */
+  operations: FastifyInstance | undefined;
   /** Fail readiness, tell clients to reconnect elsewhere, finish in-flight sends, close everything. */
   drain(timeoutMs: number): Promise<void>;
 }
@@ -183,6 +186,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
     webRoot: WEB_ROOTS.find((root) => existsSync(join(root, "index.html"))),
     readiness,
+    metricsOnMainPort: config.METRICS_PORT === undefined,
     publishAsService: servicePublisher({ db, messages }),
     extraRoutes: [
       (api) => pushRoutes(api, push),
@@ -273,8 +277,12 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       });
   });
 
+  const operations =
+    config.METRICS_PORT === undefined ? undefined : createOperationsServer({ log, metrics, readiness });
+
   return {
     http,
+    operations,
     io: server,
     adapterMode,
     metrics,

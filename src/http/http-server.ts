@@ -10,6 +10,7 @@ import { toWireError } from "../errors.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
 import type { OriginPolicy } from "../realtime/origins.js";
 import { authenticator } from "./authenticate.js";
+import { registerOperationsRoutes } from "./operations.js";
 import { authRoutes } from "./routes/auth-routes.js";
 import { chatRoutes, type ChatRouteDeps } from "./routes/chat-routes.js";
 
@@ -29,6 +30,8 @@ export interface HttpDeps extends ChatRouteDeps {
   webRoot?: string | undefined;
   /** Readiness: resolves when the database and Redis answer and the pod is not draining. */
   readiness(): Promise<{ ready: boolean; checks: Record<string, boolean> }>;
+  /** Serve /metrics here too; false when it has its own port (METRICS_PORT). @default true */
+  metricsOnMainPort?: boolean | undefined;
   /** Extra routes (push, service publishing) registered by their own modules. */
   extraRoutes?: ((app: FastifyInstance) => void)[];
 }
@@ -96,14 +99,8 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     });
   });
 
-  app.get("/healthz", async () => ({ ok: true }));
-  app.get("/readyz", async (_request, reply) => {
-    const state = await deps.readiness();
-    return reply.code(state.ready ? 200 : 503).send(state);
-  });
-  app.get("/metrics", async (_request, reply) => {
-    return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
-  });
+  // /healthz and /readyz stay here even with an operations port, for probes and balancers configured before it.
+  registerOperationsRoutes(app, deps, deps.metricsOnMainPort ?? true);
 
   authRoutes(app, deps);
   app.register(async (api) => {
