@@ -10,6 +10,8 @@
 //     compiler: every key of every nested object must be a declared property of the model at that position (or the
 //     model must be a string map, like labels). A typo such as `readinessProbe.httpGett` or `spec.replica` fails here.
 // Both work from node_modules alone: no cluster, no network, no schema download.
+// Custom resources (Gateway API HTTPRoute, Prometheus Operator ServiceMonitor) have no kubernetes-models schema: they
+// are checked against the closed-world shapes of scripts/crd-shapes.ts instead. Any other kind is refused.
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -18,6 +20,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import type * as TypeScript from "typescript";
 import { parseAllDocuments } from "yaml";
+import { checkShape, crdShapes, type Shape } from "./crd-shapes.js";
 
 export interface KubeObject {
   apiVersion: string;
@@ -38,7 +41,7 @@ const requireModule = createRequire(import.meta.url);
 const ts = requireModule("typescript") as typeof TypeScript;
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-export const overlays = ["k8s/overlays/dev", "k8s/overlays/prod"];
+export const overlays = ["k8s/overlays/dev", "k8s/overlays/prod", "k8s/overlays/prod-ingress-nginx"];
 
 /** `kubectl kustomize` renders offline (it never contacts a cluster). Async so that overlays render in parallel. */
 export async function render(dir: string): Promise<KubeObject[]> {
@@ -108,6 +111,7 @@ export function createValidator(kinds: Iterable<{ apiVersion: string; kind: stri
   const classes = new Map<string, ModelClass>();
   const unknownKinds = new Map<string, string>();
   for (const { apiVersion, kind } of kinds) {
+    if (crdShapes.has(kindKey(apiVersion, kind))) continue;
     const module = modelModule(apiVersion, kind);
     if (module === undefined)
       unknownKinds.set(kindKey(apiVersion, kind), `not a Kubernetes type: ${apiVersion} ${kind}`);
@@ -128,8 +132,14 @@ export function createValidator(kinds: Iterable<{ apiVersion: string; kind: stri
 
   const types = declaredTypes([...wanted].filter(([key]) => classes.has(key)));
 
-  const lookup = (obj: KubeObject) => {
+  type Found =
+    | { problem: string }
+    | { problem?: undefined; shape: Shape }
+    | { problem?: undefined; cls: ModelClass; type: TypeScript.Type };
+  const lookup = (obj: KubeObject): Found => {
     const key = kindKey(obj.apiVersion, obj.kind);
+    const shape = crdShapes.get(key);
+    if (shape !== undefined) return { shape };
     const missing = unknownKinds.get(key);
     if (missing !== undefined) return { problem: missing };
     const cls = classes.get(key);
@@ -152,13 +162,15 @@ export function createValidator(kinds: Iterable<{ apiVersion: string; kind: stri
     validate(obj) {
       const found = lookup(obj);
       if (found.problem !== undefined) return [found.problem];
+      if ("shape" in found) return checkShape(obj, found.shape);
       const problems = modelErrors(obj, found.cls);
       walk(types.checker, obj, found.type, "", problems);
       return problems;
     },
     modelErrors(obj) {
       const found = lookup(obj);
-      return found.problem !== undefined ? [found.problem] : modelErrors(obj, found.cls);
+      if (found.problem !== undefined) return [found.problem];
+      return "shape" in found ? checkShape(obj, found.shape) : modelErrors(obj, found.cls);
     },
   };
 }

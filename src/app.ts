@@ -25,6 +25,7 @@ import { ReceiptAnnouncer } from "./chat/receipt-announcer.js";
 import type { Config } from "./config.js";
 import type { Database } from "./db/client.js";
 import { createHttpServer } from "./http/http-server.js";
+import { createOperationsServer } from "./http/operations.js";
 import { accountRoutes } from "./http/routes/account-routes.js";
 import { adminRoutes } from "./http/routes/admin-routes.js";
 import { attachmentRoutes, diskFileRoutes } from "./http/routes/attachment-routes.js";
@@ -70,6 +71,8 @@ export interface Gateway {
   metrics: GatewayMetrics;
   /** The client events this gateway handles (every other event name is ignored). */
   clientEvents(): string[];
+  /** The internal /metrics, /healthz, /readyz server when METRICS_PORT is set (not listening: main.ts does that). */
+  operations: FastifyInstance | undefined;
   /** Fail readiness, tell clients to reconnect elsewhere, finish in-flight sends, close everything. */
   drain(timeoutMs: number): Promise<void>;
 }
@@ -234,6 +237,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
     webRoot: WEB_ROOTS.find((root) => existsSync(join(root, "index.html"))),
     readiness,
+    metricsOnMainPort: config.METRICS_PORT === undefined,
     publishAsService: servicePublisher({ db, messages }),
     extraRoutes: [
       (api) => pushRoutes(api, push),
@@ -350,8 +354,12 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     });
   });
 
+  const operations =
+    config.METRICS_PORT === undefined ? undefined : createOperationsServer({ log, metrics, readiness });
+
   return {
     http,
+    operations,
     io: server,
     adapterMode,
     metrics,

@@ -134,6 +134,8 @@ const EnvSchema = z.object({
   PORT: int(3000, 0, 65535),
   /** @default "0.0.0.0" */
   HOST: z.string().min(1).default("0.0.0.0"),
+  /** Internal port for /metrics, /healthz and /readyz (same HOST); unset: all three on PORT. 0 picks a free port. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   /** PostgreSQL URL. Unset: embedded PGlite in DATA_DIR. */
   DATABASE_URL: z.string().url().optional(),
   /** Where the embedded database lives. @default "./data" */
@@ -509,6 +511,10 @@ const CROSS_FIELD_RULES: CrossFieldRule[] = [
   (_, e) =>
     e !== undefined && e.PRESENCE_TTL_MS <= e.PRESENCE_HEARTBEAT_MS
       ? "PRESENCE_TTL_MS: must be greater than PRESENCE_HEARTBEAT_MS"
+      : undefined,
+  (_, e) =>
+    e?.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT
+      ? "METRICS_PORT: must differ from PORT"
       : undefined,
   together("VAPID_PUBLIC_KEY", "VAPID_PRIVATE_KEY"),
   together("APNS_KEY", "APNS_KEY_ID", "APNS_TEAM_ID", "APNS_TOPIC"),

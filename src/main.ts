@@ -66,6 +66,11 @@ async function main(): Promise<void> {
   const gateway = await createGateway({ database, redis, log }, config);
   lastResort.countInto(gateway.metrics.uncaughtErrors);
 
+  // The operations port first: probes aimed at it must find it as soon as the public port takes traffic.
+  if (gateway.operations !== undefined) {
+    const internal = await gateway.operations.listen({ port: config.METRICS_PORT, host: config.HOST });
+    log.info({ port: Number(new URL(internal).port) }, "operations listening");
+  }
   const address = await gateway.http.listen({ port: config.PORT, host: config.HOST });
   const url = address.replace("0.0.0.0", "localhost").replace("[::]", "localhost");
   log.info(
@@ -91,6 +96,8 @@ async function main(): Promise<void> {
       await gateway.drain(config.DRAIN_TIMEOUT_MS);
       await redis?.close();
       await database.close();
+      // Last: probes keep reading the draining 503 and Prometheus scrapes the final counters until the very end.
+      await gateway.operations?.close();
       log.info("drained");
       process.exit(0);
     } catch (err) {

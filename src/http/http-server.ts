@@ -10,6 +10,7 @@ import { toWireError } from "../errors.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
 import type { OriginPolicy } from "../realtime/origins.js";
 import { authenticator } from "./authenticate.js";
+import { registerOperationsRoutes } from "./operations.js";
 import { authRoutes } from "./routes/auth-routes.js";
 import { chatRoutes, type ChatRouteDeps } from "./routes/chat-routes.js";
 
@@ -31,6 +32,8 @@ export interface HttpDeps extends ChatRouteDeps {
   readiness(): Promise<{ ready: boolean; checks: Record<string, boolean> }>;
   /** Origin of the attachment storage (S3), which the page loads images from and PUTs uploads to. */
   storageOrigin?: string | undefined;
+  /** Serve /metrics here too; false when it has its own port (METRICS_PORT). @default true */
+  metricsOnMainPort?: boolean | undefined;
   /** Extra routes (push, service publishing) registered by their own modules. */
   extraRoutes?: ((app: FastifyInstance) => void)[];
 }
@@ -106,14 +109,8 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     });
   });
 
-  app.get("/healthz", async () => ({ ok: true }));
-  app.get("/readyz", async (_request, reply) => {
-    const state = await deps.readiness();
-    return reply.code(state.ready ? 200 : 503).send(state);
-  });
-  app.get("/metrics", async (_request, reply) => {
-    return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
-  });
+  // /healthz and /readyz stay here even with an operations port, for probes and balancers configured before it.
+  registerOperationsRoutes(app, deps, deps.metricsOnMainPort ?? true);
 
   authRoutes(app, deps);
   app.register(async (api) => {
