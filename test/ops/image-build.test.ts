@@ -92,14 +92,8 @@ describe("the Dockerfile, built with buildah and run", { skip, timeout: 15 * MIN
   before(async () => {
     const base = await timed("base image", () => sh(".ci/image-base", [], 8 * MINUTE));
     // --layers: a rebuild with an unchanged lockfile reuses the `npm ci` layers; --format docker keeps HEALTHCHECK.
-    await timed("buildah bud", () =>
-      sh(
-        "buildah",
-        ["bud", "--isolation", "chroot", "--layers", "--format", "docker"]
-          .concat(["--build-arg", `NODE_IMAGE=${base}`, "-t", tag, "."]),
-        10 * MINUTE,
-      ),
-    );
+    const bud = ["bud", "--isolation", "chroot", "--layers", "--format", "docker", "--build-arg", `NODE_IMAGE=${base}`];
+    await timed("buildah bud", () => sh("buildah", [...bud, "-t", tag, "."], 10 * MINUTE));
     container = await sh("buildah", ["from", "--quiet", tag], MINUTE);
   });
 
