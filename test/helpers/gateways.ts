@@ -110,6 +110,14 @@ export function spawnGateway(env: Record<string, string>): Promise<GatewayProces
     env: { ...process.env, NODE_ENV: "test", HOST: "127.0.0.1", PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  return untilListening(child);
+}
+
+/**
+ * Follows a started gateway's output (any way of running it: tsx, a built image) until it logs `listening`, and
+ * hands it back as a GatewayProcess; rejects with its logs if it exits first or takes longer than `timeoutMs`.
+ */
+export function untilListening(child: ChildProcess, timeoutMs = 60_000): Promise<GatewayProcess> {
   const logs: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const stop = async (signal: NodeJS.Signals = "SIGTERM") => {
@@ -120,7 +128,7 @@ export function spawnGateway(env: Record<string, string>): Promise<GatewayProces
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error(`gateway did not start in time:\n${logs.join("\n")}`));
-    }, 60_000);
+    }, timeoutMs);
     const onLine = (line: string) => {
       logs.push(line);
       if (!line.startsWith("{")) return;
