@@ -30,7 +30,8 @@ describe("push to Apple devices (FCM's apns block and direct APNs)", () => {
     });
   });
   after(async () => {
-    if (process.env.DEBUG_LOGS) console.log(cluster?.gateways[0]?.logs.filter((l) => /push|apns|fcm/i.test(l)).join("\n"));
+    if (process.env.DEBUG_LOGS)
+      console.log(cluster?.gateways[0]?.logs.filter((l) => /push|apns|fcm/i.test(l)).join("\n"));
     await cluster?.cleanup();
     await Promise.all([fcm.stop(), apns.stop()]);
   });
