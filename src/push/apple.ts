@@ -38,6 +38,8 @@ export function applePush(notification: PushNotification, style: ApplePushStyle)
 
 /** The sender and the message with PUSH_INCLUDE_CONTENT=on; otherwise a count, never what was said. */
 function alertText(notification: PushNotification): { title: string; body: string } {
+  // A pending message request never shows who wrote or what (message-requests.ts).
+  if (notification.request === true) return { title: "Message request", body: "Someone wants to chat with you" };
   const count = notification.count === 1 ? "New message" : `${notification.count} new messages`;
   if (notification.body === undefined) return { title: "New message", body: count };
   const sender = notification.sender?.displayName ?? "New message";

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
-import { api, createConversation, eventually, registerUser } from "../helpers/clients.js";
+import { acceptConversation, api, createConversation, eventually, registerUser } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 import { FakeApns } from "../fixtures/push/fake-apns.js";
 import { FakeFcm } from "../fixtures/push/fake-fcm.js";
@@ -41,6 +41,8 @@ describe("push to Apple devices (FCM's apns block and direct APNs)", () => {
     const alice = await registerUser(url);
     const bob = await registerUser(url);
     const conversation = await createConversation(url, alice.accessToken, { type: "direct", userId: bob.user.id });
+    // Accepted: a pending message request is pushed as such (test/push/consent-push.test.ts), not as a message.
+    await acceptConversation(url, bob.accessToken, conversation.id);
     const fcmToken = `fcm-${bob.user.id}`;
     const deviceToken = randomBytes(32).toString("hex");
     for (const body of [

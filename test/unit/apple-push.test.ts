@@ -31,3 +31,11 @@ test("silent style: content-available at priority 5, a background push", () => {
   assert.deepEqual(push.headers, { "apns-push-type": "background", "apns-priority": "5" });
   assert.deepEqual(push.payload.aps, { "content-available": 1 });
 });
+
+test("a message request says so, and never who wrote or what", () => {
+  const push = applePush({ ...counted, request: true, body: "message request" }, "alert");
+  assert.deepEqual((push.payload.aps as { alert: unknown }).alert, {
+    title: "Message request",
+    body: "Someone wants to chat with you",
+  });
+});
