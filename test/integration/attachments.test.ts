@@ -283,6 +283,39 @@ for (const mode of ["s3", "disk"] as const) {
       // Her old URL works until it expires (URL_TTL_S), then never again.
       await eventually(async () => (await fetch(carolsUrl)).status === 403, (URL_TTL_S + 5) * 1000, "URL expiry");
     });
+
+    test("a deleted message's files are deleted: its URLs answer 404, the objects and rows are gone", async () => {
+      const id = await upload(alice, await photoWithLocation(), "image/jpeg", "gone.jpg");
+      const ack = await send(aliceDevice, { attachmentIds: [id] });
+      assert.ok(ack.ok, JSON.stringify(ack));
+      const { url: fileUrl, thumbnailUrl } = ack.message.attachments[0]!;
+      assert.equal((await fetch(absolute(fileUrl))).status, 200);
+      assert.equal((await storage.size(thumbnailKey(id))) !== undefined, true);
+
+      const updated = waitForEvent(bobDevice, "message:updated", (m) => m.id === ack.message.id);
+      const deleted = await request<Ack<{ message: Message }>>(aliceDevice, "message:delete", {
+        conversationId,
+        messageId: ack.message.id,
+      });
+      assert.ok(deleted.ok, JSON.stringify(deleted));
+      assert.deepEqual(deleted.message.attachments, []);
+      assert.deepEqual((await updated).attachments, []);
+
+      await eventually(async () => (await storage.size(fileKey(id))) === undefined, 10_000, "file deleted");
+      assert.equal(await storage.size(thumbnailKey(id)), undefined);
+      assert.equal((await fetch(absolute(fileUrl))).status, 404, "the old download URL stops working");
+      assert.equal((await fetch(absolute(thumbnailUrl!))).status, 404);
+      const byBob = await api(url, "GET", `/v1/attachments/${id}`, { token: bob.accessToken });
+      assert.equal(byBob.status, 404);
+      // Every answer shows the tombstone without files.
+      const history = await api<{ messages: Message[] }>(url, "GET", `/v1/conversations/${conversationId}/messages`, {
+        token: bob.accessToken,
+      });
+      assert.deepEqual(history.body.messages.find((m) => m.id === ack.message.id)!.attachments, []);
+      const sync = await request<Ack<{ messages: Message[] }>>(bobDevice, "sync", { cursors: {} });
+      const inSync = sync.messages.find((m) => m.id === ack.message.id);
+      assert.deepEqual(inSync?.attachments ?? [], []);
+    });
   });
 
   describe(`unattached uploads (${mode} storage)`, () => {
