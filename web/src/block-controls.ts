@@ -41,7 +41,7 @@ export class BlockControls {
       attrs: { type: "button", id: "blocked-users-btn" },
       on: { click: () => void this.openList() },
     },
-    "Blocked",
+    "Blocked users",
   );
 
   constructor(

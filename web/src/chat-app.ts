@@ -492,12 +492,12 @@ export class ChatApp {
           h("span", { class: "me-handle" }, `@${me.username}`),
         ),
         newChat,
-        this.blocks.openButton,
         signOut,
       ),
       this.searchPanel.element,
       h("h2", { class: "sidebar-title" }, "Chats"),
       this.list,
+      h("footer", { class: "sidebar-foot" }, this.blocks.openButton),
     );
 
     this.input.setAttribute("aria-label", "Message");
@@ -861,15 +861,19 @@ export class ChatApp {
           const author = state.nameOf(conversation, senderId);
           el.append(
             h(
-              "button",
-              {
-                class: "report-btn",
-                attrs: { type: "button", "aria-label": `Report message from ${author}` },
-                on: { click: () => this.reportDialog.open({ messageId: bubble.key }, `message from ${author}`) },
-              },
-              "Report",
+              "div",
+              { class: "msg-tools" },
+              h(
+                "button",
+                {
+                  class: "report-btn",
+                  attrs: { type: "button", "aria-label": `Report message from ${author}` },
+                  on: { click: () => this.reportDialog.open({ messageId: bubble.key }, `message from ${author}`) },
+                },
+                "Report",
+              ),
+              this.blocks.messageButton({ id: senderId, displayName: author }),
             ),
-            this.blocks.messageButton({ id: senderId, displayName: author }),
           );
         }
         if (status === "failed") {
