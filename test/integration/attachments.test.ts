@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
+import pg from "pg";
 import sharp from "sharp";
 import { createStorage, type ObjectStorage } from "../../src/attachments/storage.js";
 import { ChatHttpApi } from "../../src/client/http-api.js";
@@ -375,6 +376,52 @@ for (const mode of ["s3", "disk"] as const) {
         assert.ok(!ack.ok && ack.error.code === "bad_request", "its row is gone too");
       } finally {
         device.close();
+      }
+    });
+
+    test("files of a deleted message left behind (storage failed after the delete) are deleted by the job", async (t) => {
+      // Simulated by tombstoning the row with SQL, as if the deletion right after the commit had failed: only where
+      // the test reaches the gateway's database (PostgreSQL, not the embedded PGlite).
+      if (cluster.databaseUrl === undefined) return t.skip("needs the PostgreSQL database");
+      const url = cluster.urls[0]!;
+      const user = await registerUser(url);
+      const sdk = new ChatHttpApi({ baseUrl: url, getAccessToken: async () => user.accessToken });
+      const { id } = await uploadFile(sdk, Buffer.from("left behind\n"), { name: "l.txt", mimeType: "text/plain" });
+      const { id: conversationId } = await createConversation(url, user.accessToken, {
+        type: "group",
+        title: "leftovers",
+        memberIds: [],
+      });
+      const device = await connectDevice(url, user.accessToken);
+      const db = new pg.Client({ connectionString: cluster.databaseUrl });
+      await db.connect();
+      try {
+        const ack = await request<Ack<{ message: Message }>>(device, "message:send", {
+          conversationId,
+          clientMsgId: randomUUID(),
+          content: "",
+          attachmentIds: [id],
+        });
+        assert.ok(ack.ok, JSON.stringify(ack));
+        const storage = createStorage({
+          S3_BUCKET: s3?.bucket,
+          S3_ENDPOINT: s3?.endpoint,
+          S3_REGION: "us-east-1",
+          S3_ACCESS_KEY_ID: s3 ? "S3RVER" : undefined,
+          S3_SECRET_ACCESS_KEY: s3 ? "S3RVER" : undefined,
+          S3_FORCE_PATH_STYLE: true,
+          DATA_DIR: cluster.env.DATA_DIR ?? "",
+          JWT_SECRET: cluster.env.JWT_SECRET!,
+        });
+        assert.ok((await storage.size(fileKey(id))) !== undefined);
+        await db.query("UPDATE messages SET content = '', deleted_at = now() WHERE id = $1", [ack.message.id]);
+        await eventually(async () => (await storage.size(fileKey(id))) === undefined, 10_000, "file deleted");
+        // The row goes right after its objects.
+        const rowGone = async () => (await db.query("SELECT 1 FROM attachments WHERE id = $1", [id])).rowCount === 0;
+        await eventually(rowGone, 10_000, "row deleted");
+      } finally {
+        device.close();
+        await db.end();
       }
     });
   });
