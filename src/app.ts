@@ -10,7 +10,7 @@ import { AccountDeletion } from "./auth/account-deletion.js";
 import { Accounts, refreshSuccessorKey } from "./auth/accounts.js";
 import { createAuthentication } from "./auth/authentication.js";
 import { startRefreshTokenCleanup } from "./auth/token-cleanup.js";
-import { Attachments } from "./attachments/attachments.js";
+import { Attachments, deleteAttachmentsOfMessage } from "./attachments/attachments.js";
 import { startUploadCleanup } from "./attachments/cleanup.js";
 import { createStorage, DiskStorage, storageOrigin } from "./attachments/storage.js";
 import { Blocks } from "./chat/blocks.js";
@@ -19,6 +19,7 @@ import { MessageRequests } from "./chat/message-requests.js";
 import { MarkerWriter } from "./chat/marker-writer.js";
 import { MessageChanges } from "./chat/message-changes.js";
 import { MessageWriter } from "./chat/message-writer.js";
+import { announceTombstones } from "./chat/sender-tombstones.js";
 import { Messages } from "./chat/messages.js";
 import { MessageSearch } from "./chat/search.js";
 import { ReceiptAnnouncer } from "./chat/receipt-announcer.js";
@@ -207,6 +208,25 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     editWindowS: config.MESSAGE_EDIT_WINDOW_S,
     maxChars: config.MESSAGE_MAX_CHARS,
   });
+  // A deleted message's files go once the deletion committed (by its sender, a group admin or an operator); a failure
+  // leaves the rows for the upload cleanup job, which also sweeps files of deleted messages.
+  changes.onChanged((message, kind) => {
+    if (kind !== "delete") return;
+    deleteAttachmentsOfMessage(attachments, message.id).catch((err: unknown) =>
+      log.warn({ err, messageId: message.id }, "could not delete a deleted message's files; the cleanup job retries"),
+    );
+  });
+  // A deleted account's tombstones reach online members like any deletion, and its files go (after the commit).
+  deletion.onErased((userId, tombstoned) => {
+    announceTombstones(database.sql, notifier, tombstoned).catch((err: unknown) =>
+      log.warn({ err }, "could not announce a deleted account's tombstones; members see them on sync"),
+    );
+    attachments
+      .deleteOfUploader(userId)
+      .catch((err: unknown) =>
+        log.warn({ err }, "could not delete a deleted account's files; the cleanup job retries attached ones"),
+      );
+  });
   const requests = new MessageRequests(db, conversations);
   const blocks = new Blocks(db);
   // onStored runs right after the fan-out emit, so this is commit-to-emit on this pod.
@@ -247,7 +267,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       (api) => messageChangeRoutes(api, { changes, limits }),
       (api) => consentRoutes(api, { requests, blocks }),
       (api) => reportRoutes(api, { reports: safety.reports, limits }),
-      (api) => adminRoutes(api, safety),
+      (api) => adminRoutes(api, { ...safety, changes }),
     ],
     storageOrigin: storageOrigin(config),
   });

@@ -162,10 +162,12 @@ export class Attachments implements MessageAttachments {
   }
 
   async fill(messages: Message[]): Promise<void> {
-    if (messages.length === 0) return;
+    // A tombstone shows no files, even while its files still wait for deletion.
+    const live = messages.filter((m) => m.deletedAt === null);
+    if (live.length === 0) return;
     const rows = await this.sql<AttachmentRow>(
       `SELECT ${COLUMNS} FROM attachments a WHERE a.message_id = ANY($1::uuid[]) ORDER BY a.created_at, a.id`,
-      [messages.map((m) => m.id)],
+      [live.map((m) => m.id)],
     );
     if (rows.length === 0) return;
     const byMessage = new Map<string, Attachment[]>();
@@ -175,7 +177,7 @@ export class Attachments implements MessageAttachments {
       if (list === undefined) byMessage.set(row.message_id!, (list = []));
       list.push(views[i]!);
     });
-    for (const message of messages) message.attachments = byMessage.get(message.id) ?? [];
+    for (const message of live) message.attachments = byMessage.get(message.id) ?? [];
   }
 
   /** An attached file with fresh URLs, for a member of its conversation; `not_found` for anyone else. */
@@ -184,7 +186,7 @@ export class Attachments implements MessageAttachments {
     const [row] = await this.sql<AttachmentRow>(
       `SELECT ${COLUMNS}
          FROM attachments a
-         JOIN messages m ON m.id = a.message_id
+         JOIN messages m ON m.id = a.message_id AND m.deleted_at IS NULL
          JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = $2::uuid
         WHERE a.id = $1::uuid`,
       [attachmentId, viewerId],
@@ -201,16 +203,38 @@ export class Attachments implements MessageAttachments {
     return this.deleteRows(rows);
   }
 
-  /** Deletes up to `limit` uploads never attached to a message within the configured time. Returns how many. */
+  /**
+   * Deletes up to `limit` uploads never attached to a message within the configured time, and files of deleted
+   * messages whose deletion right after the delete failed (storage away). Returns how many.
+   */
   async deleteUnattached(limit = 500): Promise<number> {
     const rows = await this.sql<AttachmentRow>(
-      `SELECT ${COLUMNS} FROM attachments a
-        WHERE a.message_id IS NULL AND a.created_at < now() - make_interval(secs => $1::int)
-          AND (a.claimed_at IS NULL OR a.claimed_at < now() - make_interval(secs => ${CLAIM_STALE_S}))
-        ORDER BY a.created_at LIMIT $2`,
+      `(SELECT ${COLUMNS} FROM attachments a
+         WHERE a.message_id IS NULL AND a.created_at < now() - make_interval(secs => $1::int)
+           AND (a.claimed_at IS NULL OR a.claimed_at < now() - make_interval(secs => ${CLAIM_STALE_S}))
+         ORDER BY a.created_at LIMIT $2)
+       UNION ALL
+       (SELECT ${COLUMNS} FROM attachments a JOIN messages m ON m.id = a.message_id
+         WHERE m.deleted_at IS NOT NULL LIMIT $2)`,
       [this.options.unattachedTtlS, limit],
     );
     return this.deleteRows(rows);
+  }
+
+  /**
+   * Deletes every file a user uploaded, attached or not, in batches (account deletion, after its commit: their
+   * messages are tombstones by then). Returns how many.
+   */
+  async deleteOfUploader(uploaderId: string, batch = 500): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const rows = await this.sql<AttachmentRow>(
+        `SELECT ${COLUMNS} FROM attachments a WHERE a.uploader_id = $1::uuid LIMIT $2`,
+        [uploaderId, batch],
+      );
+      total += await this.deleteRows(rows);
+      if (rows.length < batch) return total;
+    }
   }
 
   /** Objects first, then rows: a failure in between leaves rows whose next deletion finds nothing to delete. */

@@ -8,19 +8,23 @@
 //   - the external identity link removed, its subject kept only hashed with the deletion time, so a token issued
 //     before the deletion cannot create the account again;
 //   - push subscriptions deleted;
-//   - the user's messages become tombstones (content "", `deleted_at` set, client_msg_id replaced by the id): seq stays
+//   - the user's messages become tombstones (content "", `deleted_at` set, client_msg_id replaced by the id) through
+//     the change path (src/chat/sender-tombstones.ts: each takes a change number, so `sync` converges): seq stays
 //     gapless for the other members, whose clients rely on "every seq below N is readable". With
 //     ACCOUNT_DELETION_MESSAGES=delete, conversations nobody else is a member of are also deleted outright (with all
 //     their messages): only there can rows go without leaving a gap someone sees.
-// After the commit, every live socket of the user ends on every pod (`session:ended {reason: "revoked"}`).
+// After the commit, every live socket of the user ends on every pod (`session:ended {reason: "revoked"}`), then the
+// onErased listeners run (app.ts: `message:updated` with the tombstones to online members, the user's files deleted).
+import { type TombstonedRange, tombstoneMessagesOf } from "../chat/sender-tombstones.js";
 import type { Db } from "../db/client.js";
 import { AppError, badRequest, unauthorized } from "../errors.js";
 import type { Accounts } from "./accounts.js";
 import { verifyPassword } from "./passwords.js";
 
 export const DELETED_DISPLAY_NAME = "Deleted user";
-/** Messages tombstoned per statement, so no single statement of a prolific account runs into statement_timeout. */
-const MESSAGE_BATCH = 5000;
+
+/** Told after the commit: the deleted user and the change numbers their tombstones took. */
+export type AccountErasedListener = (userId: string, tombstoned: TombstonedRange[]) => void;
 
 export interface DeletionSettings {
   messages: "tombstone" | "delete";
@@ -37,11 +41,17 @@ export interface DeletionProof {
 type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
 
 export class AccountDeletion {
+  private readonly listeners: AccountErasedListener[] = [];
+
   constructor(
     private readonly db: Db,
     private readonly accounts: Accounts,
     private readonly settings: DeletionSettings,
   ) {}
+
+  onErased(listener: AccountErasedListener): void {
+    this.listeners.push(listener);
+  }
 
   /** The user's name for the per-account failure limit, before checking a password. */
   async usernameOf(userId: string): Promise<string | undefined> {
@@ -51,8 +61,9 @@ export class AccountDeletion {
 
   async deleteAccount(userId: string, proof: DeletionProof): Promise<void> {
     await this.checkProof(userId, proof);
-    await this.db.$transaction((tx) => this.erase(tx, userId), { maxWait: 5_000, timeout: 60_000 });
+    const tombstoned = await this.db.$transaction((tx) => this.erase(tx, userId), { maxWait: 5_000, timeout: 60_000 });
     this.accounts.announceAllSessionsEnded(userId);
+    for (const listener of this.listeners) listener(userId, tombstoned);
   }
 
   private async checkProof(userId: string, proof: DeletionProof): Promise<void> {
@@ -76,7 +87,7 @@ export class AccountDeletion {
     }
   }
 
-  private async erase(tx: Tx, userId: string): Promise<void> {
+  private async erase(tx: Tx, userId: string): Promise<TombstonedRange[]> {
     const anonymised = await tx.$executeRawUnsafe(
       `UPDATE users SET username = 'deleted-' || id::text, display_name = $2, password_hash = NULL,
               deleted_at = now(), sessions_revoked_at = now()
@@ -96,7 +107,7 @@ export class AccountDeletion {
     await tx.$executeRawUnsafe("DELETE FROM refresh_families WHERE user_id = $1::uuid", userId);
     await tx.$executeRawUnsafe("DELETE FROM push_subscriptions WHERE user_id = $1::uuid", userId);
     if (this.settings.messages === "delete") await this.deleteUnsharedConversations(tx, userId);
-    await this.tombstoneMessages(tx, userId);
+    return tombstoneMessagesOf((text, params) => tx.$queryRawUnsafe(text, ...params), userId);
   }
 
   /** Conversations the user is the only member left in: no one else sees them, so they go with their messages. */
@@ -107,18 +118,5 @@ export class AccountDeletion {
          AND NOT EXISTS (SELECT 1 FROM members m WHERE m.conversation_id = c.id AND m.user_id <> $1::uuid)`,
       userId,
     );
-  }
-
-  /** Every message of the user, in batches; a tombstoned row has client_msg_id = id, which marks it done. */
-  private async tombstoneMessages(tx: Tx, userId: string): Promise<void> {
-    for (;;) {
-      const changed = await tx.$executeRawUnsafe(
-        `UPDATE messages SET content = '', client_msg_id = id::text, deleted_at = COALESCE(deleted_at, now())
-         WHERE id IN (SELECT id FROM messages WHERE sender_id = $1::uuid AND client_msg_id <> id::text LIMIT $2)`,
-        userId,
-        MESSAGE_BATCH,
-      );
-      if (changed < MESSAGE_BATCH) return;
-    }
   }
 }

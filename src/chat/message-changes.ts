@@ -196,7 +196,12 @@ export class MessageChanges {
  */
 export async function deleteMessage(
   changes: MessageChanges,
-  request: MessageRef & { actorId: string | null; asModerator: boolean },
+  request: MessageRef & {
+    actorId: string | null;
+    asModerator: boolean;
+    /** Runs in the deleting transaction when the message is actually deleted now (the operator API's audit row). */
+    inTransaction?: (sql: Sql) => Promise<void>;
+  },
 ): Promise<Message> {
   const { actorId, asModerator } = request;
   const ref = { conversationId: request.conversationId, messageId: request.messageId };
@@ -215,6 +220,7 @@ export async function deleteMessage(
        SELECT change_seq FROM counter`,
       [ref.messageId, ref.conversationId],
     );
+    await request.inTransaction?.(sql);
     return Number(row!.change_seq);
   });
 }

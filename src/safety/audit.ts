@@ -2,7 +2,7 @@
 // token), on what, when, and with which details. Written in the same transaction as the action it records, so an
 // action is never without its row; listed newest first.
 import { randomUUID } from "node:crypto";
-import type { Db } from "../db/client.js";
+import type { Db, Sql } from "../db/client.js";
 import type { Prisma } from "../db/generated/client.js";
 import { decodeCursor, pageOf } from "./keyset.js";
 
@@ -45,6 +45,23 @@ export class AuditLog {
         details: (entry.details ?? {}) as Prisma.InputJsonObject,
       },
     });
+  }
+
+  /** The same row through raw SQL, for actions whose transaction is raw SQL (an operator's message deletion). */
+  async recordSql(actor: AdminActor, entry: AuditEntry, sql: Sql): Promise<void> {
+    await sql(
+      `INSERT INTO admin_audit (id, actor_key, actor_name, action, target_type, target_id, details)
+       VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::jsonb)`,
+      [
+        randomUUID(),
+        actor.keyId,
+        actor.name,
+        entry.action,
+        entry.targetType,
+        entry.targetId,
+        JSON.stringify(entry.details ?? {}),
+      ],
+    );
   }
 
   async list(

@@ -1,8 +1,9 @@
 // Attaching an image in the chat page (real Chromium, playwright-core) on an embedded gateway (PGlite, files in
 // DATA_DIR/uploads): Alice picks a picture, it uploads with a progress bar and is sent; Bob's page shows it inline as a
-// thumbnail (loaded under the page's CSP) and opens the full image.
+// thumbnail (loaded under the page's CSP) and opens the full image. Writes docs/screenshots/attachments-*.png.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { chromium, type Browser, type Page } from "playwright-core";
 import sharp from "sharp";
@@ -33,8 +34,13 @@ describe("attachments in the chat page", { timeout: 300_000 }, () => {
     await cluster?.cleanup();
   });
 
-  async function signedIn(username: string): Promise<Page> {
-    const page = await (await browser.newContext({ viewport: { width: 1200, height: 800 } })).newPage();
+  const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
+
+  async function signedIn(
+    username: string,
+    device: object = { viewport: { width: 1200, height: 800 } },
+  ): Promise<Page> {
+    const page = await (await browser.newContext(device)).newPage();
     page.on("pageerror", (error) => console.error("page error:", error.message));
     await page.goto(url);
     await page.fill("#auth-username", username);
@@ -81,5 +87,28 @@ describe("attachments in the chat page", { timeout: 300_000 }, () => {
       undefined,
       { timeout: WAIT },
     );
+
+    // The README's screenshots: the image message with its thumbnail, at desktop and phone width.
+    await bobPage.keyboard.press("Escape");
+    await bobPage
+      .locator("dialog.lightbox[open]")
+      .waitFor({ state: "detached", timeout: WAIT })
+      .catch(() => undefined);
+    await bobPage.click("#request-accept");
+    await bobPage.locator("#request-banner").waitFor({ state: "hidden", timeout: WAIT });
+    await bobPage.mouse.move(900, 700);
+    mkdirSync("docs/screenshots", { recursive: true });
+    await bobPage.screenshot({ path: "docs/screenshots/attachments-desktop.png" });
+    const phone = await signedIn(bob.user.username, PHONE);
+    await phone.locator(".conv-item", { hasText: alice.user.displayName }).click();
+    await phone.waitForFunction(
+      () => {
+        const img = document.querySelector<HTMLImageElement>("#messages .msg-image");
+        return img !== null && img.complete && img.naturalWidth > 0;
+      },
+      undefined,
+      { timeout: WAIT },
+    );
+    await phone.screenshot({ path: "docs/screenshots/attachments-phone.png" });
   });
 });

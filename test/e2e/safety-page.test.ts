@@ -1,8 +1,10 @@
 // The chat page's safety features in a real browser (Debian's Chromium, driven by playwright-core) against a real
 // gateway: reporting a message from its bubble, and a group admin adding, promoting and removing members, renaming,
 // then leaving. Each step is checked against the gateway's own answer (the admin API, the conversation object).
+// Writes docs/screenshots/report-dialog.png and group-members.png.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import jwt from "jsonwebtoken";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -80,6 +82,8 @@ describe("safety on the chat page", { timeout: 240_000 }, () => {
     // Report Bob's message from its bubble.
     await page.locator("#messages .msg.theirs .report-btn").first().click();
     await page.fill("#report-reason", "spam");
+    mkdirSync("docs/screenshots", { recursive: true });
+    await page.screenshot({ path: "docs/screenshots/report-dialog.png" });
     await page.click("#report-submit");
     await page.locator("#report-status", { hasText: "Thank you" }).waitFor({ timeout: WAIT });
     const reports = await api<{ reports: { reporterId: string; message: { content: string } | null }[] }>(
@@ -101,6 +105,8 @@ describe("safety on the chat page", { timeout: 240_000 }, () => {
     await page.locator(`#group-members [data-user-id="${carol.user.id}"]`).waitFor({ timeout: WAIT });
     await page.locator(`#group-members [data-user-id="${bob.user.id}"] [data-action=role]`).click();
     await page.locator(`#group-members [data-user-id="${bob.user.id}"][data-role=admin]`).waitFor({ timeout: WAIT });
+    await page.fill("#group-add-search", "");
+    await page.screenshot({ path: "docs/screenshots/group-members.png" });
     await page.locator(`#group-members [data-user-id="${carol.user.id}"] [data-action=remove]`).click();
     await page
       .locator(`#group-members [data-user-id="${carol.user.id}"]`)

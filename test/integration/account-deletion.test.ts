@@ -13,6 +13,7 @@ import {
   connectDevice,
   createConversation,
   type Device,
+  eventually,
   registerUser,
   request,
   waitForEvent,
@@ -144,6 +145,101 @@ describe("account deletion", () => {
     const search = await api<{ users: unknown[] }>(u0, "GET", "/v1/users?query=deleted-", { token: bob.accessToken });
     assert.deepEqual(search.body.users, []);
     assert.equal((await registerUser(u0, alice.user.username)).user.username, alice.user.username);
+  });
+
+  test("the tombstones reach online members as message:updated with change numbers; sync converges; files go", async () => {
+    const [u0, u1] = cluster.urls as [string, string];
+    const frank = await registerUser(u0);
+    const gina = await registerUser(u1);
+    const group = await createConversation(u0, frank.accessToken, {
+      type: "group",
+      title: "before leaving",
+      memberIds: [gina.user.id],
+    });
+    const direct = await createConversation(u0, frank.accessToken, { type: "direct", userId: gina.user.id });
+    const frankDevice = await connect(u0, frank.accessToken);
+    const ginaDevice = await connect(u1, gina.accessToken);
+    // One of frank's messages carries a file.
+    const bytes = Buffer.from("frank's notes\n");
+    const upload = await api<{ upload: { id: string; url: string; headers: Record<string, string> } }>(
+      u0,
+      "POST",
+      "/v1/uploads",
+      { token: frank.accessToken, body: { name: "notes.txt", mimeType: "text/plain", size: bytes.length } },
+    );
+    assert.equal(upload.status, 201, JSON.stringify(upload.body));
+    const { id: fileId, url: putUrl, headers } = upload.body.upload;
+    assert.equal((await fetch(new URL(putUrl, u0), { method: "PUT", headers, body: bytes })).status, 200);
+    const withFile = await request<{ ok: boolean; message: Message }>(frankDevice, "message:send", {
+      conversationId: group.id,
+      clientMsgId: randomUUID(),
+      content: "see attached",
+      attachmentIds: [fileId],
+    });
+    assert.equal(withFile.ok, true, JSON.stringify(withFile));
+    const frankSent = [
+      withFile.message,
+      await send(frankDevice, group.id, "two"),
+      await send(frankDevice, direct.id, "dm"),
+    ];
+    const ginas = await send(ginaDevice, group.id, "gina stays");
+    // Gina's device is caught up: its change cursors as sync hands them out now.
+    const before = await request<{ changeCursors: Record<string, number> }>(ginaDevice, "sync", {
+      cursors: { [group.id]: { seq: 3, changes: 0 }, [direct.id]: { seq: 1, changes: 0 } },
+    });
+
+    const expected = new Set(frankSent.map((m) => m.id));
+    const updates: Message[] = [];
+    const allUpdated = new Promise<void>((resolve) => {
+      ginaDevice.on("message:updated", (m: Message) => {
+        updates.push(m);
+        if (updates.filter((u) => expected.has(u.id)).length === expected.size) resolve();
+      });
+    });
+    assert.equal((await deleteMe(u0, frank.accessToken, { password: PASSWORD })).status, 204);
+    await Promise.race([
+      allUpdated,
+      new Promise((_, reject) => setTimeout(() => reject(new Error("no message:updated for every tombstone")), 5_000)),
+    ]);
+    for (const m of updates) {
+      assert.ok(expected.has(m.id), "only frank's messages change");
+      assert.equal(m.content, "");
+      assert.ok(m.deletedAt);
+      assert.deepEqual(m.attachments, []);
+    }
+    // Each tombstone took its own change number, in order within its conversation.
+    const groupChanges = updates.filter((m) => m.conversationId === group.id).map((m) => m.changeSeq);
+    assert.equal(new Set(groupChanges).size, 2);
+    assert.deepEqual(
+      groupChanges,
+      [...groupChanges].sort((a, b) => a - b),
+    );
+
+    // A device that was offline converges through sync with change cursors.
+    const after = await request<{ changes: Message[]; changeCursors: Record<string, number> }>(ginaDevice, "sync", {
+      cursors: {
+        [group.id]: { seq: 3, changes: before.changeCursors[group.id] ?? 0 },
+        [direct.id]: { seq: 1, changes: before.changeCursors[direct.id] ?? 0 },
+      },
+    });
+    assert.deepEqual(new Set(after.changes.map((m) => m.id)), expected);
+    assert.ok(after.changes.every((m) => m.content === "" && m.deletedAt !== null && m.attachments.length === 0));
+    assert.ok(after.changes.every((m) => m.id !== ginas.id));
+    const again = await request<{ changes: Message[] }>(ginaDevice, "sync", {
+      cursors: {
+        [group.id]: { seq: 3, changes: after.changeCursors[group.id]! },
+        [direct.id]: { seq: 1, changes: after.changeCursors[direct.id]! },
+      },
+    });
+    assert.deepEqual(again.changes, []);
+
+    // Frank's files are gone, rows and bytes.
+    await eventually(
+      async () => (await count("SELECT count(*) AS n FROM attachments WHERE uploader_id = $1", [frank.user.id])) === 0,
+      5_000,
+      "frank's attachment rows deleted",
+    );
+    assert.equal((await api(u1, "GET", `/v1/attachments/${fileId}`, { token: gina.accessToken })).status, 404);
   });
 
   test("ACCOUNT_DELETION_MESSAGES=delete: conversations nobody else is in go entirely; shared ones keep tombstones", async () => {

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
+import pg from "pg";
 import sharp from "sharp";
 import { createStorage, type ObjectStorage } from "../../src/attachments/storage.js";
 import { ChatHttpApi } from "../../src/client/http-api.js";
@@ -283,6 +284,39 @@ for (const mode of ["s3", "disk"] as const) {
       // Her old URL works until it expires (URL_TTL_S), then never again.
       await eventually(async () => (await fetch(carolsUrl)).status === 403, (URL_TTL_S + 5) * 1000, "URL expiry");
     });
+
+    test("a deleted message's files are deleted: its URLs answer 404, the objects and rows are gone", async () => {
+      const id = await upload(alice, await photoWithLocation(), "image/jpeg", "gone.jpg");
+      const ack = await send(aliceDevice, { attachmentIds: [id] });
+      assert.ok(ack.ok, JSON.stringify(ack));
+      const { url: fileUrl, thumbnailUrl } = ack.message.attachments[0]!;
+      assert.equal((await fetch(absolute(fileUrl))).status, 200);
+      assert.equal((await storage.size(thumbnailKey(id))) !== undefined, true);
+
+      const updated = waitForEvent(bobDevice, "message:updated", (m) => m.id === ack.message.id);
+      const deleted = await request<Ack<{ message: Message }>>(aliceDevice, "message:delete", {
+        conversationId,
+        messageId: ack.message.id,
+      });
+      assert.ok(deleted.ok, JSON.stringify(deleted));
+      assert.deepEqual(deleted.message.attachments, []);
+      assert.deepEqual((await updated).attachments, []);
+
+      await eventually(async () => (await storage.size(fileKey(id))) === undefined, 10_000, "file deleted");
+      assert.equal(await storage.size(thumbnailKey(id)), undefined);
+      assert.equal((await fetch(absolute(fileUrl))).status, 404, "the old download URL stops working");
+      assert.equal((await fetch(absolute(thumbnailUrl!))).status, 404);
+      const byBob = await api(url, "GET", `/v1/attachments/${id}`, { token: bob.accessToken });
+      assert.equal(byBob.status, 404);
+      // Every answer shows the tombstone without files.
+      const history = await api<{ messages: Message[] }>(url, "GET", `/v1/conversations/${conversationId}/messages`, {
+        token: bob.accessToken,
+      });
+      assert.deepEqual(history.body.messages.find((m) => m.id === ack.message.id)!.attachments, []);
+      const sync = await request<Ack<{ messages: Message[] }>>(bobDevice, "sync", { cursors: {} });
+      const inSync = sync.messages.find((m) => m.id === ack.message.id);
+      assert.deepEqual(inSync?.attachments ?? [], []);
+    });
   });
 
   describe(`unattached uploads (${mode} storage)`, () => {
@@ -342,6 +376,52 @@ for (const mode of ["s3", "disk"] as const) {
         assert.ok(!ack.ok && ack.error.code === "bad_request", "its row is gone too");
       } finally {
         device.close();
+      }
+    });
+
+    test("files of a deleted message left behind (storage failed after the delete) are deleted by the job", async (t) => {
+      // Simulated by tombstoning the row with SQL, as if the deletion right after the commit had failed: only where
+      // the test reaches the gateway's database (PostgreSQL, not the embedded PGlite).
+      if (cluster.databaseUrl === undefined) return t.skip("needs the PostgreSQL database");
+      const url = cluster.urls[0]!;
+      const user = await registerUser(url);
+      const sdk = new ChatHttpApi({ baseUrl: url, getAccessToken: async () => user.accessToken });
+      const { id } = await uploadFile(sdk, Buffer.from("left behind\n"), { name: "l.txt", mimeType: "text/plain" });
+      const { id: conversationId } = await createConversation(url, user.accessToken, {
+        type: "group",
+        title: "leftovers",
+        memberIds: [],
+      });
+      const device = await connectDevice(url, user.accessToken);
+      const db = new pg.Client({ connectionString: cluster.databaseUrl });
+      await db.connect();
+      try {
+        const ack = await request<Ack<{ message: Message }>>(device, "message:send", {
+          conversationId,
+          clientMsgId: randomUUID(),
+          content: "",
+          attachmentIds: [id],
+        });
+        assert.ok(ack.ok, JSON.stringify(ack));
+        const storage = createStorage({
+          S3_BUCKET: s3?.bucket,
+          S3_ENDPOINT: s3?.endpoint,
+          S3_REGION: "us-east-1",
+          S3_ACCESS_KEY_ID: s3 ? "S3RVER" : undefined,
+          S3_SECRET_ACCESS_KEY: s3 ? "S3RVER" : undefined,
+          S3_FORCE_PATH_STYLE: true,
+          DATA_DIR: cluster.env.DATA_DIR ?? "",
+          JWT_SECRET: cluster.env.JWT_SECRET!,
+        });
+        assert.ok((await storage.size(fileKey(id))) !== undefined);
+        await db.query("UPDATE messages SET content = '', deleted_at = now() WHERE id = $1", [ack.message.id]);
+        await eventually(async () => (await storage.size(fileKey(id))) === undefined, 10_000, "file deleted");
+        // The row goes right after its objects.
+        const rowGone = async () => (await db.query("SELECT 1 FROM attachments WHERE id = $1", [id])).rowCount === 0;
+        await eventually(rowGone, 10_000, "row deleted");
+      } finally {
+        device.close();
+        await db.end();
       }
     });
   });

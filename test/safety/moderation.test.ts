@@ -3,12 +3,12 @@
 // through the queue), suspension ending a user's sockets on every pod at once and refusing every way back in until
 // lifted, and the audit rows of each action.
 import assert from "node:assert/strict";
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { after, before, describe, test } from "node:test";
 import jwt from "jsonwebtoken";
 import pg from "pg";
-import type { AuthResult } from "../../src/protocol/types.js";
+import type { AuthResult, Message } from "../../src/protocol/types.js";
 import {
   api,
   connectDevice,
@@ -288,6 +288,78 @@ describe("reports and moderation", () => {
       token: admin(),
     });
     assert.equal(unknown.status, 404);
+  });
+
+  test("an admin deletes any message: tombstone and message:updated on the other pod, audited; users are refused", async () => {
+    const alice = await registerUser(urls[0]!);
+    const bob = await registerUser(urls[1]!);
+    const group = await createConversation(urls[0]!, alice.accessToken, {
+      type: "group",
+      title: "moderated",
+      memberIds: [bob.user.id],
+    });
+    const aliceDevice = await connectDevice(urls[0]!, alice.accessToken);
+    const bobDevice = await connectDevice(urls[1]!, bob.accessToken);
+    devices.push(aliceDevice, bobDevice);
+    const sent = await api<{ message: { id: string; seq: number } }>(
+      urls[0]!,
+      "POST",
+      `/v1/conversations/${group.id}/messages`,
+      { token: alice.accessToken, body: { clientMsgId: randomUUID(), content: "against the rules" } },
+    );
+    assert.equal(sent.status, 201, JSON.stringify(sent.body));
+    const path = `/v1/admin/conversations/${group.id}/messages/${sent.body.message.id}`;
+
+    // A user token, even the sender's or a member's, is not an admin token.
+    for (const token of [bob.accessToken, alice.accessToken]) {
+      const refused = await api<{ error: { code: string } }>(url, "DELETE", path, { token });
+      assert.equal(refused.status, 403);
+      assert.equal(refused.body.error.code, "forbidden");
+    }
+    const plain = serviceToken("plain-1", PLAIN_SECRET, "billing", "service");
+    assert.equal((await api(url, "DELETE", path, { token: plain })).status, 403);
+
+    const updated = waitForEvent(bobDevice, "message:updated", (m) => m.id === sent.body.message.id, 5_000);
+    const deleted = await api<{ message: Message }>(urls[2]!, "DELETE", path, { token: admin() });
+    assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
+    const tombstone = await updated;
+    for (const m of [deleted.body.message, tombstone]) {
+      assert.equal(m.content, "");
+      assert.ok(m.deletedAt);
+      assert.deepEqual(m.attachments, []);
+      assert.equal(m.seq, sent.body.message.seq);
+    }
+    assert.ok(tombstone.changeSeq > 0);
+
+    // Again: the same tombstone, nothing new recorded. Unknown: not_found.
+    assert.equal((await api(url, "DELETE", path, { token: admin() })).status, 200);
+    const unknown = `/v1/admin/conversations/${group.id}/messages/00000000-0000-4000-8000-000000000000`;
+    assert.equal((await api(url, "DELETE", unknown, { token: admin() })).status, 404);
+    assert.equal((await api(url, "DELETE", `/v1/admin/conversations/x/messages/y`, { token: admin() })).status, 404);
+
+    const audit = await api<{
+      entries: {
+        action: string;
+        actor: unknown;
+        target: { type: string; id: string };
+        details: unknown;
+        createdAt: string;
+      }[];
+    }>(url, "GET", "/v1/admin/audit?limit=100", { token: admin() });
+    const rows = audit.body.entries.filter((e) => e.target.id === sent.body.message.id);
+    assert.equal(rows.length, 1);
+    assert.deepEqual(
+      { ...rows[0], createdAt: undefined },
+      {
+        action: "message.delete",
+        actor: { keyId: "kid:mod-1", name: "trust-safety" },
+        target: { type: "message", id: sent.body.message.id },
+        details: { conversationId: group.id },
+        createdAt: undefined,
+        id: (rows[0] as { id?: string }).id,
+      },
+    );
+    assert.ok(Date.parse(rows[0]!.createdAt) <= Date.now());
   });
 });
 

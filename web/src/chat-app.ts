@@ -19,6 +19,7 @@ import { GroupAdminDialog } from "./group-admin.js";
 import { MessageActions } from "./message-actions.js";
 import { NewChatDialog } from "./new-chat-dialog.js";
 import { ReportDialog } from "./report-dialog.js";
+import { BlockControls } from "./block-controls.js";
 import { RequestBanner } from "./request-banner.js";
 import { SearchPanel } from "./search-panel.js";
 import { AttachmentTray, attachmentList } from "./attachments-ui.js";
@@ -63,6 +64,7 @@ export class ChatApp {
   private readonly requestBanner: RequestBanner;
   private readonly reportDialog: ReportDialog;
   private readonly groupDialog: GroupAdminDialog;
+  private readonly blocks: BlockControls;
   private readonly tray: AttachmentTray;
   private closed = false;
 
@@ -139,6 +141,10 @@ export class ChatApp {
     });
     this.reportDialog = new ReportDialog(this.client.api);
     this.groupDialog = new GroupAdminDialog(this.client.api, session.user, (id) => this.dropConversation(id));
+    this.blocks = new BlockControls(this.client.api, () => {
+      this.messagesDirty = true;
+      this.render();
+    });
     this.buildLayout();
     this.listen();
   }
@@ -151,6 +157,7 @@ export class ChatApp {
       if (err instanceof ChatApiError && err.code === "unauthorized") return this.signOut();
       // Offline at start: the first sync fills the list once the gateway answers.
     }
+    void this.blocks.load().catch(() => undefined);
     for (const entry of await this.outboxStorage.load()) this.addPending(entry);
     this.watchPresence();
     this.render();
@@ -490,6 +497,7 @@ export class ChatApp {
       this.searchPanel.element,
       h("h2", { class: "sidebar-title" }, "Chats"),
       this.list,
+      h("footer", { class: "sidebar-foot" }, this.blocks.openButton),
     );
 
     this.input.setAttribute("aria-label", "Message");
@@ -554,6 +562,7 @@ export class ChatApp {
       this.dialog.element,
       this.reportDialog.element,
       this.groupDialog.element,
+      this.blocks.dialog,
     );
   }
 
@@ -746,6 +755,7 @@ export class ChatApp {
         ),
       ),
       this.paneAction(conversation, peer),
+      ...(peer ? [this.blocks.headerButton(peer)] : []),
     );
   }
 
@@ -813,7 +823,12 @@ export class ChatApp {
       const failure = thread.pending.get(bubble.clientMsgId)?.failed ?? "Not sent";
       const stored = thread.stored.get(bubble.key);
       const changes = stored ? this.actions.look(stored) : "";
-      row(bubble.key, `${status}|${first}|${failure}|${changes}`, () => {
+      if (!mine && conversation.type === "group" && this.blocks.hides(senderId, bubble.key)) {
+        row(bubble.key, "blocked", () => this.blocks.placeholder(bubble.key));
+        continue;
+      }
+      const blocked = this.blocks.isBlocked(senderId);
+      row(bubble.key, `${status}|${first}|${failure}|${changes}|${blocked}`, () => {
         const meta = h("span", { class: "msg-meta" }, clockTime(bubble.createdAt));
         if (status) meta.append(statusMark(status));
         const el = h(
@@ -846,13 +861,18 @@ export class ChatApp {
           const author = state.nameOf(conversation, senderId);
           el.append(
             h(
-              "button",
-              {
-                class: "report-btn",
-                attrs: { type: "button", "aria-label": `Report message from ${author}` },
-                on: { click: () => this.reportDialog.open({ messageId: bubble.key }, `message from ${author}`) },
-              },
-              "Report",
+              "div",
+              { class: "msg-tools" },
+              h(
+                "button",
+                {
+                  class: "report-btn",
+                  attrs: { type: "button", "aria-label": `Report message from ${author}` },
+                  on: { click: () => this.reportDialog.open({ messageId: bubble.key }, `message from ${author}`) },
+                },
+                "Report",
+              ),
+              this.blocks.messageButton({ id: senderId, displayName: author }),
             ),
           );
         }

@@ -1,8 +1,9 @@
-// The operator API under /v1/admin: reports, suspensions and the audit log. Only service tokens with
+// The operator API under /v1/admin: reports, suspensions, deleting any message and the audit log. Only service tokens with
 // `role: "admin"`, which only a SERVICE_KEYS key marked admin can sign; user tokens and plain service tokens are
 // `forbidden`, no token `unauthorized` (the /v1 authenticator). Every action writes an audit row with the key and
 // name of the token, in the same transaction as the action.
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { deleteMessage, type MessageChanges } from "../../chat/message-changes.js";
 import { PageQuery, ReportStatusQuery, ResolveReportBody, SuspendBody } from "../../chat/schemas.js";
 import { forbidden } from "../../errors.js";
 import type { AdminActor, AuditLog } from "../../safety/audit.js";
@@ -14,6 +15,8 @@ export interface AdminRouteDeps {
   reports: Reports;
   suspensions: Suspensions;
   audit: AuditLog;
+  /** Message changes, for the operator's deletion (deleteMessage). */
+  changes: MessageChanges;
 }
 
 /** The admin behind the request; anyone else is `forbidden`. */
@@ -55,11 +58,27 @@ export function adminRoutes(app: FastifyInstance, deps: AdminRouteDeps): void {
     return deps.audit.list(limit ?? 50, cursor);
   });
 
-  // ---------------------------------------------------------------------------------------------------------------
-  // STUB, not built here: DELETE /v1/admin/conversations/:id/messages/:messageId (an operator deletes any message).
-  // It belongs to the message-delete work (tombstones and `message:updated`): register it here, call that module's
-  // delete with the admin as actor (skipping the sender/group-admin check), and in the same transaction write
-  // `deps.audit.record(actor, {action: "message.delete", targetType: "message", targetId: messageId, details:
-  // {conversationId}}, tx)`. Answer as the user route does: 200 `{message}` (the tombstone); unknown is `not_found`.
-  // ---------------------------------------------------------------------------------------------------------------
+  // An operator deletes any message: the same tombstone and `message:updated` as a member's deletion, with the audit
+  // row in the deleting transaction. Unknown (or not in that conversation) is `not_found`.
+  app.delete("/v1/admin/conversations/:id/messages/:messageId", async (request) => {
+    const actor = adminOf(request);
+    const ref = { conversationId: param(request, "id"), messageId: param(request, "messageId") };
+    const message = await deleteMessage(deps.changes, {
+      ...ref,
+      actorId: null,
+      asModerator: true,
+      inTransaction: (sql) =>
+        deps.audit.recordSql(
+          actor,
+          {
+            action: "message.delete",
+            targetType: "message",
+            targetId: ref.messageId,
+            details: { conversationId: ref.conversationId },
+          },
+          sql,
+        ),
+    });
+    return { message };
+  });
 }

@@ -1,0 +1,118 @@
+// Blocking on the chat page in a real browser (Debian's Chromium, playwright-core) against a real gateway: Alice
+// blocks Bob from their direct conversation's header, Bob's direct send is refused and shown as failed on his page,
+// Bob's group message is hidden on Alice's page behind a placeholder she can open; she unblocks him from the "Blocked
+// users" list and his retried send arrives; blocking from a message's tools hides his group messages again.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { after, before, describe, test } from "node:test";
+import { chromium, type Browser, type Page } from "playwright-core";
+import type { AuthResult, PublicUser } from "../../src/protocol/types.js";
+import { api, createConversation, eventually, registerUser } from "../helpers/clients.js";
+import { startGateways, type Cluster } from "../helpers/gateways.js";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const WAIT = 30_000;
+
+describe("blocking on the chat page", { timeout: 240_000 }, () => {
+  let cluster: Cluster;
+  let browser: Browser;
+  let url: string;
+
+  before(async () => {
+    execFileSync(process.execPath, ["scripts/build-web.mjs"], { stdio: "inherit" });
+    cluster = await startGateways(1, { adapter: "memory" });
+    url = cluster.urls[0]!;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await cluster?.cleanup();
+  });
+
+  async function signedIn(username: string): Promise<Page> {
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+    page.on("pageerror", (error) => console.error("page error:", error.message));
+    await page.goto(url);
+    await page.fill("#auth-username", username);
+    await page.fill("#auth-password", "correct horse battery");
+    await page.locator("form.auth-form button[type=submit]").click();
+    await page.locator("#me-name").waitFor({ timeout: WAIT });
+    return page;
+  }
+
+  const blockedBy = async (user: AuthResult) =>
+    (await api<{ users: PublicUser[] }>(url, "GET", "/v1/users/me/blocks", { token: user.accessToken })).body.users.map(
+      (u) => u.id,
+    );
+
+  test("block from the header, the direct send fails; group messages hidden; unblock from the list restores", async () => {
+    const [alice, bob, carol] = [await registerUser(url), await registerUser(url), await registerUser(url)];
+    const direct = await createConversation(url, alice.accessToken, { type: "direct", userId: bob.user.id });
+    const directItem = `.conv-item[data-conversation-id="${direct.id}"]`;
+    const group = await createConversation(url, alice.accessToken, {
+      type: "group",
+      title: "Climbers",
+      memberIds: [bob.user.id, carol.user.id],
+    });
+    await api(url, "POST", `/v1/conversations/${group.id}/messages`, {
+      token: bob.accessToken,
+      body: { clientMsgId: "g1", content: "bob in the group" },
+    });
+    const [alicePage, bobPage] = await Promise.all([signedIn(alice.user.username), signedIn(bob.user.username)]);
+
+    // Alice blocks Bob from their direct conversation's header.
+    await alicePage.click(directItem);
+    await alicePage.locator("#pane-title", { hasText: bob.user.displayName }).waitFor({ timeout: WAIT });
+    await alicePage.click("#block-user-btn");
+    await alicePage.locator('#block-user-btn[data-blocked="true"]').waitFor({ timeout: WAIT });
+    assert.deepEqual(await blockedBy(alice), [bob.user.id]);
+
+    // Bob's direct send is refused by the gateway and shown as failed.
+    await bobPage.click(directItem);
+    await bobPage.locator("#pane-title", { hasText: alice.user.displayName }).waitFor({ timeout: WAIT });
+    await bobPage.fill("#composer-input", "are you there?");
+    await bobPage.click("#send");
+    const failed = bobPage.locator('#messages .msg.mine[data-status="failed"]', { hasText: "are you there?" });
+    await failed.waitFor({ timeout: WAIT });
+    await failed.locator(".retry-btn", { hasText: "Not sent" }).waitFor({ timeout: WAIT });
+
+    // In the group, Bob's message is hidden on Alice's page until she asks for it.
+    await alicePage.click(`.conv-item[data-conversation-id="${group.id}"]`);
+    await alicePage.locator("#pane-title", { hasText: "Climbers" }).waitFor({ timeout: WAIT });
+    const placeholder = alicePage.locator("#messages .blocked-msg", { hasText: "blocked user" });
+    await placeholder.waitFor({ timeout: WAIT });
+    assert.equal(await alicePage.locator("#messages .msg-text", { hasText: "bob in the group" }).count(), 0);
+    await placeholder.locator(".show-blocked").click();
+    await alicePage.locator("#messages .msg-text", { hasText: "bob in the group" }).waitFor({ timeout: WAIT });
+
+    // Unblock from the "Blocked users" list.
+    await alicePage.click("#blocked-users-btn");
+    const entry = alicePage.locator(`#blocked-list [data-user-id="${bob.user.id}"]`);
+    await entry.locator("[data-action=unblock]").click();
+    await entry.waitFor({ state: "detached", timeout: WAIT });
+    await alicePage.locator("#blocked-list", { hasText: "not blocked anyone" }).waitFor({ timeout: WAIT });
+    assert.deepEqual(await blockedBy(alice), []);
+    await alicePage.locator("#blocked-dialog").evaluate((d) => (d as HTMLDialogElement).close());
+
+    // Bob retries: this time it arrives on Alice's page.
+    await failed.locator(".retry-btn").click();
+    await bobPage
+      .locator('#messages .msg.mine:not([data-status="failed"])', { hasText: "are you there?" })
+      .waitFor({ timeout: WAIT });
+    await alicePage.click(directItem);
+    await alicePage.locator("#messages .msg-text", { hasText: "are you there?" }).waitFor({ timeout: WAIT });
+    await alicePage.locator('#block-user-btn[data-blocked="false"]').waitFor({ timeout: WAIT });
+
+    // Blocking from a message's tools, next to "Report": his group messages are hidden again.
+    await alicePage.click(`.conv-item[data-conversation-id="${group.id}"]`);
+    const bobsMessage = alicePage.locator("#messages .msg.theirs", { hasText: "bob in the group" });
+    await bobsMessage.hover();
+    await bobsMessage.locator(".block-btn").click();
+    await alicePage.locator("#messages .blocked-msg").waitFor({ timeout: WAIT });
+    await eventually(async () => (await blockedBy(alice)).includes(bob.user.id), WAIT, "blocked from the message");
+  });
+});
