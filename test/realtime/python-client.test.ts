@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Message } from "../../src/protocol/types.js";
-import { createConversation, eventually, registerUser } from "../helpers/clients.js";
+import { acceptConversation, createConversation, eventually, registerUser } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 import { PythonDevice } from "../helpers/python-device.js";
 
@@ -40,6 +40,8 @@ describe("a non-JavaScript Socket.IO client (python3-socketio)", () => {
     const alice = await registerUser(u0);
     const bob = await registerUser(u1);
     const conversation = await createConversation(u0, alice.accessToken, { type: "direct", userId: bob.user.id });
+    // Accepted: until then alice, who opened it, would see none of bob's markers (a message request).
+    await acceptConversation(u1, bob.accessToken, conversation.id);
 
     const aliceWs = device();
     const bobWs = device();

@@ -9,6 +9,7 @@ import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import { WebhookReceiver } from "../fixtures/push/webhook-receiver.js";
 import {
+  acceptConversation,
   api,
   collect,
   connectDevice,
@@ -84,7 +85,12 @@ describe("gateways on a Redis Cluster", { timeout: 110_000 }, () => {
 
   test("presence crosses pods", async () => {
     const [watcher, target] = await Promise.all([registerUser(cluster.urls[0]!), registerUser(cluster.urls[1]!)]);
-    await createConversation(cluster.urls[0]!, watcher.accessToken, { type: "direct", userId: target.user.id });
+    const direct = await createConversation(cluster.urls[0]!, watcher.accessToken, {
+      type: "direct",
+      userId: target.user.id,
+    });
+    // Accepted: until then the one who opened it sees no presence of the other (a message request).
+    await acceptConversation(cluster.urls[1]!, target.accessToken, direct.id);
     const watching = await connectDevice(cluster.urls[0]!, watcher.accessToken);
     sockets.push(watching);
     const answer = await request<{ ok: boolean; presence: Record<string, { online: boolean }> }>(
@@ -256,6 +262,7 @@ describe("gateways on a Redis Cluster", { timeout: 110_000 }, () => {
       type: "direct",
       userId: away.user.id,
     });
+    await acceptConversation(cluster.urls[1]!, away.accessToken, id);
     await send(cluster.urls[1]!, sender.accessToken, id, "still there?");
     await eventually(() => webhook.for(away.user.id).length === 1, 20_000, "one push after the failover");
     const watching = await connectDevice(cluster.urls[0]!, sender.accessToken);
