@@ -72,11 +72,11 @@ export const HistoryQuery = z
  * the message kept would differ from the one acked); its length limit is checked by the domain (payload_too_large,
  * not bad_request). Newlines, tabs and other control characters are the sender's text and stay.
  */
-export const content = z
+const textContent = z
   .string()
   .refine((s) => !s.includes("\u0000"), "must not contain a NUL character")
-  .refine((s) => !LONE_SURROGATE.test(s), "must not contain a lone UTF-16 surrogate")
-  .refine((s) => s.trim().length > 0, "must not be empty");
+  .refine((s) => !LONE_SURROGATE.test(s), "must not contain a lone UTF-16 surrogate");
+export const content = textContent.refine((s) => s.trim().length > 0, "must not be empty");
 // Printable ASCII without spaces: enough for UUIDs and any client's own scheme, and nothing the database could refuse
 // (a NUL) or a log could misrender (control characters), so one client's odd id never reaches a shared batch.
 /**
@@ -95,7 +95,8 @@ export const attachmentIds = z
 /** A message's text may be empty (or omitted) only when it carries attachments. */
 const textOrFiles = <T extends { content?: string | undefined; attachmentIds?: string[] | undefined }>(m: T) =>
   (m.content ?? "").trim().length > 0 || (m.attachmentIds?.length ?? 0) > 0;
-const optionalContent = z.string().refine((s) => !s.includes("\u0000"), "must not contain a NUL character");
+// The same text rules as `content` (no NUL, no lone surrogate), but empty is allowed here: files may come alone.
+const optionalContent = textContent;
 const withContent = { message: "must not be empty", path: ["content"] };
 
 export const SendBody = z

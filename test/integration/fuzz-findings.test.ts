@@ -67,6 +67,22 @@ describe("fuzz findings", () => {
     }
   });
 
+  test("a query string that is not percent-encoded UTF-8 is bad_request, not searched for as typed", async () => {
+    // fast-querystring keeps such an escape undecoded: the search ran for the text "%ED%A0%80" and answered 200.
+    for (const query of ["query=%ED%A0%80", "query=ab%ZZ", "query=ab%E2%82", "query=ab%"]) {
+      for (const path of ["/v1/search/messages", "/v1/users"]) {
+        const res = await api(gw.url, "GET", `${path}?${query}`, { token: alice.accessToken });
+        assert.equal(res.status, 400, `${path}?${query}`);
+        assert.equal((res.body.error as { code: string }).code, "bad_request", `${path}?${query}`);
+      }
+    }
+    // Proper escapes, multi-byte ones included, still work.
+    const ok = await api(gw.url, "GET", "/v1/search/messages?query=%C3%A9t%C3%A9%20caf%C3%A9", {
+      token: alice.accessToken,
+    });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  });
+
   test("an upper-cased id names nothing: no second direct conversation, not_found rather than an empty 200", async () => {
     const before = await count("conversations");
     const direct = await api(gw.url, "POST", "/v1/conversations", {
