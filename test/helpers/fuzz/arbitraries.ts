@@ -11,6 +11,13 @@ const wrap = (middle: fc.Arbitrary<string>) =>
 
 /** Text with at least one control character (NUL, newline, escape, DEL, C1...) somewhere. */
 export const withControl = wrap(fc.constantFrom(...CONTROLS));
+/**
+ * Text with a control character between two letters: for free-text fields, which trim their ends (a leading tab or
+ * a trailing newline is trimmed off and the rest is valid), so only a control inside the text must be refused.
+ */
+export const withInnerControl = fc
+  .tuple(fc.string({ maxLength: 8 }), fc.constantFrom(...CONTROLS), fc.string({ maxLength: 8 }))
+  .map(([a, control, b]) => `a${a}${control}${b}z`);
 /** Text with a NUL character. */
 export const withNul = wrap(fc.constant("\u0000"));
 /** Text with an unpaired UTF-16 surrogate (not Unicode text; no UTF-8 form). */
@@ -107,7 +114,7 @@ export const notObject = fc.oneof(
 
 /** A string that is not a valid value for a field of at most `max` characters: wrong type, too long, controls... */
 export const badText = (max: number) =>
-  fc.oneof(notString, tooLong(max), withControl, withNul, withLoneSurrogate, blank);
+  fc.oneof(notString, tooLong(max), withInnerControl, withNul, withLoneSurrogate, blank);
 
 /** An integer field's bad values: every wrong number and every wrong type. */
 export const badInteger = fc.oneof(badNumber, notNumber);

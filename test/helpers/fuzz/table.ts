@@ -20,6 +20,7 @@ import {
   tooLong,
   unknownUuid,
   withControl,
+  withInnerControl,
   withLoneSurrogate,
   withNul,
 } from "./arbitraries.js";
@@ -150,7 +151,7 @@ const badEmoji = fc
     fc.string({ minLength: 1, maxLength: 8 }),
     fc.constantFrom("👍👍", "a👍", "👍 ", "\u200d", "\ud83c\udffd", "\ufe0f", ":+1:", "1", "#", "©"),
     tooLong(32),
-    withControl,
+    withInnerControl,
     withLoneSurrogate,
   )
   .filter((e) => !isSingleEmoji(e));
@@ -357,7 +358,7 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
             fc.oneof(
               blank,
               tooLong(32),
-              withControl,
+              withInnerControl,
               withLoneSurrogate,
               fc.array(fc.constant("ab"), { minLength: 2, maxLength: 3 }),
             ),
@@ -554,7 +555,7 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
             fc.oneof(
               blank,
               tooLong(200),
-              withControl,
+              withInnerControl,
               withLoneSurrogate,
               fc.array(fc.constant("ab"), { minLength: 2, maxLength: 3 }),
             ),
