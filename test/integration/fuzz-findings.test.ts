@@ -11,6 +11,7 @@ import { api, connectDevice, createConversation, type Device, registerUser, requ
 import { type InProcessGateway, startInProcessGateway } from "../helpers/fuzz/in-process-gateway.js";
 
 const SERVICE_JWT_SECRET = "service-secret-that-is-long-enough-for-hs256-0123";
+const ADMIN_KEY = { kid: "findings-admin", secret: "admin-secret-that-is-long-enough-for-hs256-4567", name: "ops" };
 
 type Ack = { ok: boolean; error?: { code: string; message: string } };
 
@@ -25,7 +26,11 @@ describe("fuzz findings", () => {
     Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
 
   before(async () => {
-    gw = await startInProcessGateway({ SERVICE_JWT_SECRET, MESSAGE_MAX_CHARS: "100" });
+    gw = await startInProcessGateway({
+      SERVICE_JWT_SECRET,
+      SERVICE_KEYS: `${ADMIN_KEY.kid}:${ADMIN_KEY.secret}:${ADMIN_KEY.name}:admin`,
+      MESSAGE_MAX_CHARS: "100",
+    });
     db = new pg.Client({ connectionString: gw.databaseUrl });
     await db.connect();
     [alice, bob] = await Promise.all([registerUser(gw.url), registerUser(gw.url)]);
@@ -132,5 +137,37 @@ describe("fuzz findings", () => {
     assert.equal(await count("users"), users, "no system user was created");
     assert.equal((await post(conversationId, "invoice paid")).status, 201);
     assert.equal(await count("users"), users + 1, "the first accepted post creates it");
+  });
+
+  test("a JSON null body is not an empty one: the admin API and account deletion refuse it and change nothing", async () => {
+    const admin = jwt.sign({ role: "admin" }, ADMIN_KEY.secret, {
+      subject: ADMIN_KEY.name,
+      issuer: "chat-gateway",
+      audience: "chat-gateway",
+      expiresIn: 300,
+      keyid: ADMIN_KEY.kid,
+    });
+    const carol = await registerUser(gw.url);
+    const report = await api<{ report: { id: string } }>(gw.url, "POST", "/v1/reports", {
+      token: alice.accessToken,
+      body: { userId: carol.user.id, reason: "findings" },
+    });
+    assert.equal(report.status, 201);
+    const nullBody = (path: string, token: string, method = "POST") =>
+      api(gw.url, method, path, { token, rawBody: "null" });
+    const suspended = async () =>
+      (await db.query(`SELECT suspended_at FROM users WHERE id = $1`, [carol.user.id])).rows[0]!.suspended_at;
+    const suspend = await nullBody(`/v1/admin/users/${carol.user.id}/suspend`, admin);
+    assert.equal(suspend.status, 400, JSON.stringify(suspend.body));
+    assert.equal(await suspended(), null, "carol is not suspended");
+    const resolve = await nullBody(`/v1/admin/reports/${report.body.report.id}/resolve`, admin);
+    assert.equal(resolve.status, 400, JSON.stringify(resolve.body));
+    const open = await db.query(`SELECT count(*)::int AS n FROM reports WHERE resolved_at IS NULL`);
+    assert.equal(open.rows[0]!.n, 1, "the report is still open");
+    const deletion = await nullBody("/v1/users/me", carol.accessToken, "DELETE");
+    assert.equal(deletion.status, 400);
+    // No body at all is still the empty one the routes allow.
+    const bare = await api(gw.url, "POST", `/v1/admin/reports/${report.body.report.id}/resolve`, { token: admin });
+    assert.equal(bare.status, 200, JSON.stringify(bare.body));
   });
 });
