@@ -11,6 +11,7 @@ import type { GatewayMetrics } from "../observability/metrics.js";
 import type { OriginPolicy } from "../realtime/origins.js";
 import { authenticator } from "./authenticate.js";
 import { registerOperationsRoutes } from "./operations.js";
+import { useUtf8JsonParser } from "./json-body.js";
 import { refuseMalformedQuery } from "./query-encoding.js";
 import { authRoutes } from "./routes/auth-routes.js";
 import { chatRoutes, type ChatRouteDeps } from "./routes/chat-routes.js";
@@ -103,6 +104,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     void reply.code(404).send({ error: { code: "not_found", message: "no such route" } });
   });
   app.addHook("onRequest", refuseMalformedQuery);
+  useUtf8JsonParser(app);
   app.addHook("onResponse", async (request, reply) => {
     deps.metrics.httpRequests.inc({
       route: request.routeOptions.url ?? "unmatched",

@@ -170,4 +170,33 @@ describe("fuzz findings", () => {
     const bare = await api(gw.url, "POST", `/v1/admin/reports/${report.body.report.id}/resolve`, { token: admin });
     assert.equal(bare.status, 200, JSON.stringify(bare.body));
   });
+
+  test("a JSON body declared in another charset than UTF-8 is refused, not read as UTF-8", async () => {
+    const admin = jwt.sign({ role: "admin" }, ADMIN_KEY.secret, {
+      subject: ADMIN_KEY.name,
+      issuer: "chat-gateway",
+      audience: "chat-gateway",
+      expiresIn: 300,
+      keyid: ADMIN_KEY.kid,
+    });
+    const carol = await registerUser(gw.url);
+    const suspend = (contentType: string) =>
+      api(gw.url, "POST", `/v1/admin/users/${carol.user.id}/suspend`, {
+        token: admin,
+        rawBody: "{}",
+        headers: { "content-type": contentType },
+      });
+    for (const type of [
+      "application/json; charset=utf-16",
+      "application/json;charset=latin1",
+      'application/json; charset=""',
+    ]) {
+      const res = await suspend(type);
+      assert.equal(res.status, 400, type);
+      assert.equal((res.body.error as { code: string }).code, "bad_request", type);
+    }
+    const row = await db.query(`SELECT suspended_at FROM users WHERE id = $1`, [carol.user.id]);
+    assert.equal(row.rows[0]!.suspended_at, null, "carol is not suspended");
+    assert.equal((await suspend("application/json; charset=UTF-8")).status, 200, "UTF-8 declared is fine");
+  });
 });

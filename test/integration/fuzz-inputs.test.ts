@@ -473,6 +473,7 @@ async function buildContext(url: string): Promise<FuzzContext> {
     foreignConversationId: foreign.id,
     takenUsername: alice.user.username,
     ownMessageIds: [direct.id, group.id].flatMap((id) => messageIds.get(id)!),
+    ownGroupMessageIds: messageIds.get(group.id)!,
     bobMessageId: bobs.body.message.id,
     foreignMessageId: messageIds.get(foreign.id)![0]!,
     attachmentId: attachments[0]!.id,

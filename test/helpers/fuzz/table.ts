@@ -55,6 +55,8 @@ export interface FuzzContext {
   badTokens: string[];
   /** Alice's own messages in her conversations (the last of each carries a file), and one of bob and carol's. */
   ownMessageIds: string[];
+  /** Those of them in the group: a message and its conversation are valid together only as a pair. */
+  ownGroupMessageIds: string[];
   foreignMessageId: string;
   /** Bob's message in the group: alice may report it. */
   bobMessageId: string;
@@ -132,16 +134,26 @@ const badQueryInt = fc.oneof(
   fc.string({ maxLength: 12 }).filter((s) => !/^\d+$/.test(s)),
   fc.array(queryInt, { minLength: 2, maxLength: 3 }),
 );
+const badSeqQuery = badQueryInt.filter((v) => v !== "0");
 const b64 = (bytes: number) =>
   fc.uint8Array({ minLength: bytes, maxLength: bytes }).map((b) => Buffer.from(b).toString("base64url"));
 
 /** A message alice may act on, or one she cannot see (someone else's conversation, unknown, junk, a variant). */
 const notVisibleMessage = (ctx: FuzzContext) =>
   fc.oneof(badId, fc.constant(ctx.foreignMessageId), variantsOf(ctx.ownMessageIds));
-const ownMessage = (ctx: FuzzContext) => field(fc.constantFrom(...ctx.ownMessageIds), notVisibleMessage(ctx));
+/**
+ * A message of alice's in the group and the group itself: the valid pair, so that what refuses an input is what the
+ * generator broke and not a message of another conversation. That is one of the ways to break it, too.
+ */
+const groupMessageConversation = (ctx: FuzzContext) =>
+  field(
+    fc.constant(ctx.groupConversationId),
+    fc.oneof(notVisibleConversation(ctx), fc.constant(ctx.directConversationId)),
+  );
+const ownMessage = (ctx: FuzzContext) => field(fc.constantFrom(...ctx.ownGroupMessageIds), notVisibleMessage(ctx));
 const ownMessageParam = (ctx: FuzzContext) =>
   field(
-    fc.constantFrom(...ctx.ownMessageIds),
+    fc.constantFrom(...ctx.ownGroupMessageIds),
     fc.oneof(pathId, fc.constant(ctx.foreignMessageId), variantsOf(ctx.ownMessageIds)),
   );
 const validEmoji = fc.constantFrom("👍", "❤️", "😀", "🎉", "👍🏽", "🇫🇷", "👩‍💻");
@@ -155,8 +167,8 @@ const badEmoji = fc
     withLoneSurrogate,
   )
   .filter((e) => !isSingleEmoji(e));
-/** message:send's and the HTTP send's reply and files: valid ones are a message of alice's and no file. */
-const replyToId = (ctx: FuzzContext) => field(fc.constantFrom(...ctx.ownMessageIds), notVisibleMessage(ctx), true);
+/** message:send's and the HTTP send's reply and files: valid ones are a message of alice's in the group, no file. */
+const replyToId = (ctx: FuzzContext) => field(fc.constantFrom(...ctx.ownGroupMessageIds), notVisibleMessage(ctx), true);
 const attachmentIdsField = (ctx: FuzzContext) =>
   field(
     fc.constant([]),
@@ -178,7 +190,8 @@ export function socketEntries(ctx: FuzzContext): SocketEntry[] {
       event: "message:send",
       payload: {
         fields: {
-          conversationId: memberConversation(ctx),
+          // The group: replyToId's valid values are its messages.
+          conversationId: field(fc.constant(ctx.groupConversationId), notVisibleConversation(ctx)),
           clientMsgId,
           content: content(ctx),
           replyToId: replyToId(ctx),
@@ -189,18 +202,18 @@ export function socketEntries(ctx: FuzzContext): SocketEntry[] {
     {
       event: "message:edit",
       payload: {
-        fields: { conversationId: memberConversation(ctx), messageId: ownMessage(ctx), content: content(ctx) },
+        fields: { conversationId: groupMessageConversation(ctx), messageId: ownMessage(ctx), content: content(ctx) },
       },
     },
     {
       event: "message:delete",
-      payload: { fields: { conversationId: memberConversation(ctx), messageId: ownMessage(ctx) } },
+      payload: { fields: { conversationId: groupMessageConversation(ctx), messageId: ownMessage(ctx) } },
     },
     {
       event: "message:react",
       payload: {
         fields: {
-          conversationId: memberConversation(ctx),
+          conversationId: groupMessageConversation(ctx),
           messageId: ownMessage(ctx),
           emoji: field(validEmoji, fc.oneof(badEmoji, notString, fc.constant(""))),
           on: field(fc.boolean(), notBoolean),
@@ -446,8 +459,9 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
       params: conversationParam,
       query: {
         fields: {
-          before: field(fc.integer({ min: 0, max: ctx.maxSeq }).map(String), badQueryInt, true),
-          after: field(fc.integer({ min: 0, max: ctx.maxSeq }).map(String), badQueryInt, true),
+          // A seq may be 0 (badQueryInt's "0" is for limits, which start at 1).
+          before: field(fc.integer({ min: 0, max: ctx.maxSeq }).map(String), badSeqQuery, true),
+          after: field(fc.integer({ min: 0, max: ctx.maxSeq }).map(String), badSeqQuery, true),
           limit: field(queryInt, badQueryInt, true),
         },
       },
@@ -456,12 +470,10 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
       route: "POST /v1/conversations/:id/messages",
       auth: true,
       acceptsServiceTokens: true,
-      // A service posts into any conversation that exists, bob and carol's included: not an invalid id here.
+      // A service posts into any conversation that exists, bob and carol's included: not an invalid id here. The
+      // group only is valid: replyToId's valid values are its messages.
       params: {
-        id: field(
-          fc.constantFrom(...ctx.memberConversationIds),
-          fc.oneof(pathId, variantsOf(ctx.memberConversationIds)),
-        ),
+        id: field(fc.constant(ctx.groupConversationId), fc.oneof(pathId, variantsOf(ctx.memberConversationIds))),
       },
       body: {
         strict: true,
@@ -603,7 +615,13 @@ type ParamFields = Record<string, ReturnType<typeof field>>;
 
 /** Editing, deleting and reacting to a message over HTTP: alice's own messages, never all of it valid at once. */
 function messageChangeEntries(ctx: FuzzContext, conversationParam: ParamFields): HttpEntry[] {
-  const params = { ...conversationParam, messageId: ownMessageParam(ctx) };
+  const params = {
+    id: field(
+      fc.constant(ctx.groupConversationId),
+      fc.oneof(conversationParam.id!.invalid, fc.constant(ctx.directConversationId)),
+    ),
+    messageId: ownMessageParam(ctx),
+  };
   // In a path an emoji is percent-encoded text; junk, two emoji or none at all are refused.
   const emojiParam = field(validEmoji, fc.oneof(badEmoji, fc.constant("")));
   return [
