@@ -21,7 +21,8 @@ const printable = (max: number) => fc.string({ maxLength: max }).filter((s) => /
 function rawBodies(bodyLimit: number): fc.Arbitrary<{ raw: string; contentType?: string }> {
   const json = (raw: string) => ({ raw, contentType: "application/json" });
   return fc.oneof(
-    fc.constantFrom('{"a":', "{'a':1}", "[1,2", "{}}", "\u0000", "nul", '{"a":1,}', "\ufeff{}", "").map(json),
+    // A byte order mark before valid JSON may be ignored (RFC 8259, 8.1), so only before invalid JSON is it refused.
+    fc.constantFrom('{"a":', "{'a':1}", "[1,2", "{}}", "\u0000", "nul", '{"a":1,}', "\ufeff{,}", "").map(json),
     fc
       .string({ maxLength: 60 })
       .filter((s) => {

@@ -18,6 +18,7 @@ import {
   notObject,
   notString,
   tooLong,
+  tooLongText,
   unknownUuid,
   withControl,
   withInnerControl,
@@ -289,7 +290,7 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
   const badUsername = fc.oneof(
     notString,
     fc.string({ maxLength: 2 }),
-    tooLong(32),
+    tooLongText(32),
     withControl,
     withLoneSurrogate,
     fc.constantFrom("a b c", "Ω-ω-Ω", "name@example.com"),
@@ -370,7 +371,7 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
             fc.stringMatching(/^[a-z]{1,10}$/),
             fc.oneof(
               blank,
-              tooLong(32),
+              tooLongText(32),
               withInnerControl,
               withLoneSurrogate,
               fc.array(fc.constant("ab"), { minLength: 2, maxLength: 3 }),
@@ -566,7 +567,7 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
             fc.stringMatching(/^[a-z]{2,10}( [a-z]{2,10})?$/),
             fc.oneof(
               blank,
-              tooLong(200),
+              tooLongText(200),
               withInnerControl,
               withLoneSurrogate,
               fc.array(fc.constant("ab"), { minLength: 2, maxLength: 3 }),
