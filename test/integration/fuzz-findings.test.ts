@@ -199,4 +199,13 @@ describe("fuzz findings", () => {
     assert.equal(row.rows[0]!.suspended_at, null, "carol is not suspended");
     assert.equal((await suspend("application/json; charset=UTF-8")).status, 200, "UTF-8 declared is fine");
   });
+
+  test("a URL past the header size limit gets the error envelope (payload_too_large), not Fastify's 431 body", async () => {
+    const res = await api(gw.url, "GET", `/v1/search/messages?query=a${"%F0%9F%98%80".repeat(1500)}`, {
+      token: alice.accessToken,
+    });
+    assert.equal(res.status, 413);
+    assert.equal((res.body.error as { code: string }).code, "payload_too_large");
+    assert.equal((await fetch(`${gw.url}/healthz`)).status, 200, "the gateway carries on");
+  });
 });
