@@ -11,6 +11,9 @@ import type { GatewayMetrics } from "../observability/metrics.js";
 import type { OriginPolicy } from "../realtime/origins.js";
 import { authenticator } from "./authenticate.js";
 import { registerOperationsRoutes } from "./operations.js";
+import { clientErrorHandler } from "./client-errors.js";
+import { useUtf8JsonParser } from "./json-body.js";
+import { refuseMalformedQuery } from "./query-encoding.js";
 import { authRoutes } from "./routes/auth-routes.js";
 import { chatRoutes, type ChatRouteDeps } from "./routes/chat-routes.js";
 
@@ -48,6 +51,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     requestIdHeader: "x-request-id",
     // Errors Fastify meets before routing (a malformed percent-encoding in the path, FST_ERR_BAD_URL) bypass the
     // error handler; without this they get Fastify's own body instead of the contract's error envelope.
+    clientErrorHandler,
     frameworkErrors: (err, _request, reply) => {
       const { error, status } = toWireError(err);
       void (reply as FastifyReply).code(status).send({ error });
@@ -101,6 +105,8 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   app.setNotFoundHandler((_request, reply) => {
     void reply.code(404).send({ error: { code: "not_found", message: "no such route" } });
   });
+  app.addHook("onRequest", refuseMalformedQuery);
+  useUtf8JsonParser(app);
   app.addHook("onResponse", async (request, reply) => {
     deps.metrics.httpRequests.inc({
       route: request.routeOptions.url ?? "unmatched",

@@ -8,6 +8,9 @@
 //   FUZZ_SEED=<seed> FUZZ_RUNS=<runs> node --import tsx --test test/integration/fuzz-inputs.test.ts
 // (FUZZ_ONLY=<part of an event or route name> runs only those entries, with the same runs each as in the full run.)
 import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 import jwt from "jsonwebtoken";
@@ -20,7 +23,9 @@ import { TEST_JWT_SECRET } from "../helpers/gateways.js";
 import { type InProcessGateway, listRoutes, startInProcessGateway } from "../helpers/fuzz/in-process-gateway.js";
 import { type HttpCase, httpCases, type SocketCase, socketCases } from "../helpers/fuzz/requests.js";
 import { type StateFingerprint, stateFingerprint } from "../helpers/fuzz/state-fingerprint.js";
-import { type FuzzContext, httpEntries, socketEntries } from "../helpers/fuzz/table.js";
+import { type FuzzContext, httpEntries, type SignedFileUrl, socketEntries } from "../helpers/fuzz/table.js";
+import { ChatHttpApi } from "../../src/client/http-api.js";
+import { uploadFile } from "../../src/client/uploads.js";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261202);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 10_000);
@@ -28,6 +33,8 @@ const RUNS = Number(process.env.FUZZ_RUNS ?? 10_000);
 const ONLY = process.env.FUZZ_ONLY;
 const BODY_LIMIT = 16 * 1024;
 const SERVICE_JWT_SECRET = "service-secret-that-is-long-enough-for-hs256-0123";
+/** An admin key (SERVICE_KEYS): the /v1/admin routes are fuzzed with its tokens as the valid caller. */
+const ADMIN_KEY = { kid: "fuzz-admin", secret: "admin-secret-that-is-long-enough-for-hs256-4567", name: "ops" };
 const MESSAGE_MAX_CHARS = 200;
 /** Socket.IO refuses to send these names; the server's parser refuses them too (see socket.io-parser). */
 const RESERVED_EVENTS = new Set([
@@ -51,9 +58,11 @@ describe("fuzzing every input with malformed values", { timeout: 300_000 }, () =
   let baseline: Record<string, string>;
   const disconnects: string[] = [];
   let inputs = 0;
+  let dataDir: string;
 
   before(async () => {
     console.log(`fuzz: FUZZ_SEED=${SEED} FUZZ_RUNS=${RUNS} (set either to replay or to fuzz longer)`);
+    dataDir = await mkdtemp(join(tmpdir(), "fuzz-data-"));
     const vapid = webpush.generateVAPIDKeys();
     gw = await startInProcessGateway({
       MESSAGE_MAX_CHARS: String(MESSAGE_MAX_CHARS),
@@ -66,6 +75,9 @@ describe("fuzzing every input with malformed values", { timeout: 300_000 }, () =
       // The set-up's messages would be pushed to endpoints that do not exist, and the failures logged as errors.
       PUSH_GRACE_MS: "3600000",
       SERVICE_JWT_SECRET,
+      SERVICE_KEYS: `${ADMIN_KEY.kid}:${ADMIN_KEY.secret}:${ADMIN_KEY.name}:admin`,
+      // Embedded file storage (the /files routes) in a scratch directory, not in the working tree.
+      DATA_DIR: dataDir,
     });
     ctx = await buildContext(gw.url);
     state = await stateFingerprint(gw.databaseUrl);
@@ -79,6 +91,7 @@ describe("fuzzing every input with malformed values", { timeout: 300_000 }, () =
     device?.close();
     await state?.close();
     await gw?.close();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
   let logsSeen = 0;
@@ -360,7 +373,23 @@ function jsonSafe(value: unknown): unknown {
   return text === undefined ? null : JSON.parse(text);
 }
 
+/** A signed /files URL as the fuzz table takes it: the key's two path segments and the signed query. */
+function signedFile(url: string): SignedFileUrl {
+  const parsed = new URL(url, "http://gateway");
+  const [, files, dir, id] = parsed.pathname.split("/");
+  assert.equal(files, "files", url);
+  return { dir: dir!, id: id!, query: Object.fromEntries(parsed.searchParams) };
+}
+
+/** An upload of a few bytes of text, through the SDK (ticket, PUT), not yet sent: its id. */
+async function uploadText(url: string, who: AuthResult): Promise<string> {
+  const sdk = new ChatHttpApi({ baseUrl: url, getAccessToken: async () => who.accessToken });
+  const uploaded = await uploadFile(sdk, Buffer.from("fuzz\n"), { name: "fuzz.txt", mimeType: "text/plain" });
+  return uploaded.id;
+}
+
 async function buildContext(url: string): Promise<FuzzContext> {
+  const attachments: { id: string; url: string }[] = [];
   const [alice, bob, carol] = (await Promise.all([registerUser(url), registerUser(url), registerUser(url)])) as [
     AuthResult,
     AuthResult,
@@ -374,16 +403,44 @@ async function buildContext(url: string): Promise<FuzzContext> {
   });
   const foreign = await createConversation(url, bob.accessToken, { type: "direct", userId: carol.user.id });
   const maxSeq = 3;
+  const messageIds = new Map<string, string[]>();
   for (const conversation of [direct, group, foreign]) {
     const sender = conversation === foreign ? bob : alice;
+    messageIds.set(conversation.id, []);
     for (let i = 1; i <= maxSeq; i++) {
-      const res = await api(url, "POST", `/v1/conversations/${conversation.id}/messages`, {
-        token: sender.accessToken,
-        body: { clientMsgId: `setup-${conversation.id}-${i}`, content: `message ${i}` },
-      });
-      assert.equal(res.status, 201);
+      // The last message of alice's conversations carries a file: its download URL and id are fuzzed too.
+      const attachmentIds = conversation !== foreign && i === maxSeq ? [await uploadText(url, alice)] : undefined;
+      const res = await api<{ message: { id: string; attachments: { id: string; url: string }[] } }>(
+        url,
+        "POST",
+        `/v1/conversations/${conversation.id}/messages`,
+        {
+          token: sender.accessToken,
+          body: { clientMsgId: `setup-${conversation.id}-${i}`, content: `message ${i}`, attachmentIds },
+        },
+      );
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      messageIds.get(conversation.id)!.push(res.body.message.id);
+      if (attachmentIds) attachments.push(res.body.message.attachments[0]!);
     }
   }
+  const bobs = await api<{ message: { id: string } }>(url, "POST", `/v1/conversations/${group.id}/messages`, {
+    token: bob.accessToken,
+    body: { clientMsgId: "setup-bob", content: "from bob" },
+  });
+  assert.equal(bobs.status, 201, JSON.stringify(bobs.body));
+  // An upload never sent: its signed PUT URL is valid (nothing written yet).
+  const ticket = await api<{ upload: { url: string } }>(url, "POST", "/v1/uploads", {
+    token: alice.accessToken,
+    body: { name: "never-sent.txt", mimeType: "text/plain", size: 5 },
+  });
+  assert.equal(ticket.status, 201, JSON.stringify(ticket.body));
+  // An open report (alice about carol) for the admin routes to resolve.
+  const report = await api<{ report: { id: string } }>(url, "POST", "/v1/reports", {
+    token: alice.accessToken,
+    body: { userId: carol.user.id, reason: "fuzz set-up" },
+  });
+  assert.equal(report.status, 201, JSON.stringify(report.body));
   const subscribe = async (who: AuthResult) => {
     const res = await api<{ id: string }>(url, "POST", "/v1/push/subscriptions", {
       token: who.accessToken,
@@ -415,6 +472,21 @@ async function buildContext(url: string): Promise<FuzzContext> {
     groupConversationId: group.id,
     foreignConversationId: foreign.id,
     takenUsername: alice.user.username,
+    ownMessageIds: [direct.id, group.id].flatMap((id) => messageIds.get(id)!),
+    ownGroupMessageIds: messageIds.get(group.id)!,
+    bobMessageId: bobs.body.message.id,
+    foreignMessageId: messageIds.get(foreign.id)![0]!,
+    attachmentId: attachments[0]!.id,
+    fileGet: signedFile(attachments[0]!.url),
+    filePut: signedFile(ticket.body.upload.url),
+    reportId: report.body.report.id,
+    adminToken: jwt.sign({ role: "admin" }, ADMIN_KEY.secret, {
+      subject: ADMIN_KEY.name,
+      issuer: "chat-gateway",
+      audience: "chat-gateway",
+      expiresIn: 3600,
+      keyid: ADMIN_KEY.kid,
+    }),
     pushSubscriptionId: await subscribe(alice),
     foreignPushSubscriptionId: await subscribe(bob),
     otherLoginTokens: [bob.accessToken, secondLogin.accessToken],

@@ -7,6 +7,7 @@ import type { AccountDeletion } from "../../auth/account-deletion.js";
 import { AppError } from "../../errors.js";
 import type { RateLimiters } from "../../limits/rate-limits.js";
 import { callerOf, userOf } from "../authenticate.js";
+import { optionalBody } from "../optional-body.js";
 
 /** Any non-empty password is checked (a wrong one is `unauthorized`, whatever its length). */
 const DeleteAccountBody = z.strictObject({ password: z.string().min(1).max(256).optional() });
@@ -14,7 +15,7 @@ const DeleteAccountBody = z.strictObject({ password: z.string().min(1).max(256).
 export function accountRoutes(app: FastifyInstance, deps: { deletion: AccountDeletion; limits: RateLimiters }): void {
   app.delete("/v1/users/me", async (request, reply) => {
     const userId = userOf(request);
-    const { password } = DeleteAccountBody.parse(request.body ?? {});
+    const { password } = DeleteAccountBody.parse(optionalBody(request));
     const proof = { password, tokenIssuedAt: callerOf(request).issuedAt };
     const username = password === undefined ? undefined : await deps.deletion.usernameOf(userId);
     if (username === undefined) {

@@ -10,6 +10,7 @@ import type { AdminActor, AuditLog } from "../../safety/audit.js";
 import type { Reports } from "../../safety/reports.js";
 import type { Suspensions } from "../../safety/suspensions.js";
 import { callerOf } from "../authenticate.js";
+import { optionalBody } from "../optional-body.js";
 
 export interface AdminRouteDeps {
   reports: Reports;
@@ -37,13 +38,13 @@ export function adminRoutes(app: FastifyInstance, deps: AdminRouteDeps): void {
 
   app.post("/v1/admin/reports/:id/resolve", async (request) => {
     const actor = adminOf(request);
-    const body = ResolveReportBody.parse(request.body ?? {});
+    const body = ResolveReportBody.parse(optionalBody(request));
     return { report: await deps.reports.resolve(actor, param(request, "id"), body) };
   });
 
   app.post("/v1/admin/users/:id/suspend", async (request) => {
     const actor = adminOf(request);
-    const { reason } = SuspendBody.parse(request.body ?? {});
+    const { reason } = SuspendBody.parse(optionalBody(request));
     return { user: await deps.suspensions.suspend(actor, param(request, "id"), reason) };
   });
 

@@ -11,6 +11,13 @@ const wrap = (middle: fc.Arbitrary<string>) =>
 
 /** Text with at least one control character (NUL, newline, escape, DEL, C1...) somewhere. */
 export const withControl = wrap(fc.constantFrom(...CONTROLS));
+/**
+ * Text with a control character between two letters: for free-text fields, which trim their ends (a leading tab or
+ * a trailing newline is trimmed off and the rest is valid), so only a control inside the text must be refused.
+ */
+export const withInnerControl = fc
+  .tuple(fc.string({ maxLength: 8 }), fc.constantFrom(...CONTROLS), fc.string({ maxLength: 8 }))
+  .map(([a, control, b]) => `a${a}${control}${b}z`);
 /** Text with a NUL character. */
 export const withNul = wrap(fc.constant("\u0000"));
 /** Text with an unpaired UTF-16 surrogate (not Unicode text; no UTF-8 form). */
@@ -26,6 +33,13 @@ export const tooLong = (max: number) =>
       fc.string({ minLength: length, maxLength: length }),
     ),
   );
+
+/** Too long even after trimming (free-text fields trim their ends): `tooLong` with a letter at each end. */
+export const tooLongText = (max: number) =>
+  tooLong(max).map((text) => {
+    const chars = [...text];
+    return `a${chars.slice(1, -1).join("")}z`;
+  });
 
 /** Values nested `depth` levels deep, as arrays or objects. */
 export const deeplyNested = fc.tuple(fc.integer({ min: 20, max: 1_500 }), fc.boolean()).map(([depth, arrays]) => {
@@ -107,7 +121,7 @@ export const notObject = fc.oneof(
 
 /** A string that is not a valid value for a field of at most `max` characters: wrong type, too long, controls... */
 export const badText = (max: number) =>
-  fc.oneof(notString, tooLong(max), withControl, withNul, withLoneSurrogate, blank);
+  fc.oneof(notString, tooLongText(max), withInnerControl, withNul, withLoneSurrogate, blank);
 
 /** An integer field's bad values: every wrong number and every wrong type. */
 export const badInteger = fc.oneof(badNumber, notNumber);

@@ -18,11 +18,14 @@ import {
   notObject,
   notString,
   tooLong,
+  tooLongText,
   unknownUuid,
   withControl,
+  withInnerControl,
   withLoneSurrogate,
   withNul,
 } from "./arbitraries.js";
+import { isSingleEmoji } from "../../../src/chat/emoji.js";
 import { field, type Shape } from "./model.js";
 
 /** What the entries may refer to: the fuzzing user's own things, other people's, and forged credentials. */
@@ -51,9 +54,31 @@ export interface FuzzContext {
   serviceToken: string;
   /** Access tokens that must be refused: expired, wrong key, alg none, a refresh token, garbage... */
   badTokens: string[];
+  /** Alice's own messages in her conversations (the last of each carries a file), and one of bob and carol's. */
+  ownMessageIds: string[];
+  /** Those of them in the group: a message and its conversation are valid together only as a pair. */
+  ownGroupMessageIds: string[];
+  foreignMessageId: string;
+  /** Bob's message in the group: alice may report it. */
+  bobMessageId: string;
+  /** The file of one of alice's messages (attached: it cannot be attached again). */
+  attachmentId: string;
+  /** Signed /files URLs: the download of that file, and the upload of one never sent (nothing written yet). */
+  fileGet: SignedFileUrl;
+  filePut: SignedFileUrl;
+  /** An open report (alice about carol), for the admin API. */
+  reportId: string;
+  /** A valid admin token (role "admin", signed by an admin key): the only caller the /v1/admin routes accept. */
+  adminToken: string;
   /** Highest seq in each of alice's conversations. */
   maxSeq: number;
   messageMaxChars: number;
+}
+
+export interface SignedFileUrl {
+  dir: string;
+  id: string;
+  query: Record<string, string>;
 }
 
 export interface SocketEntry {
@@ -68,6 +93,8 @@ export interface HttpEntry {
   auth: boolean;
   /** A service token is a valid caller too (service publishing); elsewhere it is one more bad token. */
   acceptsServiceTokens?: boolean;
+  /** Only an admin token is a valid caller (the /v1/admin routes); user and service tokens are bad ones here. */
+  adminOnly?: boolean;
   params?: Record<string, ReturnType<typeof field>>;
   query?: Shape;
   /** The JSON body; several shapes for a union (each malformed input breaks one of them). */
@@ -108,15 +135,91 @@ const badQueryInt = fc.oneof(
   fc.string({ maxLength: 12 }).filter((s) => !/^\d+$/.test(s)),
   fc.array(queryInt, { minLength: 2, maxLength: 3 }),
 );
+const badSeqQuery = badQueryInt.filter((v) => v !== "0");
 const b64 = (bytes: number) =>
   fc.uint8Array({ minLength: bytes, maxLength: bytes }).map((b) => Buffer.from(b).toString("base64url"));
+
+/** A message alice may act on, or one she cannot see (someone else's conversation, unknown, junk, a variant). */
+const notVisibleMessage = (ctx: FuzzContext) =>
+  fc.oneof(badId, fc.constant(ctx.foreignMessageId), variantsOf(ctx.ownMessageIds));
+/**
+ * A message of alice's in the group and the group itself: the valid pair, so that what refuses an input is what the
+ * generator broke and not a message of another conversation. That is one of the ways to break it, too.
+ */
+const groupMessageConversation = (ctx: FuzzContext) =>
+  field(
+    fc.constant(ctx.groupConversationId),
+    fc.oneof(notVisibleConversation(ctx), fc.constant(ctx.directConversationId)),
+  );
+const ownMessage = (ctx: FuzzContext) => field(fc.constantFrom(...ctx.ownGroupMessageIds), notVisibleMessage(ctx));
+const ownMessageParam = (ctx: FuzzContext) =>
+  field(
+    fc.constantFrom(...ctx.ownGroupMessageIds),
+    fc.oneof(pathId, fc.constant(ctx.foreignMessageId), variantsOf(ctx.ownMessageIds)),
+  );
+const validEmoji = fc.constantFrom("👍", "❤️", "😀", "🎉", "👍🏽", "🇫🇷", "👩‍💻");
+/** Not one emoji: text, two emoji, an emoji with text, too long, a bare modifier or joiner. */
+const badEmoji = fc
+  .oneof(
+    fc.string({ minLength: 1, maxLength: 8 }),
+    fc.constantFrom("👍👍", "a👍", "👍 ", "\u200d", "\ud83c\udffd", "\ufe0f", ":+1:", "1", "#", "©"),
+    tooLong(32),
+    withInnerControl,
+    withLoneSurrogate,
+  )
+  .filter((e) => !isSingleEmoji(e));
+/** message:send's and the HTTP send's reply and files: valid ones are a message of alice's in the group, no file. */
+const replyToId = (ctx: FuzzContext) => field(fc.constantFrom(...ctx.ownGroupMessageIds), notVisibleMessage(ctx), true);
+const attachmentIdsField = (ctx: FuzzContext) =>
+  field(
+    fc.constant([]),
+    fc.oneof(
+      notArray,
+      fc.array(badId, { minLength: 1, maxLength: 3 }),
+      // Already attached to a message: a file is sent once.
+      fc.constant([ctx.attachmentId]),
+      fc.constant([ctx.attachmentId, ctx.attachmentId]),
+      fc.array(fc.uuid(), { minLength: 11, maxLength: 14 }),
+    ),
+    true,
+  );
 
 export function socketEntries(ctx: FuzzContext): SocketEntry[] {
   const marker: Shape = { fields: { conversationId: memberConversation(ctx), seq: seqField(ctx) } };
   return [
     {
       event: "message:send",
-      payload: { fields: { conversationId: memberConversation(ctx), clientMsgId, content: content(ctx) } },
+      payload: {
+        fields: {
+          // The group: replyToId's valid values are its messages.
+          conversationId: field(fc.constant(ctx.groupConversationId), notVisibleConversation(ctx)),
+          clientMsgId,
+          content: content(ctx),
+          replyToId: replyToId(ctx),
+          attachmentIds: attachmentIdsField(ctx),
+        },
+      },
+    },
+    {
+      event: "message:edit",
+      payload: {
+        fields: { conversationId: groupMessageConversation(ctx), messageId: ownMessage(ctx), content: content(ctx) },
+      },
+    },
+    {
+      event: "message:delete",
+      payload: { fields: { conversationId: groupMessageConversation(ctx), messageId: ownMessage(ctx) } },
+    },
+    {
+      event: "message:react",
+      payload: {
+        fields: {
+          conversationId: groupMessageConversation(ctx),
+          messageId: ownMessage(ctx),
+          emoji: field(validEmoji, fc.oneof(badEmoji, notString, fc.constant(""))),
+          on: field(fc.boolean(), notBoolean),
+        },
+      },
     },
     { event: "message:read", payload: marker },
     { event: "message:delivered", payload: marker },
@@ -187,7 +290,7 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
   const badUsername = fc.oneof(
     notString,
     fc.string({ maxLength: 2 }),
-    tooLong(32),
+    tooLongText(32),
     withControl,
     withLoneSurrogate,
     fc.constantFrom("a b c", "Ω-ω-Ω", "name@example.com"),
@@ -266,7 +369,13 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
         fields: {
           query: field(
             fc.stringMatching(/^[a-z]{1,10}$/),
-            fc.oneof(blank, tooLong(32), withControl, fc.array(fc.constant("ab"), { minLength: 2, maxLength: 3 })),
+            fc.oneof(
+              blank,
+              tooLongText(32),
+              withInnerControl,
+              withLoneSurrogate,
+              fc.array(fc.constant("ab"), { minLength: 2, maxLength: 3 }),
+            ),
           ),
         },
       },
@@ -351,8 +460,9 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
       params: conversationParam,
       query: {
         fields: {
-          before: field(fc.integer({ min: 0, max: ctx.maxSeq }).map(String), badQueryInt, true),
-          after: field(fc.integer({ min: 0, max: ctx.maxSeq }).map(String), badQueryInt, true),
+          // A seq may be 0 (badQueryInt's "0" is for limits, which start at 1).
+          before: field(fc.integer({ min: 0, max: ctx.maxSeq }).map(String), badSeqQuery, true),
+          after: field(fc.integer({ min: 0, max: ctx.maxSeq }).map(String), badSeqQuery, true),
           limit: field(queryInt, badQueryInt, true),
         },
       },
@@ -361,14 +471,20 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
       route: "POST /v1/conversations/:id/messages",
       auth: true,
       acceptsServiceTokens: true,
-      // A service posts into any conversation that exists, bob and carol's included: not an invalid id here.
+      // A service posts into any conversation that exists, bob and carol's included: not an invalid id here. The
+      // group only is valid: replyToId's valid values are its messages.
       params: {
-        id: field(
-          fc.constantFrom(...ctx.memberConversationIds),
-          fc.oneof(pathId, variantsOf(ctx.memberConversationIds)),
-        ),
+        id: field(fc.constant(ctx.groupConversationId), fc.oneof(pathId, variantsOf(ctx.memberConversationIds))),
       },
-      body: { strict: true, fields: { clientMsgId, content: content(ctx) } },
+      body: {
+        strict: true,
+        fields: {
+          clientMsgId,
+          content: content(ctx),
+          replyToId: replyToId(ctx),
+          attachmentIds: attachmentIdsField(ctx),
+        },
+      },
     },
     {
       route: "POST /v1/conversations/:id/read",
@@ -410,6 +526,82 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
         },
       },
     },
+    ...messageChangeEntries(ctx, conversationParam),
+    ...safetyEntries(ctx, conversationParam),
+    ...adminEntries(ctx),
+    ...attachmentEntries(ctx),
+    {
+      route: "PATCH /v1/conversations/:id/members/:userId",
+      auth: true,
+      params: {
+        // Roles exist in groups only: the direct conversation is refused (forbidden) like one alice cannot see.
+        id: field(
+          fc.constant(ctx.groupConversationId),
+          fc.oneof(
+            pathId,
+            fc.constantFrom(ctx.foreignConversationId, ctx.directConversationId),
+            variantsOf([ctx.groupConversationId]),
+          ),
+        ),
+        userId: field(
+          fc.constant(ctx.otherUserIds[0]!),
+          fc.oneof(pathId, fc.constant(ctx.strangerUserId), variantsOf([ctx.otherUserIds[0]!])),
+        ),
+      },
+      body: {
+        strict: true,
+        fields: {
+          role: field(
+            fc.constantFrom("admin", "member"),
+            fc.oneof(notString, fc.constantFrom("owner", "Admin", "", " admin", "moderator")),
+          ),
+        },
+      },
+    },
+    {
+      route: "GET /v1/search/messages",
+      auth: true,
+      query: {
+        fields: {
+          query: field(
+            fc.stringMatching(/^[a-z]{2,10}( [a-z]{2,10})?$/),
+            fc.oneof(
+              blank,
+              tooLongText(200),
+              withInnerControl,
+              withLoneSurrogate,
+              fc.array(fc.constant("ab"), { minLength: 2, maxLength: 3 }),
+            ),
+          ),
+          conversationId: field(
+            fc.constantFrom(...ctx.memberConversationIds),
+            fc.oneof(
+              fc.constant(ctx.foreignConversationId),
+              unknownUuid,
+              variantsOf(ctx.memberConversationIds),
+              fc.constant(""),
+              tooLong(64),
+            ),
+            true,
+          ),
+          limit: field(
+            fc.integer({ min: 1, max: 50 }).map(String),
+            fc.oneof(badQueryInt, fc.constantFrom("51", "100")),
+            true,
+          ),
+          cursor: field(
+            fc.constant(undefined),
+            fc.oneof(
+              fc.string({ minLength: 1, maxLength: 200 }),
+              tooLong(200),
+              withControl,
+              fc.base64String({ minLength: 4, maxLength: 80 }),
+            ),
+            true,
+          ),
+        },
+      },
+    },
     {
       route: "DELETE /v1/push/subscriptions/:id",
       auth: true,
@@ -417,5 +609,209 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
         id: field(fc.constant(ctx.pushSubscriptionId), fc.oneof(pathId, fc.constant(ctx.foreignPushSubscriptionId))),
       },
     },
+  ];
+}
+
+type ParamFields = Record<string, ReturnType<typeof field>>;
+
+/** Editing, deleting and reacting to a message over HTTP: alice's own messages, never all of it valid at once. */
+function messageChangeEntries(ctx: FuzzContext, conversationParam: ParamFields): HttpEntry[] {
+  const params = {
+    id: field(
+      fc.constant(ctx.groupConversationId),
+      fc.oneof(conversationParam.id!.invalid, fc.constant(ctx.directConversationId)),
+    ),
+    messageId: ownMessageParam(ctx),
+  };
+  // In a path an emoji is percent-encoded text; junk, two emoji or none at all are refused.
+  const emojiParam = field(validEmoji, fc.oneof(badEmoji, fc.constant("")));
+  return [
+    {
+      route: "PATCH /v1/conversations/:id/messages/:messageId",
+      auth: true,
+      params,
+      body: { strict: true, fields: { content: content(ctx) } },
+    },
+    { route: "DELETE /v1/conversations/:id/messages/:messageId", auth: true, params },
+    {
+      route: "PUT /v1/conversations/:id/messages/:messageId/reactions/:emoji",
+      auth: true,
+      params: { ...params, emoji: emojiParam },
+    },
+    {
+      route: "DELETE /v1/conversations/:id/messages/:messageId/reactions/:emoji",
+      auth: true,
+      params: { ...params, emoji: emojiParam },
+    },
+    // An operator deletes any message: only with an admin token, and never with every part valid (nothing deleted).
+    { route: "DELETE /v1/admin/conversations/:id/messages/:messageId", auth: true, adminOnly: true, params },
+  ];
+}
+
+/** Consent and safety: message requests, blocks, reports, deleting one's account. */
+function safetyEntries(ctx: FuzzContext, conversationParam: ParamFields): HttpEntry[] {
+  const blockable = field(
+    fc.constantFrom(...ctx.otherUserIds),
+    fc.oneof(pathId, fc.constant(ctx.userId), variantsOf(ctx.otherUserIds)),
+  );
+  const reason = field(fc.stringMatching(/^[A-Za-z][A-Za-z .,]{0,40}$/), badText(1000));
+  return [
+    { route: "POST /v1/conversations/:id/accept", auth: true, params: conversationParam },
+    { route: "GET /v1/users/me/blocks", auth: true },
+    { route: "PUT /v1/users/:id/block", auth: true, params: { id: blockable } },
+    { route: "DELETE /v1/users/:id/block", auth: true, params: { id: blockable } },
+    {
+      route: "POST /v1/reports",
+      auth: true,
+      body: [
+        {
+          strict: true,
+          fields: {
+            // Alice's own message is refused (bad_request), as one she cannot see (not_found): bob's is valid.
+            messageId: field(
+              fc.constant(ctx.bobMessageId),
+              fc.oneof(notVisibleMessage(ctx), fc.constantFrom(...ctx.ownMessageIds)),
+            ),
+            reason,
+          },
+        },
+        {
+          strict: true,
+          fields: {
+            userId: field(
+              fc.constantFrom(...ctx.otherUserIds),
+              fc.oneof(badId, fc.constant(ctx.userId), variantsOf(ctx.otherUserIds)),
+            ),
+            reason,
+          },
+        },
+      ],
+    },
+    {
+      route: "DELETE /v1/users/me",
+      auth: true,
+      // Never the real password (that would delete alice): every value here is a wrong one, and a missing password
+      // is refused too (a password account must prove it). The account must survive every input.
+      body: {
+        strict: true,
+        fields: {
+          password: field(
+            fc.string({ minLength: 1, maxLength: 40 }).filter((p) => p !== "correct horse battery"),
+            fc.oneof(notString, fc.constant(""), tooLong(256)),
+            true,
+          ),
+        },
+      },
+    },
+  ];
+}
+
+/** The operator API: an admin token is the valid caller; user and plain service tokens are refused. */
+function adminEntries(ctx: FuzzContext): HttpEntry[] {
+  const page = {
+    limit: field(queryInt, badQueryInt, true),
+    cursor: field(
+      fc.constant(undefined),
+      fc.oneof(fc.string({ minLength: 1, maxLength: 200 }), tooLong(200), withControl),
+      true,
+    ),
+  };
+  const note = (max: number) => field(fc.stringMatching(/^[a-z][a-z ]{0,20}$/), badText(max), true);
+  const suspendable = field(fc.constant(ctx.strangerUserId), fc.oneof(pathId, variantsOf([ctx.strangerUserId])));
+  return [
+    {
+      route: "GET /v1/admin/reports",
+      auth: true,
+      adminOnly: true,
+      query: {
+        fields: {
+          status: field(
+            fc.constantFrom("open", "resolved"),
+            fc.oneof(fc.constantFrom("", "OPEN", "closed", "all"), withControl),
+            true,
+          ),
+          ...page,
+        },
+      },
+    },
+    {
+      route: "POST /v1/admin/reports/:id/resolve",
+      auth: true,
+      adminOnly: true,
+      params: { id: field(fc.constant(ctx.reportId), fc.oneof(pathId, variantsOf([ctx.reportId]))) },
+      body: { strict: true, fields: { action: note(64), note: note(1000) } },
+    },
+    {
+      route: "POST /v1/admin/users/:id/suspend",
+      auth: true,
+      adminOnly: true,
+      params: { id: suspendable },
+      body: { strict: true, fields: { reason: note(1000) } },
+    },
+    { route: "DELETE /v1/admin/users/:id/suspend", auth: true, adminOnly: true, params: { id: suspendable } },
+    { route: "GET /v1/admin/audit", auth: true, adminOnly: true, query: { fields: page } },
+  ];
+}
+
+/** Uploads, attachments, and the embedded storage's signed file URLs (no bearer token: the signature is the key). */
+function attachmentEntries(ctx: FuzzContext): HttpEntry[] {
+  /** A signed URL's path and query: any change to a signed part, an extra or a missing one, is refused. */
+  const signed = (url: SignedFileUrl, otherMethod: string): Pick<HttpEntry, "params" | "query"> => ({
+    params: {
+      dir: field(fc.constant(url.dir), fc.oneof(junkId, fc.constantFrom(url.dir === "files" ? "uploads" : "files"))),
+      id: field(fc.constant(url.id), fc.oneof(pathId, variantsOf([url.id]))),
+    },
+    query: {
+      strict: true,
+      fields: Object.fromEntries(
+        Object.entries(url.query).map(([key, value]) => [
+          key,
+          field(
+            fc.constant(value),
+            fc
+              .oneof(
+                fc.string({ maxLength: 20 }),
+                tooLong(value.length + 10),
+                fc.constant(value.toUpperCase() === value ? value.toLowerCase() : value.toUpperCase()),
+                fc.constant(key === "m" ? otherMethod : `${value}0`),
+                fc.array(fc.constant(value), { minLength: 2, maxLength: 3 }),
+              )
+              .filter((v) => v !== value),
+          ),
+        ]),
+      ),
+    },
+  });
+  return [
+    {
+      route: "POST /v1/uploads",
+      auth: true,
+      body: {
+        strict: true,
+        fields: {
+          name: field(fc.stringMatching(/^[a-z]{1,12}\.(txt|png|pdf)$/), badText(255)),
+          mimeType: field(
+            fc.constantFrom("text/plain", "image/png", "application/pdf"),
+            fc.oneof(
+              notString,
+              fc.constantFrom("", "text", "text/", "/plain", "text/html", "application/x-msdownload", "image/svg+xml"),
+              tooLong(255),
+              withControl,
+            ),
+          ),
+          size: field(
+            fc.integer({ min: 1, max: 1_000_000 }),
+            fc.oneof(badInteger, fc.constant(0), fc.integer({ min: 25 * 1024 * 1024 + 1, max: 2 ** 40 })),
+          ),
+        },
+      },
+    },
+    {
+      route: "GET /v1/attachments/:id",
+      auth: true,
+      params: { id: field(fc.constant(ctx.attachmentId), fc.oneof(pathId, variantsOf([ctx.attachmentId]))) },
+    },
+    { route: "GET /files/:dir/:id", auth: false, ...signed(ctx.fileGet, "PUT") },
+    { route: "PUT /files/:dir/:id", auth: false, ...signed(ctx.filePut, "GET") },
   ];
 }
