@@ -18,6 +18,7 @@ import { Conversations } from "./chat/conversations.js";
 import { MessageRequests } from "./chat/message-requests.js";
 import { MarkerWriter } from "./chat/marker-writer.js";
 import { MessageChanges } from "./chat/message-changes.js";
+import { ChangeGate } from "./chat/change-gate.js";
 import { MessageWriter } from "./chat/message-writer.js";
 import { Messages } from "./chat/messages.js";
 import { MessageSearch } from "./chat/search.js";
@@ -206,6 +207,12 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     notifier,
     editWindowS: config.MESSAGE_EDIT_WINDOW_S,
     maxChars: config.MESSAGE_MAX_CHARS,
+    // A quarter of the pool at most, so a reaction storm never starves the send writer of connections.
+    gate: new ChangeGate({
+      maxConcurrent: Math.max(1, Math.floor(config.DATABASE_POOL_SIZE / 4)),
+      maxQueue: 1000,
+      maxWaitMs: 2000,
+    }),
   });
   const requests = new MessageRequests(db, conversations);
   const blocks = new Blocks(db);
