@@ -226,6 +226,9 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   metrics.watchDatabasePool(() => database.poolStats?.());
   const push = createPush({ db, log, registry: metrics.registry }, config);
   messages.onStored((message, members) => push.onStored(message, members));
+  changes.onChanged((message, kind, actorId, reaction) => {
+    if (kind === "react" && reaction !== undefined) push.onReacted(message, actorId, reaction);
+  });
   if (redis) metrics.watchRedis({ pub: redis.pub, sub: redis.sub });
 
   const http = createHttpServer({

@@ -45,11 +45,12 @@ export interface MessageRef {
   messageId: string;
 }
 
-/** Told after commit about each applied change (not about no-op repeats). */
+/** Told after commit about each applied change (not about no-op repeats); `reaction` is set for reactions. */
 export type MessageChangedListener = (
   message: Message,
   kind: "edit" | "delete" | "react",
   actorId: string | null,
+  reaction?: { emoji: string; on: boolean },
 ) => void;
 
 /** The locked message as a change sees it, with the actor's role in its conversation (null: not a member). */
@@ -133,7 +134,7 @@ export class MessageChanges {
     }
     const message = row!.r_message!;
     const changed = typeof message === "string" ? (JSON.parse(message) as ChangedRow) : message;
-    return this.publish(changed, row!.r_change_seq !== null, "react", actorId);
+    return this.publish(changed, row!.r_change_seq !== null, "react", actorId, { emoji: ref.emoji, on: ref.on });
   }
 
   /**
@@ -189,11 +190,12 @@ export class MessageChanges {
     changed: boolean,
     kind: "edit" | "delete" | "react",
     actorId: string | null,
+    reaction?: { emoji: string; on: boolean },
   ): Message {
     const message = toMessage(row);
     if (changed) {
       this.deps.notifier.toUsers(row.member_ids ?? [], "message:updated", message);
-      for (const listener of this.listeners) listener(message, kind, actorId);
+      for (const listener of this.listeners) listener(message, kind, actorId, reaction);
     }
     return message;
   }

@@ -38,6 +38,11 @@ export function applePush(notification: PushNotification, style: ApplePushStyle)
 
 /** The sender and the message with PUSH_INCLUDE_CONTENT=on; otherwise a count, never what was said. */
 function alertText(notification: PushNotification): { title: string; body: string } {
+  if (notification.type === "reaction") {
+    const who = notification.sender?.displayName ?? "Someone";
+    const body = notification.body === undefined ? "" : `: ${notification.body}`;
+    return { title: "New reaction", body: `${who} reacted ${notification.emoji} to your message${body}` };
+  }
   const count = notification.count === 1 ? "New message" : `${notification.count} new messages`;
   if (notification.body === undefined) return { title: "New message", body: count };
   const sender = notification.sender?.displayName ?? "New message";
