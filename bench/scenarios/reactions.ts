@@ -8,6 +8,7 @@ import { performance } from "node:perf_hooks";
 import { diffCounters, sumCounters, type SdkDevice } from "../devices.js";
 import { countsText, fixed, p50p99, percentile } from "../stats.js";
 import { Phase, openLoop } from "../traffic.js";
+import { histogramTotals } from "../cluster.js";
 import { cpuSeconds, quiesce, type Context } from "./common.js";
 import { directOnGateways, ownersOf, type DirectTarget } from "./saturation.js";
 
@@ -63,7 +64,9 @@ export async function reactionsScenario(ctx: Context) {
       "reactions ok/s",
       "reaction ack p50 / p99 ms",
       "message:updated received/s",
+      "gateway-side send→ack mean ms",
       "gateway CPU % of a core",
+      "load gen CPU % of a core",
       "crashes",
       "disconnects",
       "history",
@@ -77,7 +80,9 @@ export async function reactionsScenario(ctx: Context) {
       p.storm ? fixed((p.storm.answers.ok ?? 0) / p.storm.seconds, 0) : "-",
       p.storm ? p50p99(p.storm.ackMs) : "-",
       fixed(p.counts.updates / p.seconds, 0),
+      fixed(p.serverAckMs),
       fixed((p.cpu / p.seconds) * 100, 0),
+      fixed(p.loadGenCpu * 100, 0),
       p.crashes,
       p.counts.disconnects,
       p.summary.neverAfterSync > 0 ? "LOST" : history.verdict,
@@ -111,6 +116,8 @@ async function trafficPhase(
   const before = sumCounters(target.devices);
   const cpuBefore = cpuSeconds(ctx.cluster.gateways);
   const crashesBefore = ctx.crashes();
+  const serverBefore = await serverSendToAck(ctx);
+  const loadGenBefore = process.cpuUsage();
   const started = performance.now();
   const [sent, storm] = await Promise.all([
     openLoop(rate, seconds, (i) => {
@@ -122,6 +129,12 @@ async function trafficPhase(
   const drained = await phase.drain(15_000);
   const elapsed = (performance.now() - started) / 1000;
   const cpu = cpuSeconds(ctx.cluster.gateways) - cpuBefore;
+  const loadGen = process.cpuUsage(loadGenBefore);
+  const loadGenCpu = (loadGen.user + loadGen.system) / 1e6 / elapsed;
+  // Measured inside the gateways (chat_send_to_ack_seconds): what the shared load generator's own delays leave out.
+  const serverAfter = await serverSendToAck(ctx);
+  const serverAckMs =
+    ((serverAfter.sum - serverBefore.sum) / Math.max(1, serverAfter.count - serverBefore.count)) * 1000;
   ctx.phase = undefined;
   const counts = diffCounters(sumCounters(target.devices), before);
   const summary = phase.summary();
@@ -132,9 +145,10 @@ async function trafficPhase(
       `${countsText(summary.answers)}${drained ? "" : " (drain timed out)"}; send->ack ${p50p99(summary.ackMs)} ms, ` +
       `send->every device ${p50p99(summary.everyDeviceMs)} ms; not live: sync ${summary.recoveredBySync}, gap ` +
       `${summary.recoveredByGap}, never ${summary.never}; gateway CPU ${fixed(cpu, 1)} s over ${fixed(elapsed)} s; ` +
-      `crashes ${crashes}, disconnects ${counts.disconnects}, sync:required ${counts.syncRequired}`,
+      `crashes ${crashes}, disconnects ${counts.disconnects}, sync:required ${counts.syncRequired}; ` +
+      `gateway-side send->ack mean ${fixed(serverAckMs)} ms; load generator CPU ${fixed(loadGenCpu * 100, 0)}% of a core`,
   );
-  return { label, phase, summary, storm, counts, cpu, seconds: elapsed, crashes };
+  return { label, phase, summary, storm, counts, cpu, seconds: elapsed, crashes, serverAckMs, loadGenCpu };
 }
 
 /** Every reactor toggles its reaction on the message in a closed loop until `seconds` have passed. */
@@ -154,4 +168,10 @@ async function storm(reactors: SdkDevice[], conversationId: string, messageId: s
     }),
   );
   return { answers, ackMs, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Sum and count of the gateways' own send→ack histogram (all gateways together). */
+async function serverSendToAck(ctx: Context) {
+  const all = await Promise.all(ctx.urls.map((url) => histogramTotals(url, "chat_send_to_ack_seconds")));
+  return all.reduce((a, b) => ({ sum: a.sum + b.sum, count: a.count + b.count }), { sum: 0, count: 0 });
 }
