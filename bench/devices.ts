@@ -47,6 +47,8 @@ export interface DeviceCounters {
   syncCalls: number;
   gapFills: number;
   disconnects: number;
+  /** `message:updated` events received (edits, deletions, reactions). */
+  updates: number;
 }
 
 const MARKER_RETRY_MS = 1_000;
@@ -69,6 +71,7 @@ export class SdkDevice {
     syncCalls: 0,
     gapFills: 0,
     disconnects: 0,
+    updates: 0,
   };
   /** Error codes of this device's own requests (markers, sync, gap fill), `timeout` when unanswered. */
   readonly errors: Record<string, number> = {};
@@ -102,6 +105,7 @@ export class SdkDevice {
       void this.sync();
     });
     socket.on("disconnect", () => this.counters.disconnects++);
+    socket.on("message:updated", () => this.counters.updates++);
   }
 
   get userId() {
@@ -148,6 +152,12 @@ export class SdkDevice {
           },
         );
     });
+  }
+
+  /** Adds (`on`) or removes this user's reaction; resolves with the answer's code ("ok", an error code or "timeout"). */
+  async react(conversationId: string, messageId: string, emoji: string, on: boolean) {
+    const answer = await this.request("message:react", { conversationId, messageId, emoji, on });
+    return answer.ok ? "ok" : (answer as unknown as { error: { code: string } }).error.code;
   }
 
   close() {

@@ -1,7 +1,7 @@
 // `npm run bench -- [flags]`: starts real gateways on a scratch database and the local Redis, registers one
 // population of users, and runs the scenarios with SDK-like devices: groups (2..1000 members), saturation (a rate
 // sweep of 1:1 traffic against the gateways and against a bare Socket.IO relay, plus idle memory of both) and
-// overload (twice the capacity). Prints figures and Markdown rows for bench/RESULTS.md; exits 1 only when messages
+// overload (twice the capacity); and, by name only, reactions (a reaction storm against 1:1 traffic). Prints figures and Markdown rows for bench/RESULTS.md; exits 1 only when messages
 // were lost. See bench/README.md for the flags and what each figure means. The older single-scenario throughput
 // bench is `npm run bench:throughput`.
 import { randomBytes } from "node:crypto";
@@ -12,6 +12,7 @@ import { pickRuntime, startBenchCluster, type Runtime } from "./cluster.js";
 import { Context, quiesce, type Flags } from "./scenarios/common.js";
 import { groupsScenario } from "./scenarios/groups.js";
 import { overloadScenario } from "./scenarios/overload.js";
+import { reactionsScenario } from "./scenarios/reactions.js";
 import { saturationScenario } from "./scenarios/saturation.js";
 
 const { values: flags } = parseArgs({
@@ -28,6 +29,9 @@ const { values: flags } = parseArgs({
     "overload-seconds": { type: "string", default: "20" },
     idle: { type: "string", default: "2000" },
     "budget-minutes": { type: "string", default: "15" },
+    "storm-members": { type: "string", default: "100" },
+    "storm-seconds": { type: "string", default: "15" },
+    "storm-rate": { type: "string", default: "200" },
     gateways: { type: "string", default: "2" },
     adapter: { type: "string", default: "sharded" },
     runtime: { type: "string" },
@@ -47,11 +51,19 @@ function int(name: string, raw: string, min: number, max: number): number {
 }
 const ints = (name: string, raw: string, min: number, max: number) => raw.split(",").map((v) => int(name, v, min, max));
 
-const SCENARIOS = { groups: groupsScenario, saturation: saturationScenario, overload: overloadScenario };
+const SCENARIOS = {
+  groups: groupsScenario,
+  saturation: saturationScenario,
+  overload: overloadScenario,
+  reactions: reactionsScenario,
+};
 type Scenario = keyof typeof SCENARIOS;
-const scenarios = (flags.scenario === "all" ? Object.keys(SCENARIOS) : flags.scenario.split(",")) as Scenario[];
+// "all" is the original set; the reaction storm is asked for by name (--scenario reactions).
+const scenarios = (
+  flags.scenario === "all" ? ["groups", "saturation", "overload"] : flags.scenario.split(",")
+) as Scenario[];
 for (const s of scenarios)
-  if (!(s in SCENARIOS)) throw new Error(`--scenario is all or some of groups,saturation,overload`);
+  if (!(s in SCENARIOS)) throw new Error(`--scenario is all or some of ${Object.keys(SCENARIOS).join(",")}`);
 
 const config: Flags = {
   sizes: ints("sizes", flags.sizes, 2, 10_000),
@@ -65,7 +77,13 @@ const config: Flags = {
   overloadSeconds: int("overload-seconds", flags["overload-seconds"], 1, 120),
   idle: int("idle", flags.idle, 0, 20_000),
   budgetMinutes: int("budget-minutes", flags["budget-minutes"], 1, 120),
+  stormMembers: int("storm-members", flags["storm-members"], 2, 10_000),
+  stormSeconds: int("storm-seconds", flags["storm-seconds"], 1, 600),
+  stormRate: int("storm-rate", flags["storm-rate"], 1, 100_000),
 };
+// The storm's group is drawn from the 1:1 population, whose users' first devices react.
+if (scenarios.includes("reactions") && config.stormMembers > config.users)
+  throw new Error("--storm-members must not exceed --users");
 const gateways = int("gateways", flags.gateways, 1, 8);
 if (flags.adapter !== "classic" && flags.adapter !== "sharded") throw new Error("--adapter is classic or sharded");
 if (flags.runtime !== undefined && flags.runtime !== "dist" && flags.runtime !== "tsx")
@@ -79,7 +97,7 @@ async function main() {
   console.log(`gateways run from ${runtime === "dist" ? "dist/main.js" : "src/main.ts through tsx"} (${why})`);
   console.log(`machine: ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, load average ${loadavg()[0]!.toFixed(2)}`);
   // Groups up to the biggest size asked for; no rate limits, so the figures are the gateway's, not the limiter's.
-  const groupMax = String(Math.max(256, ...config.sizes));
+  const groupMax = String(Math.max(256, config.stormMembers, ...config.sizes));
   const cluster = await startBenchCluster(gateways, flags.adapter as "classic" | "sharded", runtime, {
     GROUP_MAX_MEMBERS: groupMax,
   });

@@ -18,6 +18,7 @@ import { Conversations } from "./chat/conversations.js";
 import { MessageRequests } from "./chat/message-requests.js";
 import { MarkerWriter } from "./chat/marker-writer.js";
 import { MessageChanges } from "./chat/message-changes.js";
+import { ChangeGate } from "./chat/change-gate.js";
 import { MessageWriter } from "./chat/message-writer.js";
 import { announceTombstones } from "./chat/sender-tombstones.js";
 import { Messages } from "./chat/messages.js";
@@ -207,6 +208,12 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     notifier,
     editWindowS: config.MESSAGE_EDIT_WINDOW_S,
     maxChars: config.MESSAGE_MAX_CHARS,
+    // A quarter of the pool at most, so a reaction storm never starves the send writer of connections.
+    gate: new ChangeGate({
+      maxConcurrent: Math.max(1, Math.floor(config.DATABASE_POOL_SIZE / 4)),
+      maxQueue: 1000,
+      maxWaitMs: 2000,
+    }),
   });
   // A deleted message's files go once the deletion committed (by its sender, a group admin or an operator); a failure
   // leaves the rows for the upload cleanup job, which also sweeps files of deleted messages.
@@ -239,6 +246,9 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   metrics.watchDatabasePool(() => database.poolStats?.());
   const push = createPush({ db, log, registry: metrics.registry }, config);
   messages.onStored((message, members) => push.onStored(message, members));
+  changes.onChanged((message, kind, actorId, reaction) => {
+    if (kind === "react" && reaction !== undefined) push.onReacted(message, actorId, reaction);
+  });
   if (redis) metrics.watchRedis({ pub: redis.pub, sub: redis.sub });
 
   const http = createHttpServer({

@@ -378,6 +378,8 @@ const EnvSchema = z.object({
   PUSH_GRACE_MS: int(3000, 0, 3_600_000),
   /** Put the sender's name, the conversation title and the message text in push payloads. @default off */
   PUSH_INCLUDE_CONTENT: bool("off"),
+  /** Push a reaction by someone else to a user's own message (collapsed per message, never when muted or blocked). @default off */
+  PUSH_ON_REACTION: bool("off"),
   /** Attempts per push delivery before giving up (transient failures only). @default 8 */
   PUSH_MAX_ATTEMPTS: int(8, 1, 100),
   /** First retry delay of a failed push delivery, doubled on each attempt (capped at 10 minutes). @default 1000 */

@@ -24,6 +24,10 @@ export interface Flags {
   overloadSeconds: number;
   idle: number;
   budgetMinutes: number;
+  /** The reaction storm: group members, seconds of each phase, 1:1 sends/s alongside. */
+  stormMembers: number;
+  stormSeconds: number;
+  stormRate: number;
 }
 
 export class Context {

@@ -18,6 +18,7 @@ import type { Message } from "../protocol/types.js";
 import { MESSAGE_COLUMNS, type MessageRow, toMessage } from "./message-rows.js";
 import { isUuid, type Notifier } from "./ports.js";
 import { isSingleEmoji } from "./emoji.js";
+import type { ChangeGate } from "./change-gate.js";
 
 /** A message as a change leaves it, with the members to tell (read under the change's lock). */
 type ChangedRow = MessageRow & { member_ids: string[] | null };
@@ -35,6 +36,8 @@ export interface MessageChangeDeps {
   editWindowS: number;
   /** Longest content, in code points (MESSAGE_MAX_CHARS). */
   maxChars: number;
+  /** Keeps changes from holding the pool's connections while they wait for a row lock (change-gate.ts). */
+  gate?: ChangeGate;
 }
 
 export interface MessageRef {
@@ -42,11 +45,12 @@ export interface MessageRef {
   messageId: string;
 }
 
-/** Told after commit about each applied change (not about no-op repeats). */
+/** Told after commit about each applied change (not about no-op repeats); `reaction` is set for reactions. */
 export type MessageChangedListener = (
   message: Message,
   kind: "edit" | "delete" | "react",
   actorId: string | null,
+  reaction?: { emoji: string; on: boolean },
 ) => void;
 
 /** The locked message as a change sees it, with the actor's role in its conversation (null: not a member). */
@@ -110,13 +114,15 @@ export class MessageChanges {
     if (!isUuid(ref.conversationId) || !isUuid(ref.messageId)) throw notFound("message");
     // One round trip (the react_to_message function, in the migration): a storm of reactions on one message holds
     // its row lock for microseconds each, never across a client round trip, and the cap of distinct emoji is exact.
-    const [row] = await this.deps.database.sql<{
-      r_outcome: string;
-      r_change_seq: number | null;
-      r_message: ChangedRow | string | null;
-    }>(
-      `SELECT r_outcome, r_change_seq, r_message FROM react_to_message($1::uuid, $2::uuid, $3::uuid, $4, $5, $6, $7)`,
-      [ref.messageId, ref.conversationId, actorId, ref.emoji, ref.on, MAX_DISTINCT_REACTIONS, MESSAGE_WITH_MEMBERS],
+    const [row] = await this.gated(ref.messageId, () =>
+      this.deps.database.sql<{
+        r_outcome: string;
+        r_change_seq: number | null;
+        r_message: ChangedRow | string | null;
+      }>(
+        `SELECT r_outcome, r_change_seq, r_message FROM react_to_message($1::uuid, $2::uuid, $3::uuid, $4, $5, $6, $7)`,
+        [ref.messageId, ref.conversationId, actorId, ref.emoji, ref.on, MAX_DISTINCT_REACTIONS, MESSAGE_WITH_MEMBERS],
+      ),
     );
     switch (row!.r_outcome) {
       case "not_found":
@@ -128,7 +134,7 @@ export class MessageChanges {
     }
     const message = row!.r_message!;
     const changed = typeof message === "string" ? (JSON.parse(message) as ChangedRow) : message;
-    return this.publish(changed, row!.r_change_seq !== null, "react", actorId);
+    return this.publish(changed, row!.r_change_seq !== null, "react", actorId, { emoji: ref.emoji, on: ref.on });
   }
 
   /**
@@ -144,7 +150,20 @@ export class MessageChanges {
     change: (sql: Sql, locked: LockedMessage) => Promise<number | undefined>,
   ): Promise<Message> {
     if (!isUuid(ref.conversationId) || !isUuid(ref.messageId)) throw notFound("message");
-    const outcome = await inTransaction(this.deps.database, async (sql) => {
+    const outcome = await this.gated(ref.messageId, () => this.transact(ref, actorId, change));
+    return this.publish(outcome.row, outcome.changed, kind, actorId);
+  }
+
+  private gated<T>(messageId: string, task: () => Promise<T>): Promise<T> {
+    return this.deps.gate ? this.deps.gate.run(messageId, task) : task();
+  }
+
+  private transact(
+    ref: MessageRef,
+    actorId: string | null,
+    change: (sql: Sql, locked: LockedMessage) => Promise<number | undefined>,
+  ): Promise<{ row: ChangedRow; changed: boolean }> {
+    return inTransaction(this.deps.database, async (sql) => {
       const [locked] = await sql<LockedMessage>(
         `SELECT m.sender_id::text, m.content, m.deleted_at IS NOT NULL AS deleted,
                 extract(epoch FROM now() - m.created_at)::float8 AS age_s,
@@ -163,7 +182,6 @@ export class MessageChanges {
       const [row] = await sql<ChangedRow>(MESSAGE_WITH_MEMBERS, [ref.messageId]);
       return { row: row!, changed: changeSeq !== undefined };
     });
-    return this.publish(outcome.row, outcome.changed, kind, actorId);
   }
 
   /** After a change (not a no-op repeat), fans the message out as `message:updated` to every member's devices. */
@@ -172,11 +190,12 @@ export class MessageChanges {
     changed: boolean,
     kind: "edit" | "delete" | "react",
     actorId: string | null,
+    reaction?: { emoji: string; on: boolean },
   ): Message {
     const message = toMessage(row);
     if (changed) {
       this.deps.notifier.toUsers(row.member_ids ?? [], "message:updated", message);
-      for (const listener of this.listeners) listener(message, kind, actorId);
+      for (const listener of this.listeners) listener(message, kind, actorId, reaction);
     }
     return message;
   }

@@ -38,6 +38,11 @@ export function applePush(notification: PushNotification, style: ApplePushStyle)
 
 /** The sender and the message with PUSH_INCLUDE_CONTENT=on; otherwise a count, never what was said. */
 function alertText(notification: PushNotification): { title: string; body: string } {
+  if (notification.type === "reaction") {
+    const who = notification.sender?.displayName ?? "Someone";
+    const body = notification.body === undefined ? "" : `: ${notification.body}`;
+    return { title: "New reaction", body: `${who} reacted ${notification.emoji} to your message${body}` };
+  }
   // A pending message request never shows who wrote or what (message-requests.ts).
   if (notification.request === true) return { title: "Message request", body: "Someone wants to chat with you" };
   const count = notification.count === 1 ? "New message" : `${notification.count} new messages`;

@@ -11,6 +11,7 @@ import { FcmProvider } from "./fcm-provider.js";
 import { PushMetrics } from "./push-metrics.js";
 import { PushService } from "./push-service.js";
 import { EndpointPolicy } from "./endpoint-policy.js";
+import { reactionJobFor } from "./reaction-push.js";
 import { BullPushQueue, InProcessPushQueue, type PushQueue } from "./queue.js";
 import { PushSubscriptions } from "./subscriptions.js";
 import type { PushProvider } from "./types.js";
@@ -23,6 +24,8 @@ export interface Push {
   vapidPublicKey: string | undefined;
   /** messages.onStored listener: schedules the decisions; never throws, never blocks the send. */
   onStored(message: Message, members: { userId: string; muted: boolean }[]): void;
+  /** MessageChanges listener for reactions: with PUSH_ON_REACTION=on, schedules the author's reaction push. */
+  onReacted(message: Message, actorId: string | null, reaction: { emoji: string; on: boolean }): void;
   close(): Promise<void>;
 }
 
@@ -83,7 +86,13 @@ export function createPush(deps: { db: Db; log: Logger; registry: Registry }, co
   );
   const enabled = Object.keys(providers).length > 0 || webhook !== undefined;
   if (!enabled) {
-    return { subscriptions, vapidPublicKey: undefined, onStored: () => undefined, close: async () => undefined };
+    return {
+      subscriptions,
+      vapidPublicKey: undefined,
+      onStored: () => undefined,
+      onReacted: () => undefined,
+      close: async () => undefined,
+    };
   }
 
   const service = new PushService({
@@ -124,6 +133,16 @@ export function createPush(deps: { db: Db; log: Logger; registry: Registry }, co
           .schedule(job)
           .catch((err: unknown) => log.warn({ err, conversationId: job.conversationId }, "could not schedule push"));
       }
+    },
+    onReacted(message, actorId, reaction) {
+      if (!config.PUSH_ON_REACTION) return;
+      const job = reactionJobFor(message, actorId, reaction);
+      if (job === undefined) return;
+      queue
+        .scheduleReaction(job)
+        .catch((err: unknown) =>
+          log.warn({ err, conversationId: job.conversationId }, "could not schedule reaction push"),
+        );
     },
     close: () => queue.close(),
   };

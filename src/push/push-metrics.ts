@@ -1,7 +1,15 @@
 // Push counters, registered on the gateway's registry so they appear on /metrics beside the rest.
 import { Counter, type Registry } from "prom-client";
 
-export type SkipReason = "delivered" | "muted" | "sender" | "no_subscription" | "not_member" | "blocked";
+export type SkipReason =
+  | "delivered"
+  | "muted"
+  | "sender"
+  | "no_subscription"
+  | "not_member"
+  | "blocked"
+  /** PUSH_ON_REACTION: the reactions were taken back, or the message deleted, before the push went out. */
+  | "withdrawn";
 
 export class PushMetrics {
   readonly sent: Counter<"provider">;

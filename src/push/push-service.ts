@@ -11,7 +11,16 @@ import type { Logger } from "pino";
 import type { Db } from "../db/client.js";
 import type { Message } from "../protocol/types.js";
 import type { PushMetrics, SkipReason } from "./push-metrics.js";
-import type { DecideJob, Delivery, PushNotification, PushProvider, ProviderName, PushTarget } from "./types.js";
+import { readReactionState, reactionNotification, reactionSkipReason } from "./reaction-push.js";
+import type {
+  DecideJob,
+  Delivery,
+  PushNotification,
+  PushProvider,
+  ProviderName,
+  PushTarget,
+  ReactionJob,
+} from "./types.js";
 
 /** The web push payload limit is about 4 KB after encryption: the opted-in text is cut well below it. */
 const MAX_BODY_CHARS = 1000;
@@ -69,16 +78,64 @@ export class PushService {
     if (state.newest === null)
       return this.skip(userId, conversationId, state.fromBlocked > 0 ? "blocked" : "delivered");
 
+    const targets = await this.targetsOf(userId);
+    if (targets.length === 0) return this.skip(userId, conversationId, "no_subscription");
+
+    const notification = await this.notification(conversationId, state);
+    return targets.map((t) => ({ ...t, userId, conversationId, seq: state.newest!, notification }));
+  }
+
+  /** PUSH_ON_REACTION, after the grace period: the deliveries telling the author about reactions (reaction-push.ts). */
+  async decideReaction(job: ReactionJob): Promise<Delivery[]> {
+    const { userId, conversationId } = job;
+    const state = await readReactionState(this.deps.db, job);
+    const reason = reactionSkipReason(state);
+    if (reason !== undefined) return this.skip(userId, conversationId, reason);
+    const targets = await this.targetsOf(userId);
+    if (targets.length === 0) return this.skip(userId, conversationId, "no_subscription");
+    const notification = await reactionNotification(this.deps.db, job, state!, {
+      include: this.deps.includeContent,
+      maxChars: MAX_BODY_CHARS,
+    });
+    return targets.map((t) => ({ ...t, userId, conversationId, seq: state!.changeSeq, notification }));
+  }
+
+  /** The user's subscriptions of the configured providers, and the operator webhook. */
+  private async targetsOf(userId: string): Promise<{ subscriptionId: string; provider: ProviderName }[]> {
     const subscriptions = await this.deps.db.pushSubscription.findMany({
       where: { userId, type: { in: Object.keys(this.deps.providers) as ("webpush" | "fcm" | "apns")[] } },
       select: { id: true, type: true },
     });
     const targets = subscriptions.map((s) => ({ subscriptionId: s.id, provider: s.type as ProviderName }));
     if (this.deps.webhook) targets.push({ subscriptionId: WEBHOOK_SUBSCRIPTION, provider: "webhook" });
-    if (targets.length === 0) return this.skip(userId, conversationId, "no_subscription");
+    return targets;
+  }
 
-    const notification = await this.notification(conversationId, state);
-    return targets.map((t) => ({ ...t, userId, conversationId, seq: state.newest!, notification }));
+  /** Whether a delivery is still wanted at this attempt (the state may have moved since the decision). */
+  private async stillWanted(delivery: Delivery): Promise<boolean> {
+    const { userId, conversationId, notification } = delivery;
+    if (notification.type === "reaction") {
+      const state = await readReactionState(this.deps.db, {
+        userId,
+        conversationId,
+        messageId: notification.messageId,
+      });
+      const reason = reactionSkipReason(state);
+      if (reason !== undefined) this.skip(userId, conversationId, reason);
+      return reason === undefined;
+    }
+    const state = await this.memberState(userId, conversationId);
+    // Delivered meanwhile, or every undelivered message deleted since the decision: the notification is withdrawn.
+    const reason: SkipReason | undefined =
+      state === undefined
+        ? "not_member"
+        : state.muted
+          ? "muted"
+          : state.marker >= delivery.seq || state.newest === null
+            ? "delivered"
+            : undefined;
+    if (reason !== undefined) this.skip(userId, conversationId, reason);
+    return reason === undefined;
   }
 
   /**
@@ -87,12 +144,7 @@ export class PushService {
    */
   async deliver(delivery: Delivery, attempt: number): Promise<void> {
     const { userId, conversationId, subscriptionId } = delivery;
-    const state = await this.memberState(userId, conversationId);
-    if (state === undefined) return void this.skip(userId, conversationId, "not_member");
-    if (state.muted) return void this.skip(userId, conversationId, "muted");
-    if (state.marker >= delivery.seq) return void this.skip(userId, conversationId, "delivered");
-    // Every undelivered message was deleted since the decision: the pending notification is withdrawn.
-    if (state.newest === null) return void this.skip(userId, conversationId, "delivered");
+    if (!(await this.stillWanted(delivery))) return;
 
     const resolved = await this.target(delivery);
     // Unsubscribed meanwhile: nothing to do.
@@ -100,7 +152,9 @@ export class PushService {
     const { provider, target } = resolved;
     const context = { userId, conversationId, subscriptionId, provider: provider.name, seq: delivery.seq, attempt };
     try {
-      const outcome = await provider.send(target, delivery.notification, conversationId);
+      // Messages collapse per conversation, reactions per message.
+      const collapseKey = delivery.notification.type === "reaction" ? delivery.notification.messageId : conversationId;
+      const outcome = await provider.send(target, delivery.notification, collapseKey);
       if (outcome.kind === "sent") {
         this.deps.metrics.sent.inc({ provider: provider.name });
         this.deps.log.info(context, "push sent");

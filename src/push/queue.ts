@@ -10,10 +10,12 @@ import { Cluster } from "ioredis";
 import type { Logger } from "pino";
 import { parseClusterNodes } from "../realtime/cluster-nodes.js";
 import type { PushService } from "./push-service.js";
-import { type DecideJob, type Delivery, TransientPushError } from "./types.js";
+import { type DecideJob, type Delivery, type ReactionJob, TransientPushError } from "./types.js";
 
 export interface PushQueue {
   schedule(job: DecideJob): Promise<void>;
+  /** PUSH_ON_REACTION: one pending decision per (author, message); reactions arriving meanwhile collapse into it. */
+  scheduleReaction(job: ReactionJob): Promise<void>;
   /** Stops taking work and waits for what is running (bounded by the caller's drain deadline). */
   close(): Promise<void>;
 }
@@ -25,8 +27,13 @@ export interface RetryPolicy {
 
 const MAX_BACKOFF_MS = 10 * 60_000;
 const dedupKey = (job: DecideJob) => `${job.userId}_${job.conversationId}`;
-// The same notification (subscription, conversation, newest seq) is sent once even when two decisions overlap.
-const deliveryKey = (d: Delivery) => `${d.subscriptionId}_${d.conversationId}_${d.seq}`;
+const reactionKey = (job: ReactionJob) => `${job.userId}_${job.messageId}_reaction`;
+// The same notification (subscription, conversation, newest seq; for reactions: message and its change number) is
+// sent once even when two decisions overlap.
+const deliveryKey = (d: Delivery) =>
+  d.notification.type === "reaction"
+    ? `${d.subscriptionId}_${d.notification.messageId}_reaction_${d.seq}`
+    : `${d.subscriptionId}_${d.conversationId}_${d.seq}`;
 const DELIVERY_KEY_TTL_MS = 3600_000;
 
 export function backoffMs(policy: RetryPolicy, attemptsMade: number): number {
@@ -35,7 +42,8 @@ export function backoffMs(policy: RetryPolicy, attemptsMade: number): number {
   return Math.round(exponential * (0.75 + Math.random() * 0.5));
 }
 
-type JobData = { kind: "decide"; job: DecideJob } | { kind: "deliver"; delivery: Delivery };
+type JobData =
+  { kind: "decide"; job: DecideJob } | { kind: "reaction"; job: ReactionJob } | { kind: "deliver"; delivery: Delivery };
 
 /** Where the queue lives: one Redis, or a Redis Cluster through its seed nodes. */
 export type QueueRedis = { url: string } | { clusterNodes: string[] };
@@ -86,7 +94,7 @@ export class BullPushQueue implements PushQueue {
     this.worker.on("error", (err) => options.log.warn({ err }, "push worker error"));
     this.worker.on("failed", (job, err) => {
       if (job?.data.kind !== "deliver" || !(err instanceof TransientPushError)) {
-        if (job?.data.kind === "decide") options.log.warn({ err }, "push decision failed");
+        if (job?.data.kind !== "deliver") options.log.warn({ err }, "push decision failed");
         return;
       }
       if (job.attemptsMade >= (job.opts.attempts ?? 1)) this.service.exhausted(job.data.delivery);
@@ -98,25 +106,30 @@ export class BullPushQueue implements PushQueue {
   private readonly grace: number;
   private readonly retry: RetryPolicy;
 
-  async schedule(job: DecideJob): Promise<void> {
-    await this.queue.add(
-      "decide",
-      { kind: "decide", job },
-      {
-        delay: this.grace,
-        deduplication: { id: dedupKey(job), keepLastIfActive: true },
-        attempts: this.retry.attempts,
-        backoff: { type: "custom" },
-        removeOnComplete: true,
-        removeOnFail: { age: 24 * 3600 },
-      },
-    );
+  schedule(job: DecideJob): Promise<void> {
+    return this.addDecision({ kind: "decide", job }, dedupKey(job));
+  }
+
+  scheduleReaction(job: ReactionJob): Promise<void> {
+    return this.addDecision({ kind: "reaction", job }, reactionKey(job));
+  }
+
+  private async addDecision(data: Exclude<JobData, { kind: "deliver" }>, key: string): Promise<void> {
+    await this.queue.add(data.kind, data, {
+      delay: this.grace,
+      deduplication: { id: key, keepLastIfActive: true },
+      attempts: this.retry.attempts,
+      backoff: { type: "custom" },
+      removeOnComplete: true,
+      removeOnFail: { age: 24 * 3600 },
+    });
   }
 
   private async process(job: Job<JobData>): Promise<void> {
     const data = job.data;
     if (data.kind === "deliver") return this.service.deliver(data.delivery, job.attemptsMade + 1);
-    const deliveries = await this.service.decide(data.job);
+    const deliveries =
+      data.kind === "reaction" ? await this.service.decideReaction(data.job) : await this.service.decide(data.job);
     await this.queue.addBulk(
       deliveries.map((delivery) => ({
         name: "deliver",
@@ -146,7 +159,7 @@ export class BullPushQueue implements PushQueue {
  * node; on a graceful drain the pending decisions are run at once instead of being dropped.
  */
 export class InProcessPushQueue implements PushQueue {
-  private readonly pending = new Map<string, { timer: NodeJS.Timeout; job: DecideJob }>();
+  private readonly pending = new Map<string, { timer: NodeJS.Timeout; decide: () => Promise<Delivery[]> }>();
   private readonly running = new Set<Promise<void>>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   /** Delivery keys already queued, with when: the in-memory twin of BullMQ's retained job ids. */
@@ -159,11 +172,17 @@ export class InProcessPushQueue implements PushQueue {
   ) {}
 
   async schedule(job: DecideJob): Promise<void> {
-    if (this.closed) return;
-    const key = dedupKey(job);
-    if (this.pending.has(key)) return;
+    this.pend(dedupKey(job), () => this.service.decide(job));
+  }
+
+  async scheduleReaction(job: ReactionJob): Promise<void> {
+    this.pend(reactionKey(job), () => this.service.decideReaction(job));
+  }
+
+  private pend(key: string, decide: () => Promise<Delivery[]>): void {
+    if (this.closed || this.pending.has(key)) return;
     const timer = setTimeout(() => this.runDecision(key), this.options.graceMs);
-    this.pending.set(key, { timer, job });
+    this.pending.set(key, { timer, decide });
   }
 
   private runDecision(key: string): void {
@@ -174,7 +193,7 @@ export class InProcessPushQueue implements PushQueue {
     this.pending.delete(key);
     this.track(
       this.attempt(
-        () => this.service.decide(entry.job),
+        () => entry.decide(),
         1,
         (deliveries) => {
           for (const delivery of deliveries) {

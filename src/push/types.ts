@@ -10,10 +10,44 @@ export interface DecideJob {
 }
 
 /**
+ * With PUSH_ON_REACTION=on: one pending decision per (author, message), "after the grace period, tell the author
+ * about the reactions of others to this message". Reactions collapse into it.
+ */
+export interface ReactionJob {
+  /** The message's author, who would be told. */
+  userId: string;
+  conversationId: string;
+  messageId: string;
+}
+
+/** What a device receives: new messages, or (PUSH_ON_REACTION=on) reactions to the user's own message. */
+export type PushNotification = MessagesNotification | ReactionNotification;
+
+/**
+ * Reactions by others to one of the user's messages. Without PUSH_INCLUDE_CONTENT: ids, the newest reaction's emoji
+ * and how many reactions others have on the message, never the message's text or who reacted.
+ */
+export interface ReactionNotification {
+  type: "reaction";
+  conversationId: string;
+  messageId: string;
+  /** The newest reaction's emoji. */
+  emoji: string;
+  /** Reactions by others (not blocked by the user) on the message, all emoji together. */
+  count: number;
+  /** Only with PUSH_INCLUDE_CONTENT=on: who reacted last. */
+  sender?: { id: string; displayName: string };
+  /** Only with PUSH_INCLUDE_CONTENT=on; null for direct conversations. */
+  title?: string | null;
+  /** Only with PUSH_INCLUDE_CONTENT=on: the message reacted to, truncated. */
+  body?: string;
+}
+
+/**
  * What a device receives (Web Push payload, FCM data, webhook body). Without PUSH_INCLUDE_CONTENT it names the
  * conversation and how many messages are waiting, never what they say.
  */
-export interface PushNotification {
+export interface MessagesNotification {
   type: "messages";
   conversationId: string;
   /** Newest undelivered seq: the client syncs up to it. */
@@ -37,6 +71,7 @@ export interface Delivery {
   provider: ProviderName;
   userId: string;
   conversationId: string;
+  /** Messages: the newest undelivered seq. Reactions: the message's changeSeq when decided (what it reports). */
   seq: number;
   notification: PushNotification;
 }
