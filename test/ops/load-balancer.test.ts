@@ -5,7 +5,15 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { io } from "socket.io-client";
 import type { Message } from "../../src/protocol/types.js";
-import { collect, createConversation, type Device, eventually, registerUser, request } from "../helpers/clients.js";
+import {
+  acceptConversation,
+  collect,
+  createConversation,
+  type Device,
+  eventually,
+  registerUser,
+  request,
+} from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 import { HAPROXY_MISSING, haproxyBinary, type LoadBalancer, startHaproxy } from "../helpers/haproxy.js";
 
@@ -60,6 +68,7 @@ describe("three gateways behind HAProxy", { skip }, () => {
     const alice = await registerUser(lb.url);
     const bob = await registerUser(lb.url);
     const conversation = await createConversation(lb.url, alice.accessToken, { type: "direct", userId: bob.user.id });
+    await acceptConversation(lb.url, bob.accessToken, conversation.id);
 
     // Round robin: six connections over three pods, each kind on at least two.
     const alicePolling: Device[] = [];
