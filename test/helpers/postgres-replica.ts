@@ -10,7 +10,7 @@
 // No replication slot is used: a slot left behind by a test that died would make the primary keep WAL forever. A
 // replica whose replay is paused keeps receiving WAL all the same, so nothing it needs is recycled meanwhile.
 import { spawnSync } from "node:child_process";
-import { appendFileSync, chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -123,7 +123,7 @@ export async function startPostgresReplica(): Promise<PostgresReplica> {
       return url.toString();
     },
     query,
-    async waitForCatchUp(timeoutMs = 30_000) {
+    async waitForCatchUp(timeoutMs = 120_000) {
       const [{ lsn }] = (await primaryQuery<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn")) as [
         { lsn: string },
       ];
@@ -155,10 +155,11 @@ export async function startPostgresReplica(): Promise<PostgresReplica> {
     cleanup,
   };
   try {
-    await replica.waitForCatchUp(60_000);
+    await replica.waitForCatchUp(180_000);
   } catch (err) {
+    const log = readFileSync(join(dir, "server.log"), "utf8").split("\n").slice(-20).join("\n");
     cleanup();
-    throw err;
+    throw new Error(`${(err as Error).message}; the replica's log ends:\n${log}`, { cause: err });
   }
   return replica;
 }
@@ -229,7 +230,7 @@ async function primaryQuery<T extends object>(text: string): Promise<T[]> {
 }
 
 function asPostgres(command: string, args: string[]): ReturnType<typeof spawnSync> {
-  return spawnSync("runuser", ["-u", "postgres", "--", command, ...args], { encoding: "utf8", timeout: 120_000 });
+  return spawnSync("runuser", ["-u", "postgres", "--", command, ...args], { encoding: "utf8", timeout: 300_000 });
 }
 
 function run(result: ReturnType<typeof spawnSync>, what: string): void {

@@ -23,7 +23,7 @@ interface SyncAnswer {
   hasMore: boolean;
 }
 
-describe("read replica", { timeout: 180_000 }, () => {
+describe("read replica", { timeout: 600_000 }, () => {
   let replica: PostgresReplica | undefined;
   let gw: InProcessGateway | undefined;
   let alice: AuthResult;
