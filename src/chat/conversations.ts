@@ -258,6 +258,28 @@ export class Conversations {
     return member.conversation;
   }
 
+  /**
+   * `requireMember` that also answers the conversation's change counter, in one primary read: the watermark a read
+   * replica's answer about this conversation must reach (db/reads.ts).
+   */
+  async requireMemberWatermark(
+    userId: string,
+    conversationId: string,
+  ): Promise<{ lastSeq: number; changeSeq: number }> {
+    if (!isUuid(conversationId)) throw notFound();
+    const [row] = await this.db.$queryRawUnsafe<{ last_seq: number; change_seq: number }[]>(
+      `SELECT c.last_seq, coalesce(k.change_seq, 0) AS change_seq
+         FROM members mb
+         JOIN conversations c ON c.id = mb.conversation_id
+         LEFT JOIN message_change_counters k ON k.conversation_id = mb.conversation_id
+        WHERE mb.conversation_id = $1::uuid AND mb.user_id = $2::uuid`,
+      conversationId,
+      userId,
+    );
+    if (row === undefined) throw notFound();
+    return { lastSeq: Number(row.last_seq), changeSeq: Number(row.change_seq) };
+  }
+
   /** `forbidden` unless the member is an admin of the group. */
   private async requireAdmin(userId: string, conversationId: string): Promise<void> {
     const member = await this.db.member.findUnique({

@@ -159,21 +159,31 @@ export class Messages {
   /**
    * A page of history: `after` a seq ascending (what a client's gap fill asks), else the newest `before` a seq. May
    * come from the read replica, but never stops short of what was committed when it was asked: the membership check
-   * reads the conversation's last_seq on the primary, and a replica page that does not reach it (the replica is
-   * behind) is read again from the primary instead of answering a hole the client would take for the end.
+   * reads the conversation's last_seq and change counter on the primary, and a replica page that does not reach them
+   * (the replica is behind) is read again from the primary instead of answering a hole the client would take for the
+   * end, or a message as it was before a change the client may already have passed.
    */
   async history(
     viewerId: string,
     conversationId: string,
     query: { before?: number | undefined; after?: number | undefined; limit?: number | undefined },
   ): Promise<HistoryPage> {
-    const { lastSeq } = await this.conversations.requireMember(viewerId, conversationId);
     const limit = query.limit ?? 50;
-    const rows = await this.reads.read(
-      "history",
-      (db) => historyRows(db, conversationId, query.after, query.before, limit + 1),
-      (answer) => reachesWatermark(answer, query.after, query.before, limit + 1, lastSeq),
-    );
+    const take = limit + 1;
+    let rows: HistoryRow[];
+    if (this.reads.hasReplica) {
+      const mark = await this.conversations.requireMemberWatermark(viewerId, conversationId);
+      rows = await this.reads.read(
+        "history",
+        (db) => historyRows(db, conversationId, query.after, query.before, take),
+        (answer) =>
+          reachesWatermark(answer, query.after, query.before, take, mark.lastSeq) &&
+          (answer.length === 0 || Number(answer[0]!.change_counter ?? 0) >= mark.changeSeq),
+      );
+    } else {
+      await this.conversations.requireMember(viewerId, conversationId);
+      rows = await historyRows(this.reads.primary, conversationId, query.after, query.before, take);
+    }
     const hasMore = rows.length > limit;
     const page = rows.slice(0, limit);
     // Newest first to take a `before` page, then ascending for the answer.
@@ -216,6 +226,9 @@ export class Messages {
   }
 }
 
+/** A history row with the conversation's change counter as the same snapshot saw it (null: nothing changed yet). */
+type HistoryRow = MessageRow & { change_counter: number | null };
+
 /** Up to `take` rows after `after` (ascending), or else below `before` (descending, newest first). */
 function historyRows(
   db: Db,
@@ -223,17 +236,19 @@ function historyRows(
   after: number | undefined,
   before: number | undefined,
   take: number,
-): Promise<MessageRow[]> {
-  const select = `SELECT ${MESSAGE_COLUMNS} FROM messages m`;
+): Promise<HistoryRow[]> {
+  const select = `SELECT ${MESSAGE_COLUMNS},
+    (SELECT change_seq FROM message_change_counters WHERE conversation_id = $1::uuid) AS change_counter
+    FROM messages m`;
   if (after !== undefined) {
-    return db.$queryRawUnsafe<MessageRow[]>(
+    return db.$queryRawUnsafe<HistoryRow[]>(
       `${select} WHERE conversation_id = $1::uuid AND seq > $2 ORDER BY seq ASC LIMIT $3`,
       conversationId,
       after,
       take,
     );
   }
-  return db.$queryRawUnsafe<MessageRow[]>(
+  return db.$queryRawUnsafe<HistoryRow[]>(
     `${select} WHERE conversation_id = $1::uuid AND seq < $2 ORDER BY seq DESC LIMIT $3`,
     conversationId,
     before ?? 2_147_483_647,

@@ -13,10 +13,12 @@
 // With a read replica (DATABASE_READ_URL) the cursor state (each conversation's last_seq and change counter) is read on
 // the primary, and then the messages and the conversation objects on the replica, each answer checked against that
 // state: the messages must reach every conversation's last_seq read on the primary (seq is gapless and the replica
-// replays commits in order, so reaching it means nothing below is missing), and every conversation object must show
-// at least that last_seq. An answer that falls short is read again from the primary: a lagging replica never makes a
-// sync miss a committed message. Changes are read on the primary: change numbers are not gapless among the rows (a
-// message changed twice keeps only its last number), so a replica's answer could not prove itself complete.
+// replays commits in order, so reaching it means nothing below is missing) and come with the conversation's change
+// counter, read in the same statement, at least as high (so they show every change the answer's change cursor
+// covers); every conversation object must show at least that last_seq. An answer that falls short is read again from
+// the primary: a lagging replica never makes a sync miss a committed message or change. The changes themselves are
+// read on the primary: change numbers are not gapless among the rows (a message changed twice keeps only its last
+// number), so a replica's answer of them could not prove itself complete.
 import type { Db } from "../db/client.js";
 import type { Reads } from "../db/reads.js";
 import type { SyncCursor, SyncResult } from "../protocol/events.js";
@@ -104,23 +106,28 @@ async function messagesAfter(
     // Before, each conversation's lateral read up to `limit` rows and the rest were dropped in JavaScript: a user in
     // hundreds of busy groups pulled hundreds of thousands of rows to return a thousand.
     const ordered = [...withMessages].sort(byId);
-    const wanted: { id: string; after: number; upto: number }[] = [];
+    const wanted: Wanted[] = [];
     let left = limit;
     for (const c of ordered) {
       if (left <= 0) break;
       const take = Math.min(c.lastSeq - c.cursor, left);
-      wanted.push({ id: c.id, after: c.cursor, upto: c.cursor + take });
+      wanted.push({ id: c.id, after: c.cursor, upto: c.cursor + take, changeSeq: c.changeSeq });
       left -= take;
     }
     const rows = await reads.read(
       "sync_messages",
       (db) => rowsUpTo(db, wanted, limit),
-      // Complete when every conversation's rows reach the seq wanted: a replica behind stops below it.
+      // Complete when every conversation's rows reach the seq wanted (a replica behind stops below it) and were read
+      // with its change counter at least where the primary had it: the messages are then in their state as of the
+      // change cursor this answer gives, or newer.
       (answer) => {
         const top = new Map<string, number>();
-        for (const row of answer)
+        const counter = new Map<string, number>();
+        for (const row of answer) {
           top.set(row.conversation_id, Math.max(top.get(row.conversation_id) ?? 0, Number(row.seq)));
-        return wanted.every((w) => (top.get(w.id) ?? w.after) >= w.upto);
+          counter.set(row.conversation_id, Number(row.change_counter ?? 0));
+        }
+        return wanted.every((w) => (top.get(w.id) ?? w.after) >= w.upto && (counter.get(w.id) ?? 0) >= w.changeSeq);
       },
     );
     // A gapless prefix per conversation: the client's cursor stays valid.
@@ -132,11 +139,27 @@ async function messagesAfter(
   return { messages, hasMore };
 }
 
-/** The rows (after, upto] of each wanted conversation, ascending by conversation id then seq. */
-function rowsUpTo(db: Db, wanted: { id: string; after: number; upto: number }[], limit: number): Promise<MessageRow[]> {
-  return db.$queryRawUnsafe<MessageRow[]>(
-    `SELECT ${MESSAGE_COLUMNS}
+interface Wanted {
+  id: string;
+  after: number;
+  upto: number;
+  /** The conversation's change counter as the primary had it. */
+  changeSeq: number;
+}
+
+/**
+ * The rows (after, upto] of each wanted conversation, ascending by conversation id then seq, each with its
+ * conversation's change counter as the same snapshot saw it (null: nothing changed yet).
+ */
+function rowsUpTo(
+  db: Db,
+  wanted: Wanted[],
+  limit: number,
+): Promise<(MessageRow & { change_counter: number | null })[]> {
+  return db.$queryRawUnsafe<(MessageRow & { change_counter: number | null })[]>(
+    `SELECT ${MESSAGE_COLUMNS}, k.change_seq AS change_counter
        FROM unnest($1::uuid[], $2::int[], $3::int[]) AS c(id, after, upto)
+       LEFT JOIN message_change_counters k ON k.conversation_id = c.id
        CROSS JOIN LATERAL (
          SELECT * FROM messages
           WHERE conversation_id = c.id AND seq > c.after AND seq <= c.upto

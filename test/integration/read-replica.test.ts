@@ -62,10 +62,10 @@ describe("read replica", { timeout: 600_000 }, () => {
       .filter((l) => reason === undefined || l.includes(`reason="${reason}"`))
       .reduce((sum, l) => sum + Number(l.split(" ").at(-1)), 0);
   };
-  const sync = async (cursors: Record<string, number>) => {
+  const sync = async (cursors: Record<string, number>, limit = 100) => {
     const device = await connectDevice(url(), bob.accessToken);
     try {
-      const answer = await request<SyncAnswer>(device, "sync", { cursors, limit: 100 });
+      const answer = await request<SyncAnswer>(device, "sync", { cursors, limit });
       assert.equal(answer.ok, true, JSON.stringify(answer));
       return answer;
     } finally {
@@ -156,6 +156,31 @@ describe("read replica", { timeout: 600_000 }, () => {
     assert.equal(fromNothing.hasMore, false);
     assert.ok((await reads("sync_messages", "primary", "behind")) >= 2, "sync read its messages from the primary");
     assert.ok((await reads("sync_conversations", "primary", "behind")) >= 2);
+
+    // A change the replica has not replayed: pages and sync show the message as it is now, not as the replica has it.
+    const second = (await history("after=1&limit=1")).messages[0]!;
+    const edit = await api<{ message: Message }>(url(), "PATCH", `/v1/conversations/${group}/messages/${second.id}`, {
+      token: alice.accessToken,
+      body: { content: `edited while the replica was paused ${word}` },
+    });
+    assert.equal(edit.status, 200, JSON.stringify(edit.body));
+    const page = await history("after=1&limit=1");
+    assert.deepEqual(
+      page.messages.map((m) => [m.seq, m.content]),
+      [[2, `edited while the replica was paused ${word}`]],
+      "a page the replica has every seq of, but not the edit",
+    );
+    // Seqs 2 and 3 only (the limit), which the replica has: only the change counter tells it is behind.
+    const cut = await sync({ [group]: 1 }, 2);
+    assert.deepEqual(
+      cut.messages.map((m) => [m.seq, m.content]),
+      [
+        [2, `edited while the replica was paused ${word}`],
+        [3, `before 3 ${word}`],
+      ],
+    );
+    const synced = await sync({});
+    assert.equal(synced.messages.find((m) => m.seq === 2)?.content, `edited while the replica was paused ${word}`);
 
     // Once the replica catches up, it answers again, with everything.
     await replica!.resumeReplay();
