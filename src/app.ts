@@ -26,6 +26,7 @@ import { MessageSearch } from "./chat/search.js";
 import { ReceiptAnnouncer } from "./chat/receipt-announcer.js";
 import type { Config } from "./config.js";
 import type { Database } from "./db/client.js";
+import { Reads } from "./db/reads.js";
 import { createHttpServer } from "./http/http-server.js";
 import { createOperationsServer } from "./http/operations.js";
 import { accountRoutes } from "./http/routes/account-routes.js";
@@ -88,6 +89,11 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   const { database, redis, log } = deps;
   const db = database.prisma;
   const metrics = new GatewayMetrics();
+  // History, search, user search, conversation lists and sync go to the read replica when there is one (db/reads.ts).
+  const reads = new Reads(db, database.replica?.prisma, {
+    log,
+    onRead: (read, source, reason) => metrics.dbRead(read, source, reason),
+  });
   const origins = originPolicy(config.CORS_ORIGINS);
   const limits = createRateLimiters(
     {
@@ -175,7 +181,13 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     onError: (err) => log.warn({ err }, "could not announce read/delivery markers"),
   });
   markerWriter.onMoved((moved) => receipts.announce(moved));
-  const conversations = new Conversations(db, notifier, config.GROUP_MAX_MEMBERS, config.MAX_CONVERSATIONS_PER_USER);
+  const conversations = new Conversations(
+    db,
+    notifier,
+    config.GROUP_MAX_MEMBERS,
+    config.MAX_CONVERSATIONS_PER_USER,
+    reads,
+  );
   // A removed member's cached membership (typing, presence watches) ends on every pod.
   const membership = membershipSignals({ crossPod: redis !== undefined, log });
   conversations.onMemberRemoved((conversationId, userId) => membership.removed(conversationId, userId));
@@ -201,6 +213,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     notifier,
     config.MESSAGE_MAX_CHARS,
     attachments,
+    reads,
   );
   // Edits, deletions and reactions (and, through deleteMessage, the operator API's deletions).
   const changes = new MessageChanges({
@@ -244,6 +257,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   });
   metrics.watchWriter(writer);
   metrics.watchDatabasePool(() => database.poolStats?.());
+  metrics.watchReplicaPool(() => database.replica?.poolStats());
   const push = createPush({ db, log, registry: metrics.registry }, config);
   messages.onStored((message, members) => push.onStored(message, members));
   changes.onChanged((message, kind, actorId, reaction) => {
@@ -253,6 +267,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
 
   const http = createHttpServer({
     db,
+    reads,
     accounts,
     conversations,
     messages,
@@ -273,7 +288,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       (api) => pushRoutes(api, push),
       (api) => attachmentRoutes(api, attachments),
       (api) => accountRoutes(api, { deletion, limits }),
-      (api) => searchRoutes(api, { search: new MessageSearch(db, conversations), limits }),
+      (api) => searchRoutes(api, { search: new MessageSearch(db, conversations, reads), limits }),
       (api) => messageChangeRoutes(api, { changes, limits }),
       (api) => consentRoutes(api, { requests, blocks }),
       (api) => reportRoutes(api, { reports: safety.reports, limits }),
@@ -291,7 +306,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   });
   // Client events, registered once for every socket.
   const router = new EventRouter({ limits, log, metrics });
-  registerChatHandlers(router, { db, messages, limits });
+  registerChatHandlers(router, { reads, messages, limits });
   registerMessageChangeHandlers(router, { changes, limits });
   const stopTyping = registerTyping(router, {
     db,

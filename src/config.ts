@@ -138,6 +138,9 @@ const EnvSchema = z.object({
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   /** PostgreSQL URL. Unset: embedded PGlite in DATA_DIR. */
   DATABASE_URL: z.string().url().optional(),
+  /** A streaming replica of DATABASE_URL (PostgreSQL only) for history, search, user search, conversation lists and
+   * the bulk of sync; answers it has not caught up on come from the primary. Unset: every read on the primary. */
+  DATABASE_READ_URL: z.string().url().optional(),
   /** Where the embedded database lives. @default "./data" */
   DATA_DIR: z.string().min(1).default("./data"),
   /** Pool size per gateway process for DATABASE_URL. @default 10 */
@@ -517,6 +520,10 @@ const CROSS_FIELD_RULES: CrossFieldRule[] = [
   (_, e) =>
     e?.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT
       ? "METRICS_PORT: must differ from PORT"
+      : undefined,
+  (raw) =>
+    raw.DATABASE_READ_URL !== undefined && raw.DATABASE_URL === undefined
+      ? "DATABASE_READ_URL: needs DATABASE_URL (the embedded database has no replicas)"
       : undefined,
   together("VAPID_PUBLIC_KEY", "VAPID_PRIVATE_KEY"),
   together("APNS_KEY", "APNS_KEY_ID", "APNS_TEAM_ID", "APNS_TOPIC"),

@@ -33,6 +33,7 @@ async function main(): Promise<void> {
   const statementMs = config.DATABASE_STATEMENT_TIMEOUT_MS;
   const database = await createDatabase({
     databaseUrl: config.DATABASE_URL,
+    readUrl: config.DATABASE_READ_URL,
     dataDir: config.DATA_DIR,
     poolSize: config.DATABASE_POOL_SIZE,
     timeouts: {

@@ -3,6 +3,7 @@
 // `not_found`, exactly like one that does not exist.
 import { randomUUID } from "node:crypto";
 import type { Db } from "../db/client.js";
+import { Reads } from "../db/reads.js";
 import type { Prisma } from "../db/generated/client.js";
 import { badRequest, conflict, forbidden, isUniqueViolation, notFound } from "../errors.js";
 import type { Conversation } from "../protocol/types.js";
@@ -35,6 +36,7 @@ export class Conversations {
     private readonly notifier: Notifier,
     private readonly groupMaxMembers: number,
     private readonly maxConversationsPerUser = 1000,
+    private readonly reads: Reads = new Reads(db),
   ) {}
 
   onMembershipEnded(listener: MembershipEndedListener): void {
@@ -79,32 +81,38 @@ export class Conversations {
     return { conversation: await loadConversationView(this.db, actorId, id), created: true };
   }
 
+  /**
+   * The viewer's conversations, most recent activity first. May come from the read replica as it is, a moment behind
+   * the primary: what changes meanwhile (a new message, a new conversation) reaches the client live.
+   */
   async list(viewerId: string, limit: number, cursor: string | undefined): Promise<ConversationPage> {
     const after = cursor === undefined ? undefined : decodeKeysetCursor(cursor);
-    // Keyset paging on (last activity, id): stable while new messages reorder the list.
-    const rows = await this.db.$queryRawUnsafe<{ id: string; activity: Date }[]>(
-      `SELECT c.id::text, COALESCE(c.last_message_at, c.created_at) AS activity
-         FROM members mb JOIN conversations c ON c.id = mb.conversation_id
-        WHERE mb.user_id = $1::uuid
-          AND ($2::timestamptz IS NULL OR (COALESCE(c.last_message_at, c.created_at), c.id) < ($2::timestamptz, $3::uuid))
-        ORDER BY activity DESC, c.id DESC
-        LIMIT $4`,
-      viewerId,
-      after?.time ?? null,
-      after?.id ?? "00000000-0000-0000-0000-000000000000",
-      limit + 1,
-    );
-    const page = rows.slice(0, limit);
-    const views = await loadConversationViews(
-      this.db,
-      viewerId,
-      page.map((r) => r.id),
-    );
-    const last = page.at(-1);
-    return {
-      conversations: page.map((r) => views.get(r.id)).filter((c): c is Conversation => c !== undefined),
-      nextCursor: rows.length > limit && last ? encodeKeysetCursor(new Date(last.activity), last.id) : null,
-    };
+    return this.reads.read("conversation_list", async (db) => {
+      // Keyset paging on (last activity, id): stable while new messages reorder the list.
+      const rows = await db.$queryRawUnsafe<{ id: string; activity: Date }[]>(
+        `SELECT c.id::text, COALESCE(c.last_message_at, c.created_at) AS activity
+           FROM members mb JOIN conversations c ON c.id = mb.conversation_id
+          WHERE mb.user_id = $1::uuid
+            AND ($2::timestamptz IS NULL OR (COALESCE(c.last_message_at, c.created_at), c.id) < ($2::timestamptz, $3::uuid))
+          ORDER BY activity DESC, c.id DESC
+          LIMIT $4`,
+        viewerId,
+        after?.time ?? null,
+        after?.id ?? "00000000-0000-0000-0000-000000000000",
+        limit + 1,
+      );
+      const page = rows.slice(0, limit);
+      const views = await loadConversationViews(
+        db,
+        viewerId,
+        page.map((r) => r.id),
+      );
+      const last = page.at(-1);
+      return {
+        conversations: page.map((r) => views.get(r.id)).filter((c): c is Conversation => c !== undefined),
+        nextCursor: rows.length > limit && last ? encodeKeysetCursor(new Date(last.activity), last.id) : null,
+      };
+    });
   }
 
   async get(viewerId: string, conversationId: string): Promise<Conversation> {
@@ -248,6 +256,28 @@ export class Conversations {
     });
     if (member === null) throw notFound();
     return member.conversation;
+  }
+
+  /**
+   * `requireMember` that also answers the conversation's change counter, in one primary read: the watermark a read
+   * replica's answer about this conversation must reach (db/reads.ts).
+   */
+  async requireMemberWatermark(
+    userId: string,
+    conversationId: string,
+  ): Promise<{ lastSeq: number; changeSeq: number }> {
+    if (!isUuid(conversationId)) throw notFound();
+    const [row] = await this.db.$queryRawUnsafe<{ last_seq: number; change_seq: number }[]>(
+      `SELECT c.last_seq, coalesce(k.change_seq, 0) AS change_seq
+         FROM members mb
+         JOIN conversations c ON c.id = mb.conversation_id
+         LEFT JOIN message_change_counters k ON k.conversation_id = mb.conversation_id
+        WHERE mb.conversation_id = $1::uuid AND mb.user_id = $2::uuid`,
+      conversationId,
+      userId,
+    );
+    if (row === undefined) throw notFound();
+    return { lastSeq: Number(row.last_seq), changeSeq: Number(row.change_seq) };
   }
 
   /** `forbidden` unless the member is an admin of the group. */

@@ -2,6 +2,7 @@
 // the HTTP route: authorise (member?), validate, persist idempotently, fan out to every member's devices. Markers
 // are written in batches by the MarkerWriter and announced by the ReceiptAnnouncer.
 import type { Db } from "../db/client.js";
+import { Reads } from "../db/reads.js";
 import { badRequest, notFound, payloadTooLarge } from "../errors.js";
 import type { Message, ReplyPreview } from "../protocol/types.js";
 import type { Conversations } from "./conversations.js";
@@ -37,6 +38,7 @@ export class Messages {
     private readonly notifier: Notifier,
     private readonly maxChars: number,
     private readonly attachments?: MessageAttachments,
+    private readonly reads: Reads = new Reads(db),
   ) {}
 
   onStored(listener: MessageStoredListener): void {
@@ -154,34 +156,39 @@ export class Messages {
     return stored;
   }
 
+  /**
+   * A page of history: `after` a seq ascending (what a client's gap fill asks), else the newest `before` a seq. May
+   * come from the read replica, but never stops short of what was committed when it was asked: the membership check
+   * reads the conversation's last_seq and change counter on the primary, and a replica page that does not reach them
+   * (the replica is behind) is read again from the primary instead of answering a hole the client would take for the
+   * end, or a message as it was before a change the client may already have passed.
+   */
   async history(
     viewerId: string,
     conversationId: string,
     query: { before?: number | undefined; after?: number | undefined; limit?: number | undefined },
   ): Promise<HistoryPage> {
-    await this.conversations.requireMember(viewerId, conversationId);
     const limit = query.limit ?? 50;
-    const select = `SELECT ${MESSAGE_COLUMNS} FROM messages m`;
-    let rows;
-    if (query.after !== undefined) {
-      rows = await this.db.$queryRawUnsafe<MessageRow[]>(
-        `${select} WHERE conversation_id = $1::uuid AND seq > $2 ORDER BY seq ASC LIMIT $3`,
-        conversationId,
-        query.after,
-        limit + 1,
+    const take = limit + 1;
+    let rows: HistoryRow[];
+    if (this.reads.hasReplica) {
+      const mark = await this.conversations.requireMemberWatermark(viewerId, conversationId);
+      rows = await this.reads.read(
+        "history",
+        (db) => historyRows(db, conversationId, query.after, query.before, take),
+        (answer) =>
+          reachesWatermark(answer, query.after, query.before, take, mark.lastSeq) &&
+          (answer.length === 0 || Number(answer[0]!.change_counter ?? 0) >= mark.changeSeq),
       );
-      const hasMore = rows.length > limit;
-      return { messages: await this.withAttachments(rows.slice(0, limit).map(toMessage)), hasMore };
+    } else {
+      await this.conversations.requireMember(viewerId, conversationId);
+      rows = await historyRows(this.reads.primary, conversationId, query.after, query.before, take);
     }
-    // Newest first to take the page, then ascending for the answer.
-    rows = await this.db.$queryRawUnsafe<MessageRow[]>(
-      `${select} WHERE conversation_id = $1::uuid AND seq < $2 ORDER BY seq DESC LIMIT $3`,
-      conversationId,
-      query.before ?? 2_147_483_647,
-      limit + 1,
-    );
     const hasMore = rows.length > limit;
-    return { messages: await this.withAttachments(rows.slice(0, limit).reverse().map(toMessage)), hasMore };
+    const page = rows.slice(0, limit);
+    // Newest first to take a `before` page, then ascending for the answer.
+    if (query.after === undefined) page.reverse();
+    return { messages: await this.withAttachments(page.map(toMessage)), hasMore };
   }
 
   /** Fills the messages' attachments with fresh download URLs: for answers to members only. */
@@ -217,6 +224,58 @@ export class Messages {
     // member who misses it sees the state in the next conversation object it loads (list, sync, get).
     if (stored.acceptedRequest) this.conversations.announceChange(stored.message.conversationId).catch(() => undefined);
   }
+}
+
+/** A history row with the conversation's change counter as the same snapshot saw it (null: nothing changed yet). */
+type HistoryRow = MessageRow & { change_counter: number | null };
+
+/** Up to `take` rows after `after` (ascending), or else below `before` (descending, newest first). */
+function historyRows(
+  db: Db,
+  conversationId: string,
+  after: number | undefined,
+  before: number | undefined,
+  take: number,
+): Promise<HistoryRow[]> {
+  const select = `SELECT ${MESSAGE_COLUMNS},
+    (SELECT change_seq FROM message_change_counters WHERE conversation_id = $1::uuid) AS change_counter
+    FROM messages m`;
+  if (after !== undefined) {
+    return db.$queryRawUnsafe<HistoryRow[]>(
+      `${select} WHERE conversation_id = $1::uuid AND seq > $2 ORDER BY seq ASC LIMIT $3`,
+      conversationId,
+      after,
+      take,
+    );
+  }
+  return db.$queryRawUnsafe<HistoryRow[]>(
+    `${select} WHERE conversation_id = $1::uuid AND seq < $2 ORDER BY seq DESC LIMIT $3`,
+    conversationId,
+    before ?? 2_147_483_647,
+    take,
+  );
+}
+
+/**
+ * Whether a page of `historyRows` holds everything up to `lastSeq`, the conversation's last seq read on the primary
+ * before it. seq is gapless and commit-ordered, and a replica replays commits in order, so any server's messages of a
+ * conversation are 1..n for some n: the page is complete when its highest seq reaches the highest one the primary
+ * could have answered (the page's end, or lastSeq). A message committed after lastSeq was read may be in it or not,
+ * exactly as if the primary had answered a moment earlier; it reaches the client live.
+ */
+export function reachesWatermark(
+  rows: readonly { seq: number | bigint }[],
+  after: number | undefined,
+  before: number | undefined,
+  take: number,
+  lastSeq: number,
+): boolean {
+  const expectedTop =
+    after !== undefined ? Math.min(after + take, lastSeq) : Math.min((before ?? Infinity) - 1, lastSeq);
+  if (expectedTop <= (after ?? 0)) return true;
+  let top = 0;
+  for (const row of rows) top = Math.max(top, Number(row.seq));
+  return top >= expectedTop;
 }
 
 function countCodePoints(text: string): number {

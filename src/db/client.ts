@@ -36,6 +36,14 @@ export interface Database {
    * Optional so a hand-built Database needs no stub; see `inTransaction`.
    */
   transaction?<T>(fn: (sql: Sql) => Promise<T>): Promise<T>;
+  /** The streaming replica of DATABASE_READ_URL, for the reads db/reads.ts routes to it; PostgreSQL only. */
+  replica?: ReadReplica;
+  close(): Promise<void>;
+}
+
+export interface ReadReplica {
+  prisma: PrismaClient;
+  poolStats(): PoolStats;
   close(): Promise<void>;
 }
 
@@ -55,6 +63,8 @@ export interface PoolStats {
 
 export interface DatabaseOptions {
   databaseUrl?: string | undefined;
+  /** A streaming replica of databaseUrl for reads that may lag (db/reads.ts); needs databaseUrl. */
+  readUrl?: string | undefined;
   dataDir: string;
   poolSize?: number;
   /**
@@ -77,29 +87,65 @@ export interface DatabaseTimeouts {
   connectMs: number;
 }
 
+/**
+ * A node-postgres pool with the gateway's deadlines, for the primary or the read replica. Our own pool rather than the
+ * adapter's, so /metrics can read its counts.
+ */
+function createPool(
+  url: string,
+  poolSize: number,
+  timeouts: DatabaseTimeouts | undefined,
+  log: DatabaseOptions["log"],
+  what: string,
+): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    connectionTimeoutMillis: timeouts?.connectMs ?? 5_000,
+    idleTimeoutMillis: 30_000,
+    // TCP keepalive notices a database host that vanished without closing the connection (a network partition).
+    keepAlive: true,
+    // Session settings sent at connect: the server itself cancels a statement past the deadline (57014) or one
+    // waiting too long for a row lock (55P03), both mapped to `unavailable`. 0 leaves them unset (no limit).
+    ...(timeouts?.statementMs ? { statement_timeout: timeouts.statementMs } : {}),
+    ...(timeouts?.lockMs ? { lock_timeout: timeouts.lockMs } : {}),
+    // The client-side backstop for a server that no longer answers at all; above statement_timeout so the server's
+    // own cancellation normally wins and the connection stays usable.
+    ...(timeouts?.queryMs ? { query_timeout: timeouts.queryMs } : {}),
+  });
+  // An idle connection dies when the database restarts; pg then emits "error" on the pool, which would crash the
+  // process without a listener (the adapter adds its own only once Prisma connects, and removes it on disconnect).
+  // The pool has already discarded that connection, and the next checkout opens a fresh one.
+  pool.on("error", (err) => log?.warn({ err }, `idle ${what} connection failed`));
+  return pool;
+}
+
+/** The read replica's Prisma client on its own pool (same deadlines as the primary's), or undefined. */
+function createReplica(options: DatabaseOptions): ReadReplica | undefined {
+  if (options.readUrl === undefined) return undefined;
+  const pool = createPool(options.readUrl, options.poolSize ?? 10, options.timeouts, options.log, "read replica");
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  return {
+    prisma,
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+    close: async () => {
+      try {
+        await prisma.$disconnect();
+      } finally {
+        await pool.end();
+      }
+    },
+  };
+}
+
 export async function createDatabase(options: DatabaseOptions): Promise<Database> {
+  if (options.databaseUrl === undefined && options.readUrl !== undefined) {
+    // config.ts refuses this combination at start; a direct caller gets the same answer.
+    throw new Error("a read replica (DATABASE_READ_URL) needs PostgreSQL (DATABASE_URL), not the embedded database");
+  }
   if (options.databaseUrl !== undefined) {
-    // Our own pool rather than the adapter's, so /metrics can read its counts.
-    const timeouts = options.timeouts;
-    const pool = new pg.Pool({
-      connectionString: options.databaseUrl,
-      max: options.poolSize ?? 10,
-      connectionTimeoutMillis: timeouts?.connectMs ?? 5_000,
-      idleTimeoutMillis: 30_000,
-      // TCP keepalive notices a database host that vanished without closing the connection (a network partition).
-      keepAlive: true,
-      // Session settings sent at connect: the server itself cancels a statement past the deadline (57014) or one
-      // waiting too long for a row lock (55P03), both mapped to `unavailable`. 0 leaves them unset (no limit).
-      ...(timeouts?.statementMs ? { statement_timeout: timeouts.statementMs } : {}),
-      ...(timeouts?.lockMs ? { lock_timeout: timeouts.lockMs } : {}),
-      // The client-side backstop for a server that no longer answers at all; above statement_timeout so the server's
-      // own cancellation normally wins and the connection stays usable.
-      ...(timeouts?.queryMs ? { query_timeout: timeouts.queryMs } : {}),
-    });
-    // An idle connection dies when the database restarts; pg then emits "error" on the pool, which would crash the
-    // process without a listener (the adapter adds its own only once Prisma connects, and removes it on disconnect).
-    // The pool has already discarded that connection, and the next checkout opens a fresh one.
-    pool.on("error", (err) => options.log?.warn({ err }, "idle database connection failed"));
+    const pool = createPool(options.databaseUrl, options.poolSize ?? 10, options.timeouts, options.log, "database");
+    const replica = createReplica(options);
     const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
     return {
       prisma,
@@ -131,9 +177,12 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
           client.release(broken instanceof Error ? broken : undefined);
         }
       },
+      ...(replica ? { replica } : {}),
       // The adapter leaves an external pool open on dispose (disposeExternalPool is off), so end it ourselves.
       close: async () => {
         try {
+          // A replica that fails to close must not keep the primary's pool open.
+          await replica?.close().catch(() => undefined);
           await prisma.$disconnect();
         } finally {
           await pool.end();

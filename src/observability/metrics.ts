@@ -81,6 +81,24 @@ export class GatewayMetrics {
       if (stats !== undefined) this.dbPoolWaiting.set(stats.waiting);
     },
   });
+  readonly dbReads = new Counter({
+    name: "chat_db_reads_total",
+    help: "Reads that may go to the read replica (DATABASE_READ_URL), by read, by the server that answered (replica or primary), and for the primary why: behind (the replica had not caught up), error (the replica failed), down (resting after a failure); only with a replica",
+    labelNames: ["read", "source", "reason"] as const,
+    registers: [this.registry],
+  });
+  readonly dbReplicaPoolConnections = new Gauge({
+    name: "chat_db_replica_pool_connections",
+    help: "Read replica pool connections, total (open or opening) and idle; absent without DATABASE_READ_URL",
+    labelNames: ["state"] as const,
+    registers: [this.registry],
+    collect: () => {
+      const stats = this.sources.replicaPool?.();
+      if (stats === undefined) return;
+      this.dbReplicaPoolConnections.set({ state: "total" }, stats.total);
+      this.dbReplicaPoolConnections.set({ state: "idle" }, stats.idle);
+    },
+  });
   readonly storeToEmit = new Histogram({
     name: "chat_store_to_emit_seconds",
     help: "From a message's created_at (database clock, inside the commit) to its fan-out emit on this pod",
@@ -140,6 +158,7 @@ export class GatewayMetrics {
     writerPending?: () => number;
     writerOldestQueuedMs?: () => number;
     dbPool?: () => { total: number; idle: number; waiting: number } | undefined;
+    replicaPool?: () => { total: number; idle: number; waiting: number } | undefined;
   } = {};
 
   constructor() {
@@ -162,6 +181,16 @@ export class GatewayMetrics {
   /** Reports the database pool's connections and waiting queries at every scrape (no-op for PGlite). */
   watchDatabasePool(stats: () => { total: number; idle: number; waiting: number } | undefined): void {
     this.sources.dbPool = stats;
+  }
+
+  /** Reports the read replica pool's connections at every scrape (nothing without a replica). */
+  watchReplicaPool(stats: () => { total: number; idle: number; waiting: number } | undefined): void {
+    this.sources.replicaPool = stats;
+  }
+
+  /** Counts a read that could go to the replica: where it went, and why the primary when it did. */
+  dbRead(read: string, source: "replica" | "primary", reason?: string): void {
+    this.dbReads.inc({ read, source, reason: reason ?? "" });
   }
 
   /** Counts reconnects of node-redis clients (their "reconnecting" event). */

@@ -9,7 +9,7 @@ import type { z } from "zod";
 import type { Messages } from "../chat/messages.js";
 import * as schemas from "../chat/schemas.js";
 import { syncAfterCursors } from "../chat/sync.js";
-import type { Db } from "../db/client.js";
+import type { Reads } from "../db/reads.js";
 import { toWireError } from "../errors.js";
 import type { ClientToServerEvents } from "../protocol/events.js";
 import type { RateLimiters } from "../limits/rate-limits.js";
@@ -88,7 +88,7 @@ export class EventRouter {
 
 export function registerChatHandlers(
   router: EventRouter,
-  deps: { db: Db; messages: Messages; limits: RateLimiters },
+  deps: { reads: Reads; messages: Messages; limits: RateLimiters },
 ): void {
   router.on(
     "message:send",
@@ -106,6 +106,6 @@ export function registerChatHandlers(
     return {};
   });
   router.on("sync", schemas.SyncPayload, async (socket, { cursors, limit }) =>
-    syncAfterCursors(deps.db, socket.data.userId, cursors, limit, (m) => deps.messages.withAttachments(m)),
+    syncAfterCursors(deps.reads, socket.data.userId, cursors, limit, (m) => deps.messages.withAttachments(m)),
   );
 }

@@ -44,6 +44,8 @@ export interface InProcessOptions {
   database?: DatabaseKind;
   /** Configuration on top of the test defaults (rate limits off, logs silent). */
   env?: Record<string, string>;
+  /** With "postgres": DATABASE_READ_URL for the scratch database's URL (a replica's copy of it). */
+  readUrlFor?: (databaseUrl: string) => string;
 }
 
 export async function startInProcessGateway(options: InProcessOptions = {}): Promise<InProcessGateway> {
@@ -55,9 +57,15 @@ export async function startInProcessGateway(options: InProcessOptions = {}): Pro
     LOG_LEVEL: "silent",
     RATE_LIMITS: "off",
     ...(scratch ? { DATABASE_URL: scratch.url } : {}),
+    ...(scratch && options.readUrlFor ? { DATABASE_READ_URL: options.readUrlFor(scratch.url) } : {}),
     ...options.env,
   });
-  const database = await createDatabase({ databaseUrl: config.DATABASE_URL, dataDir, poolSize: 4 });
+  const database = await createDatabase({
+    databaseUrl: config.DATABASE_URL,
+    readUrl: config.DATABASE_READ_URL,
+    dataDir,
+    poolSize: 4,
+  });
   const cleanup = async () => {
     await database.close().catch(() => undefined);
     await scratch?.drop();

@@ -123,3 +123,17 @@ test("REDIS_CLUSTER_NODES takes host:port or redis:// entries with AUTH, refuses
   assert.match(bad, /bad: 10\.0\.0\.1:7000 \(with credentials\), nohost/);
   assert.doesNotMatch(bad, /s3cret/);
 });
+
+test("DATABASE_READ_URL goes with DATABASE_URL; the embedded database refuses it with a clear message", () => {
+  assert.equal(
+    loadConfig({ ...production, DATABASE_READ_URL: "postgresql://postgres@127.0.0.1:5433/test" }).DATABASE_READ_URL,
+    "postgresql://postgres@127.0.0.1:5433/test",
+  );
+  assert.equal(loadConfig(production).DATABASE_READ_URL, undefined);
+  assert.throws(
+    () => loadConfig({ JWT_SECRET: "x".repeat(32), DATABASE_READ_URL: "postgresql://postgres@127.0.0.1:5433/test" }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.problems.includes("DATABASE_READ_URL: needs DATABASE_URL (the embedded database has no replicas)"),
+  );
+});

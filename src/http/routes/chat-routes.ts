@@ -6,6 +6,7 @@ import type { Messages } from "../../chat/messages.js";
 import * as schemas from "../../chat/schemas.js";
 import { searchUsers } from "../../chat/users.js";
 import type { Db } from "../../db/client.js";
+import type { Reads } from "../../db/reads.js";
 import type { Conversation } from "../../protocol/types.js";
 import { notFound } from "../../errors.js";
 import type { RateLimiters } from "../../limits/rate-limits.js";
@@ -13,6 +14,8 @@ import { callerOf, userOf } from "../authenticate.js";
 
 export interface ChatRouteDeps {
   db: Db;
+  /** Where reads that may lag go (the read replica, if any). */
+  reads: Reads;
   accounts: Accounts;
   conversations: Conversations;
   messages: Messages;
@@ -38,7 +41,7 @@ export function chatRoutes(app: FastifyInstance, deps: ChatRouteDeps): void {
   app.get("/v1/users", async (request) => {
     userOf(request);
     const { query } = schemas.UserSearchQuery.parse(request.query);
-    return { users: await searchUsers(deps.db, query) };
+    return { users: await deps.reads.read("user_search", (db) => searchUsers(db, query)) };
   });
 
   app.post("/v1/conversations", async (request, reply) => {
