@@ -12,7 +12,7 @@
 // then a sort of the matches by time; so it grows with how many messages contain the words, not with table size.
 import type { Db } from "../db/client.js";
 import { badRequest } from "../errors.js";
-import type { Message } from "../protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import type { Conversations } from "./conversations.js";
 import { decodeKeysetCursor, encodeKeysetCursor } from "./keyset-cursor.js";
 import { MESSAGE_COLUMNS, type MessageRow, toMessage } from "./message-rows.js";

@@ -10,8 +10,7 @@
 // Change numbers commit in order (like seq), so "changed after k" never skips a change that commits later with a
 // smaller number. A message above the cursor's seq comes in `messages`, already in its current state.
 import type { Db } from "../db/client.js";
-import type { SyncCursor, SyncResult } from "../protocol/events.js";
-import type { Message } from "../protocol/types.js";
+import type { Message, SyncCursor, SyncResult } from "@chat-gateway/protocol";
 import { loadConversationViews } from "./conversation-views.js";
 import { MESSAGE_COLUMNS, type MessageRow, toMessage } from "./message-rows.js";
 

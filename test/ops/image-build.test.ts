@@ -15,7 +15,7 @@ import { dirname, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import type { Message } from "../../src/protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import {
   connectDevice,
   createConversation,
