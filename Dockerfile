@@ -15,8 +15,13 @@ WORKDIR /app
 # --ignore-scripts: `npm run build` generates the Prisma client itself, and skipping dependency install scripts keeps
 # the build from fetching anything beyond the registry tarballs (@prisma/engines' postinstall would download native
 # engines the gateway never uses: it talks to PostgreSQL through the pg driver adapter). Lockfile first, sources
-# after, so editing a source file does not invalidate the dependency layer.
+# after, so editing a source file does not invalidate the dependency layer. The workspaces' manifests (packages/*: the
+# protocol and the SDK) come with the lockfile: `npm ci` checks the lockfile against every workspace and links them
+# into node_modules. `npm run build` compiles the two packages first (the server imports the protocol's dist through
+# that link), then the server and the chat page.
 COPY package.json package-lock.json ./
+COPY packages/protocol/package.json ./packages/protocol/
+COPY packages/sdk/package.json ./packages/sdk/
 RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
 RUN npm run build
@@ -26,8 +31,11 @@ WORKDIR /app
 # Production dependencies only, in their own stage: this layer depends on the lockfile alone, so it is reused by every
 # build that does not change dependencies. The package's postinstall (prisma generate) is skipped on purpose: the
 # generated client is TypeScript under src/, compiled into dist/ by the build stage, so regenerating it here would
-# need the schema and the sources and produce nothing the runtime reads.
+# need the schema and the sources and produce nothing the runtime reads. The workspaces' manifests again, so that
+# node_modules/@chat-gateway/protocol is the link to packages/protocol the runtime stage fills with its dist.
 COPY package.json package-lock.json ./
+COPY packages/protocol/package.json ./packages/protocol/
+COPY packages/sdk/package.json ./packages/sdk/
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM ${NODE_IMAGE} AS runtime
@@ -38,6 +46,10 @@ WORKDIR /app
 # dist/*.js as ES modules and is how the migration runner finds prisma/migrations.
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The server imports @chat-gateway/protocol at run time (schemas, error statuses, room names): node_modules links it
+# to packages/protocol, which needs its manifest (the exports map) and its compiled dist, nothing else.
+COPY --from=build /app/packages/protocol/package.json ./packages/protocol/
+COPY --from=build /app/packages/protocol/dist ./packages/protocol/dist
 COPY package.json ./
 COPY prisma ./prisma
 # Numeric uid:gid (the image's `node` user) so that Kubernetes' runAsNonRoot can verify it without a passwd lookup.

@@ -2,7 +2,17 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "src/db/generated/", "data/", "test-results/", "web/vendor/"] },
+  {
+    ignores: [
+      "dist/",
+      "packages/*/dist/",
+      "node_modules/",
+      "src/db/generated/",
+      "data/",
+      "test-results/",
+      "web/vendor/",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

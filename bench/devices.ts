@@ -1,5 +1,5 @@
 // An SDK-like device for the benchmark: a socket.io-client socket that behaves towards the server the way
-// src/client/chat-client.ts does, without the SDK's storage and events, and counts what happens to it.
+// packages/sdk/src/chat-client.ts does, without the SDK's storage and events, and counts what happens to it.
 //
 // - Markers: every message taken in moves the conversation's cursor (highest seq with nothing missing below it);
 //   `message:delivered` and `message:read` are gathered per conversation for 250 ms and sent once each per flush
@@ -12,8 +12,7 @@
 import { performance } from "node:perf_hooks";
 import { io } from "socket.io-client";
 import { api, type Device } from "../test/helpers/clients.js";
-import type { AckAnswer, SyncResult } from "../src/protocol/events.js";
-import type { Message } from "../src/protocol/types.js";
+import type { AckAnswer, Message, SyncResult } from "@chat-gateway/protocol";
 import { inBatches } from "./load.js";
 import { addCounts, sleep } from "./stats.js";
 

@@ -3,8 +3,7 @@
 import { performance } from "node:perf_hooks";
 import { io } from "socket.io-client";
 import { api, createConversation, registerUser, type Device } from "../test/helpers/clients.js";
-import type { AckAnswer } from "../src/protocol/events.js";
-import type { Message } from "../src/protocol/types.js";
+import type { AckAnswer, Message } from "@chat-gateway/protocol";
 
 export interface Member {
   userId: string;

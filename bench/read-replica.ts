@@ -5,7 +5,7 @@
 // newest history page, a gap fill (`after` a recent seq) and the conversation list of the same groups. Prints
 // chat_db_reads_total by read and source, the replica's replay lag, and checks no page stopped short.
 import { parseArgs } from "node:util";
-import type { Message } from "../src/protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import { api, createConversation, registerUser, uniqueName } from "../test/helpers/clients.js";
 import { startInProcessGateway } from "../test/helpers/in-process.js";
 import { startPostgresReplica } from "../test/helpers/postgres-replica.js";

@@ -1,7 +1,7 @@
 // Sends on an open-loop schedule and follows each message to every device that should get it: the ack, each
 // device's first copy and how it came (live, sync, gap fill), or that it never came.
 import { performance } from "node:perf_hooks";
-import type { Message } from "../src/protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import type { Arrival, SdkDevice } from "./devices.js";
 import { addCounts, percentile, sleep } from "./stats.js";
 

@@ -43,7 +43,7 @@ import { createRateLimiters } from "./limits/rate-limits.js";
 import { GatewayMetrics } from "./observability/metrics.js";
 import { createPresence } from "./presence/index.js";
 import { createPush } from "./push/index.js";
-import { userRoom } from "./protocol/events.js";
+import { userRoom } from "@chat-gateway/protocol";
 import { adapterModeFor, createRedisAdapter, type AdapterMode } from "./realtime/adapter.js";
 import { guardSocketBuffers } from "./realtime/buffer-guard.js";
 import { EventRouter, registerChatHandlers } from "./realtime/handlers.js";

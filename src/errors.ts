@@ -1,8 +1,8 @@
 // The one catalog of error codes, and the one place that maps any error to a client answer.
 // Library errors (Prisma, Redis, Zod) become protocol codes here and nowhere else.
 import { ZodError } from "zod";
-import { ERROR_STATUS } from "./protocol/errors.js";
-import type { ErrorCode, WireError } from "./protocol/types.js";
+import { ERROR_STATUS } from "@chat-gateway/protocol";
+import type { ErrorCode, WireError } from "@chat-gateway/protocol";
 
 export { ERROR_STATUS };
 

@@ -11,7 +11,7 @@
 import { randomUUID } from "node:crypto";
 import type { Sql } from "../db/client.js";
 import { AppError, badRequest, notFound, payloadTooLarge, unavailable } from "../errors.js";
-import type { Attachment, Message, UploadTicket } from "../protocol/types.js";
+import type { Attachment, Message, UploadTicket } from "@chat-gateway/protocol";
 import type { MessageAttachments } from "../chat/ports.js";
 import { isUuid } from "../chat/ports.js";
 import { bytesMatchType, processImage, SNIFF_BYTES } from "./inspect.js";

@@ -12,7 +12,7 @@ import { createHash, createHmac, randomBytes, randomUUID } from "node:crypto";
 import type { Db, Sql } from "../db/client.js";
 import { isUuid } from "../chat/ports.js";
 import { conflict, forbidden, isUniqueViolation, unauthorized } from "../errors.js";
-import type { AuthResult, PublicUser } from "../protocol/types.js";
+import type { AuthResult, PublicUser } from "@chat-gateway/protocol";
 import type { AccessTokens } from "./access-tokens.js";
 import { burnPasswordCheck, hashPassword, verifyPassword } from "./passwords.js";
 

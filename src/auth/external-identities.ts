@@ -7,7 +7,11 @@
 // unlinked and remembered only as a hash of its subject with the deletion time, so a token issued before the
 // deletion cannot create the account again, while a fresh sign-in later starts a new, empty account.
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { displayName as displayNameSchema, noControlCharacters, username as usernameSchema } from "../chat/schemas.js";
+import {
+  displayName as displayNameSchema,
+  noControlCharacters,
+  username as usernameSchema,
+} from "@chat-gateway/protocol/schemas";
 import type { Db, Sql } from "../db/client.js";
 import { isUniqueViolation, unauthorized } from "../errors.js";
 import type { ExternalClaims } from "./external-tokens.js";

@@ -4,7 +4,7 @@
 // This module only keeps the list and tells listeners when a pair stops being able to see each other.
 import type { Db } from "../db/client.js";
 import { badRequest, forbidden, notFound } from "../errors.js";
-import type { PublicUser } from "../protocol/types.js";
+import type { PublicUser } from "@chat-gateway/protocol";
 import { isUuid } from "./ports.js";
 
 /** Most users one user may block; `GET /v1/users/me/blocks` answers all of them in one page. */

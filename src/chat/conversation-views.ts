@@ -3,7 +3,7 @@
 // `conversation:updated` never query per conversation or per member.
 import type { Db } from "../db/client.js";
 import type { Prisma } from "../db/generated/client.js";
-import type { Conversation, Message } from "../protocol/types.js";
+import type { Conversation, Message } from "@chat-gateway/protocol";
 import { isPendingRequester, requestOf } from "./message-requests.js";
 import { MESSAGE_COLUMNS, type MessageRow, toMessage } from "./message-rows.js";
 

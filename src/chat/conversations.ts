@@ -6,7 +6,7 @@ import type { Db } from "../db/client.js";
 import { Reads } from "../db/reads.js";
 import type { Prisma } from "../db/generated/client.js";
 import { badRequest, conflict, forbidden, isUniqueViolation, notFound } from "../errors.js";
-import type { Conversation } from "../protocol/types.js";
+import type { Conversation } from "@chat-gateway/protocol";
 import { isBlockedBy } from "./blocks.js";
 import { loadConversationView, loadConversationViews, loadViewsForMembers } from "./conversation-views.js";
 import { decodeKeysetCursor, encodeKeysetCursor } from "./keyset-cursor.js";

@@ -14,7 +14,7 @@
 import { randomUUID } from "node:crypto";
 import { type Database, inTransaction, type Sql } from "../db/client.js";
 import { badRequest, conflict, forbidden, notFound, payloadTooLarge } from "../errors.js";
-import type { Message } from "../protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import { MESSAGE_COLUMNS, type MessageRow, toMessage } from "./message-rows.js";
 import { isUuid, type Notifier } from "./ports.js";
 import { isSingleEmoji } from "./emoji.js";

@@ -6,7 +6,7 @@
 // "message request" instead of the content (push/push-service.ts).
 import type { Db } from "../db/client.js";
 import { forbidden } from "../errors.js";
-import type { Conversation, MessageRequest } from "../protocol/types.js";
+import type { Conversation, MessageRequest } from "@chat-gateway/protocol";
 import type { Conversations } from "./conversations.js";
 
 /** The request state of a conversation row, as the conversation object shows it: null when it never was one. */

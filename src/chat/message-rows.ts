@@ -1,5 +1,5 @@
 // How a message row is read with raw SQL (the hot path and the sync queries), in one place.
-import type { Message, Reaction, ReplyPreview } from "../protocol/types.js";
+import type { Message, Reaction, ReplyPreview } from "@chat-gateway/protocol";
 
 /** How many code points of the answered message a reply carries. */
 export const REPLY_PREVIEW_CHARS = 200;

@@ -27,7 +27,7 @@ import {
   notFound,
   unavailable,
 } from "../errors.js";
-import type { Message } from "../protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import { unchangedFields } from "./message-rows.js";
 
 export interface SendRequest {

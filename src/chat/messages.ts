@@ -4,7 +4,7 @@
 import type { Db } from "../db/client.js";
 import { Reads } from "../db/reads.js";
 import { badRequest, notFound, payloadTooLarge } from "../errors.js";
-import type { Message, ReplyPreview } from "../protocol/types.js";
+import type { Message, ReplyPreview } from "@chat-gateway/protocol";
 import type { Conversations } from "./conversations.js";
 import { MESSAGE_COLUMNS, type MessageRow, REPLY_PREVIEW_CHARS, toMessage } from "./message-rows.js";
 import type { MarkerWriter } from "./marker-writer.js";

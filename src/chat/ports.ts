@@ -1,6 +1,5 @@
 // What the chat domain needs from the outside world, declared here so the domain never imports a transport.
-import type { ServerToClientEvents } from "../protocol/events.js";
-import type { Message } from "../protocol/types.js";
+import type { Message, ServerToClientEvents } from "@chat-gateway/protocol";
 
 /** Delivers a server event to every connected device of the given users, on whichever pod they are. */
 export interface Notifier {

@@ -10,7 +10,7 @@
 //   either the markers that moved or, past `detailMaxMembers`, counts that do not grow with the group.
 // Each pod gathers what its own writer moved, so a device gets at most about one markers event per window per pod.
 import type { Sql } from "../db/client.js";
-import type { MarkerCounts, MarkersEvent } from "../protocol/events.js";
+import type { MarkerCounts, MarkersEvent } from "@chat-gateway/protocol";
 import type { MovedMarkers } from "./marker-writer.js";
 import type { Notifier } from "./ports.js";
 

@@ -13,7 +13,7 @@
 import type { Db } from "../db/client.js";
 import { Reads } from "../db/reads.js";
 import { badRequest } from "../errors.js";
-import type { Message } from "../protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import type { Conversations } from "./conversations.js";
 import { decodeKeysetCursor, encodeKeysetCursor } from "./keyset-cursor.js";
 import { MESSAGE_COLUMNS, type MessageRow, toMessage } from "./message-rows.js";

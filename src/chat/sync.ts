@@ -21,8 +21,7 @@
 // number), so a replica's answer of them could not prove itself complete.
 import type { Db } from "../db/client.js";
 import type { Reads } from "../db/reads.js";
-import type { SyncCursor, SyncResult } from "../protocol/events.js";
-import type { Message } from "../protocol/types.js";
+import type { Message, SyncCursor, SyncResult } from "@chat-gateway/protocol";
 import { loadConversationViews } from "./conversation-views.js";
 import { MESSAGE_COLUMNS, type MessageRow, toMessage } from "./message-rows.js";
 

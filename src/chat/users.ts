@@ -1,6 +1,6 @@
 // Finding people to talk to: prefix search on usernames (and display names), never exposing system accounts.
 import type { Db } from "../db/client.js";
-import type { PublicUser } from "../protocol/types.js";
+import type { PublicUser } from "@chat-gateway/protocol";
 
 export async function searchUsers(db: Db, prefix: string, limit = 20): Promise<PublicUser[]> {
   const needle = prefix.toLowerCase();

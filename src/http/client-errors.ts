@@ -4,7 +4,7 @@
 // large is `payload_too_large` (413); everything else the client sent wrong is `bad_request`.
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
-import { ERROR_STATUS } from "../protocol/errors.js";
+import { ERROR_STATUS } from "@chat-gateway/protocol";
 
 type Code = keyof typeof ERROR_STATUS;
 

@@ -1,7 +1,7 @@
 // Presence wired for one gateway: the store (Redis across pods, or memory on one node), this pod's tracker, the
 // local subscriptions fed by the store's change feed, and the `presence:subscribe` event.
 import type { Logger } from "pino";
-import { PresenceSubscribePayload } from "../chat/schemas.js";
+import { PresenceSubscribePayload } from "@chat-gateway/protocol/schemas";
 import type { Db } from "../db/client.js";
 import { AppError, badRequest, unavailable } from "../errors.js";
 import type { EventRouter } from "../realtime/handlers.js";

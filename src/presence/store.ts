@@ -2,7 +2,7 @@
 // Every transition is decided in one place that serialises it (a Lua script in Redis, the event loop in memory), and
 // the change is published from there too, so subscribers see a user's online/offline events in transition order
 // whichever pods caused them.
-import type { PresenceState } from "../protocol/types.js";
+import type { PresenceState } from "@chat-gateway/protocol";
 import type { PresenceNames } from "../realtime/redis-names.js";
 import type { RedisConnections } from "../realtime/redis.js";
 

@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { type Config, redisTarget } from "../config.js";
 import type { Db } from "../db/client.js";
-import type { Message } from "../protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import { ApnsProvider } from "./apns-provider.js";
 import { FcmProvider } from "./fcm-provider.js";
 import { PushMetrics } from "./push-metrics.js";

@@ -9,7 +9,7 @@
 // who came back online while the push service was down does not get a stale notification.
 import type { Logger } from "pino";
 import type { Db } from "../db/client.js";
-import type { Message } from "../protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import type { PushMetrics, SkipReason } from "./push-metrics.js";
 import { readReactionState, reactionNotification, reactionSkipReason } from "./reaction-push.js";
 import type {

@@ -8,7 +8,7 @@
 // - without PUSH_INCLUDE_CONTENT the payload names ids, the emoji and the count, never the text or who reacted.
 // Every delivery attempt reads the state again, so reactions taken back meanwhile withdraw the push.
 import type { Db } from "../db/client.js";
-import type { Message } from "../protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import type { SkipReason } from "./push-metrics.js";
 import type { ReactionJob, ReactionNotification } from "./types.js";
 

@@ -6,7 +6,7 @@ import { z } from "zod";
 import type { Db } from "../db/client.js";
 import { badRequest, notFound, unavailable } from "../errors.js";
 import { isUuid } from "../chat/ports.js";
-import { NO_CONTROL_CHARACTERS, noControlCharacters } from "../chat/schemas.js";
+import { NO_CONTROL_CHARACTERS, noControlCharacters } from "@chat-gateway/protocol/schemas";
 import { EndpointRefused, type EndpointPolicy } from "./endpoint-policy.js";
 
 const base64urlBytes = (bytes: number) =>

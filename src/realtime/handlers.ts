@@ -7,11 +7,11 @@
 import type { Logger } from "pino";
 import type { z } from "zod";
 import type { Messages } from "../chat/messages.js";
-import * as schemas from "../chat/schemas.js";
+import * as schemas from "@chat-gateway/protocol/schemas";
 import { syncAfterCursors } from "../chat/sync.js";
 import type { Reads } from "../db/reads.js";
 import { toWireError } from "../errors.js";
-import type { ClientToServerEvents } from "../protocol/events.js";
+import type { ClientToServerEvents } from "@chat-gateway/protocol";
 import type { RateLimiters } from "../limits/rate-limits.js";
 import type { GatewaySocket } from "./socket-server.js";
 

@@ -2,7 +2,7 @@
 // validate -> act -> ack; the fan-out (`message:updated`) happens in the domain after commit. Limited like sends:
 // per user across all their devices.
 import type { MessageChanges } from "../chat/message-changes.js";
-import * as schemas from "../chat/schemas.js";
+import * as schemas from "@chat-gateway/protocol/schemas";
 import type { RateLimiters } from "../limits/rate-limits.js";
 import type { EventRouter } from "./handlers.js";
 import type { GatewaySocket } from "./socket-server.js";

@@ -7,7 +7,7 @@
 // receipts), and always on the classic and in-memory adapters, where every publish reaches every pod anyway.
 import type { Server } from "socket.io";
 import type { Notifier } from "../chat/ports.js";
-import { type ClientToServerEvents, type ServerToClientEvents, userRoom } from "../protocol/events.js";
+import { type ClientToServerEvents, type ServerToClientEvents, userRoom } from "@chat-gateway/protocol";
 
 export interface NotifierOptions {
   /** Audiences of at least this many users get one emit naming every room; smaller ones one emit per room. */

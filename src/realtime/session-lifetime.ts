@@ -2,10 +2,10 @@
 // `auth:refresh` (same user, same login) moves the deadline; otherwise it is disconnected at `exp` with a reason.
 // One timer per socket at a time (the warning's, then the expiry's), with callbacks shared by every socket.
 import type { UserPrincipal } from "../auth/authentication.js";
-import { AuthRefreshPayload } from "../chat/schemas.js";
+import { AuthRefreshPayload } from "@chat-gateway/protocol/schemas";
 import { unauthorized } from "../errors.js";
 import type { EventRouter } from "./handlers.js";
-import { userRoom } from "../protocol/events.js";
+import { userRoom } from "@chat-gateway/protocol";
 import type { GatewayServer, GatewaySocket, SocketData } from "./socket-server.js";
 
 /** How long before expiry the warning goes out: a minute, or a quarter of a short token's life. */

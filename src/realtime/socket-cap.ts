@@ -3,7 +3,7 @@
 // devices cannot keep displacing each other). Per pod, from the local user room, so it costs no round trip; a user
 // whose devices are spread over P pods may hold up to P times the limit. Counting across pods would take a
 // fetchSockets (a request to every pod) per connection, which a reconnect storm after a pod's drain multiplies.
-import { userRoom } from "../protocol/events.js";
+import { userRoom } from "@chat-gateway/protocol";
 import { endSession } from "./session-lifetime.js";
 import type { GatewayServer, GatewaySocket } from "./socket-server.js";
 

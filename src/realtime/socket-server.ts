@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { Server, type Socket } from "socket.io";
 import type { Authentication } from "../auth/authentication.js";
 import { toWireError } from "../errors.js";
-import { type ClientToServerEvents, type ServerToClientEvents, userRoom } from "../protocol/events.js";
+import { type ClientToServerEvents, type ServerToClientEvents, userRoom } from "@chat-gateway/protocol";
 import type { OriginPolicy } from "./origins.js";
 import { requestOrigin } from "./origins.js";
 

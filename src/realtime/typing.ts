@@ -13,7 +13,7 @@
 // conversation, so one indexed query each): anyone with a block between them and the typer (blocks.ts), and, when the
 // typer received a pending message request, its requester (message-requests.ts).
 import type { Notifier } from "../chat/ports.js";
-import { TypingPayload } from "../chat/schemas.js";
+import { TypingPayload } from "@chat-gateway/protocol/schemas";
 import type { Db } from "../db/client.js";
 import type { EventRouter } from "./handlers.js";
 import type { Conversations } from "../chat/conversations.js";

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { chromium, type Browser, type Page } from "playwright-core";
-import type { AuthResult, PublicUser } from "../../src/protocol/types.js";
+import type { AuthResult, PublicUser } from "@chat-gateway/protocol";
 import { api, createConversation, eventually, registerUser } from "../helpers/clients.js";
 import { startGateways, type Cluster } from "../helpers/gateways.js";
 

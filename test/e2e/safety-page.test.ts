@@ -8,7 +8,7 @@ import { mkdirSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import jwt from "jsonwebtoken";
 import { chromium, type Browser, type Page } from "playwright-core";
-import type { AuthResult, Conversation } from "../../src/protocol/types.js";
+import type { AuthResult, Conversation } from "@chat-gateway/protocol";
 import { api, eventually, registerUser } from "../helpers/clients.js";
 import { startGateways, type Cluster } from "../helpers/gateways.js";
 

@@ -1,8 +1,7 @@
 // Real clients for tests: HTTP calls with fetch, devices with socket.io-client, and small waiting helpers.
 import { randomBytes } from "node:crypto";
 import { io, type Socket } from "socket.io-client";
-import type { ClientToServerEvents, ServerToClientEvents } from "../../src/protocol/events.js";
-import type { AuthResult } from "../../src/protocol/types.js";
+import type { AuthResult, ClientToServerEvents, ServerToClientEvents } from "@chat-gateway/protocol";
 
 export type Device = Socket<ServerToClientEvents, ClientToServerEvents>;
 

@@ -11,7 +11,7 @@ import { loadConfig } from "../../src/config.js";
 import { createDatabase, type Database } from "../../src/db/client.js";
 import { applyMigrations } from "../../src/db/migrate.js";
 import { createLogger } from "../../src/observability/logger.js";
-import type { AuthResult } from "../../src/protocol/types.js";
+import type { AuthResult } from "@chat-gateway/protocol";
 import { uniqueName } from "./clients.js";
 import { createScratchDatabase, TEST_JWT_SECRET } from "./gateways.js";
 

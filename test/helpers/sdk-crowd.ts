@@ -1,8 +1,8 @@
 // A group of users on SDK devices spread over the gateways, a stream of sends, and the delivery check the fault tests
 // share: every acked message ends on every member device (live, or through sync after `sync:required`), once each.
 import assert from "node:assert/strict";
-import { ChatClient, type Message } from "../../src/client/index.js";
-import type { AuthResult } from "../../src/protocol/types.js";
+import { ChatClient, type Message } from "@chat-gateway/sdk";
+import type { AuthResult } from "@chat-gateway/protocol";
 import { connectDevice, createConversation, type Device, eventually, registerUser } from "./clients.js";
 
 export interface CrowdDevice {

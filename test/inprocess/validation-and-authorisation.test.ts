@@ -2,7 +2,7 @@
 // and learns nothing; repeated clientMsgIds store one message and deliver it by one id; the gateway keeps serving throughout.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { Message } from "../../src/protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import {
   api,
   collect,

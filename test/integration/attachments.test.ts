@@ -6,10 +6,10 @@ import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import sharp from "sharp";
 import { createStorage, type ObjectStorage } from "../../src/attachments/storage.js";
-import { ChatHttpApi } from "../../src/client/http-api.js";
-import { uploadFile } from "../../src/client/uploads.js";
+import { ChatHttpApi } from "../../packages/sdk/src/http-api.js";
+import { uploadFile } from "../../packages/sdk/src/uploads.js";
 import { fileKey, thumbnailKey, uploadKey } from "../../src/attachments/types.js";
-import type { Attachment, AuthResult, Conversation, Message, UploadTicket } from "../../src/protocol/types.js";
+import type { Attachment, AuthResult, Conversation, Message, UploadTicket } from "@chat-gateway/protocol";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 import {
   api,

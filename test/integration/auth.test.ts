@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import jwt from "jsonwebtoken";
-import type { AuthResult } from "../../src/protocol/types.js";
+import type { AuthResult } from "@chat-gateway/protocol";
 import { setTimeout as sleep } from "node:timers/promises";
 import { api, connectDevice, registerUser, uniqueName, waitForEvent } from "../helpers/clients.js";
 import { type Cluster, startGateways, TEST_JWT_SECRET } from "../helpers/gateways.js";

@@ -2,7 +2,7 @@
 // and the list's order and paging.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { Conversation } from "../../src/protocol/types.js";
+import type { Conversation } from "@chat-gateway/protocol";
 import { api, collect, connectDevice, createConversation, registerUser, request } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 

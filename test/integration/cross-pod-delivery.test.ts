@@ -2,7 +2,7 @@
 // every message exactly once, with both adapters; concurrent sends from several pods get gapless seqs.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { Message } from "../../src/protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import {
   api,
   collect,

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import type { AuthResult, Message } from "../../src/protocol/types.js";
+import type { AuthResult, Message } from "@chat-gateway/protocol";
 import { api, connectDevice, createConversation, registerUser, request, waitForEvent } from "../helpers/clients.js";
 import { spawnGateway } from "../helpers/gateways.js";
 

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { createHmac, randomBytes, randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import jwt from "jsonwebtoken";
-import type { Message } from "../../src/protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import {
   api,
   connectDevice,

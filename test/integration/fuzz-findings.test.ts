@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import jwt from "jsonwebtoken";
 import pg from "pg";
-import type { AuthResult } from "../../src/protocol/types.js";
+import type { AuthResult } from "@chat-gateway/protocol";
 import { api, connectDevice, createConversation, type Device, registerUser, request } from "../helpers/clients.js";
 import { type InProcessGateway, startInProcessGateway } from "../helpers/fuzz/in-process-gateway.js";
 

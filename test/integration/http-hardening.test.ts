@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import { loadConfig } from "../../src/config.js";
-import type { AuthResult } from "../../src/protocol/types.js";
+import type { AuthResult } from "@chat-gateway/protocol";
 import { api, eventually, registerUser } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 

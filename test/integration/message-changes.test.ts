@@ -4,8 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
-import type { SyncResult } from "../../src/protocol/events.js";
-import type { AuthResult, Message } from "../../src/protocol/types.js";
+import type { AuthResult, Message, SyncResult } from "@chat-gateway/protocol";
 import {
   api,
   connectDevice,

@@ -2,7 +2,7 @@
 // X-Forwarded-For only as far as TRUST_PROXY trusts it, failed logins are counted per account, refreshes per login.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { AuthResult } from "../../src/protocol/types.js";
+import type { AuthResult } from "@chat-gateway/protocol";
 import { api, uniqueName } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 

@@ -5,8 +5,8 @@
 // short of the last message as if it were the end; with the replica stopped every read falls back to the primary.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { Conversation, Message } from "../../src/protocol/types.js";
-import type { AuthResult } from "../../src/protocol/types.js";
+import type { Conversation, Message } from "@chat-gateway/protocol";
+import type { AuthResult } from "@chat-gateway/protocol";
 import { api, connectDevice, createConversation, registerUser, request, uniqueName } from "../helpers/clients.js";
 import { type InProcessGateway, startInProcessGateway } from "../helpers/in-process.js";
 import { type PostgresReplica, startPostgresReplica } from "../helpers/postgres-replica.js";

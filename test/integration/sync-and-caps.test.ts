@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
-import type { Message } from "../../src/protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import { api, connectDevice, registerUser, request } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 

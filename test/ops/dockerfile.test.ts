@@ -198,10 +198,39 @@ test(".dockerignore keeps local state and secrets out of the build context", () 
     "prisma",
     "scripts",
     "src",
+    "packages",
   ]) {
     assert.ok(allowed.includes(needed), `${needed} is not in the build context`);
   }
-  for (const never of ["node_modules", ".git", ".env", "data", "dist"]) {
+  for (const never of ["node_modules", ".git", ".env", "data", "dist", "packages/*/dist", "packages/*/node_modules"]) {
     assert.ok(!allowed.some((a) => a === never || a.startsWith(`${never}/`)), `${never} is let into the build context`);
   }
+});
+
+test("npm workspaces: every stage that runs `npm ci` has every workspace's manifest, the runtime the protocol's dist", () => {
+  // `npm ci` refuses a lockfile whose workspaces it cannot see, and without the link the built server cannot import
+  // @chat-gateway/protocol; both would only show when the image is built or started.
+  const workspaces = (JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { workspaces: string[] })
+    .workspaces;
+  assert.ok(workspaces.length >= 2, "the protocol and the SDK are workspaces");
+  for (const stage of parsed) {
+    const ciAt = stage.body.findIndex((i) => i.keyword === "RUN" && /\bnpm ci\b/.test(i.args));
+    if (ciAt < 0) continue;
+    const before = stage.body.slice(0, ciAt).filter((i) => i.keyword === "COPY");
+    for (const ws of workspaces) {
+      assert.ok(
+        before.some((c) => c.args.includes(`${ws}/package.json`)),
+        `stage ${stage.alias ?? stage.image} runs npm ci without ${ws}/package.json`,
+      );
+    }
+  }
+  const copies = (final?.body ?? []).filter((i) => i.keyword === "COPY").map((i) => i.args);
+  assert.ok(
+    copies.some((c) => c.includes("packages/protocol/dist")),
+    "the runtime lacks packages/protocol/dist",
+  );
+  assert.ok(
+    copies.some((c) => c.includes("packages/protocol/package.json")),
+    "the runtime lacks its package.json",
+  );
 });

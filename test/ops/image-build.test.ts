@@ -15,7 +15,7 @@ import { dirname, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import type { Message } from "../../src/protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import {
   connectDevice,
   createConversation,
@@ -124,7 +124,20 @@ describe("the Dockerfile, built with buildah and run", { skip, timeout: 15 * MIN
     assert.equal(await sh("buildah", ["run", "--isolation", "chroot", container!, "--", "id", "-u"], MINUTE), "1000");
     // Only what the runtime reads: no sources, no compiler.
     const listing = await sh("buildah", ["run", "--isolation", "chroot", container!, "--", "ls", "/app"], MINUTE);
-    assert.deepEqual(listing.split(/\s+/).sort(), ["dist", "node_modules", "package.json", "prisma"]);
+    assert.deepEqual(listing.split(/\s+/).sort(), ["dist", "node_modules", "package.json", "packages", "prisma"]);
+    // Of the workspaces, only the protocol's manifest and compiled code: the server imports it through node_modules.
+    const protocol = await sh(
+      "buildah",
+      ["run", "--isolation", "chroot", container!, "--", "ls", "/app/packages"],
+      MINUTE,
+    );
+    assert.deepEqual(protocol.split(/\s+/), ["protocol"]);
+    const files = await sh(
+      "buildah",
+      ["run", "--isolation", "chroot", container!, "--", "ls", "/app/packages/protocol"],
+      MINUTE,
+    );
+    assert.deepEqual(files.split(/\s+/).sort(), ["dist", "package.json"]);
   });
 
   test("runs: migrates on start, answers /readyz, carries a message between two users", async () => {

@@ -5,8 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { io } from "socket.io-client";
-import type { SyncResult } from "../../src/protocol/events.js";
-import type { Message } from "../../src/protocol/types.js";
+import type { Message, SyncResult } from "@chat-gateway/protocol";
 import { api, createConversation, type Device, eventually, registerUser } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 import { freePort, HAPROXY_MISSING, haproxyBinary, type LoadBalancer, startHaproxy } from "../helpers/haproxy.js";

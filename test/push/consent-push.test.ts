@@ -3,7 +3,7 @@
 // no push to the blocker, in groups too, while other members are pushed as usual.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { AuthResult } from "../../src/protocol/types.js";
+import type { AuthResult } from "@chat-gateway/protocol";
 import { acceptConversation, api, createConversation, eventually, registerUser } from "../helpers/clients.js";
 import { type Cluster, type GatewayProcess, startGateways } from "../helpers/gateways.js";
 import { type PushServices, send, settle, skipLogged, startPushServices } from "./harness.js";

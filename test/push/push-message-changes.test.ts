@@ -2,7 +2,7 @@
 // pushed (the pending push is withdrawn), and edits and reactions never push.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { Message } from "../../src/protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import { api, createConversation, eventually, registerUser } from "../helpers/clients.js";
 import { type Cluster, type GatewayProcess, startGateways } from "../helpers/gateways.js";
 import { type PushServices, settle, skipLogged, startPushServices } from "./harness.js";

@@ -4,7 +4,7 @@
 // never from a user the author blocks, and not when the reactions were taken back before the push went out.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { Message } from "../../src/protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import { api, createConversation, eventually, registerUser } from "../helpers/clients.js";
 import { type Cluster, type GatewayProcess, startGateways } from "../helpers/gateways.js";
 import { type PushServices, settle, skipLogged, startPushServices } from "./harness.js";

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
-import { ChatClient, ChatHttpApi, type ConnectionState } from "../../src/client/index.js";
+import { ChatClient, ChatHttpApi, type ConnectionState } from "@chat-gateway/sdk";
 import {
   api,
   collect,

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import type { AuthResult, Message, PresenceState, PublicUser } from "../../src/protocol/types.js";
+import type { AuthResult, Message, PresenceState, PublicUser } from "@chat-gateway/protocol";
 import {
   acceptConversation,
   api,

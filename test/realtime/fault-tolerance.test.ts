@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
-import { ChatClient, type Message } from "../../src/client/index.js";
-import type { AuthResult } from "../../src/protocol/types.js";
+import { ChatClient, type Message } from "@chat-gateway/sdk";
+import type { AuthResult } from "@chat-gateway/protocol";
 import { api, createConversation, eventually, registerUser } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 import { type PrivateRedis, startPrivateRedis } from "../helpers/private-redis.js";

@@ -7,13 +7,12 @@ import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import { inBatches } from "../../bench/load.js";
-import { type AuthSession, ChatClient, type Message as SdkMessage } from "../../src/client/index.js";
+import { type AuthSession, ChatClient, type Message as SdkMessage } from "@chat-gateway/sdk";
 import { MarkerWriter, type MovedMarkers } from "../../src/chat/marker-writer.js";
 import { countsAtOrPast } from "../../src/chat/receipt-announcer.js";
 import { createDatabase, type Database } from "../../src/db/client.js";
 import { AppError } from "../../src/errors.js";
-import type { MarkerEvent, MarkersEvent } from "../../src/protocol/events.js";
-import type { AuthResult, Conversation, Message } from "../../src/protocol/types.js";
+import type { AuthResult, Conversation, MarkerEvent, MarkersEvent, Message } from "@chat-gateway/protocol";
 import {
   api,
   collect,

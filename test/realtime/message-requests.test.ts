@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import type { AuthResult, Conversation, PresenceState } from "../../src/protocol/types.js";
+import type { AuthResult, Conversation, PresenceState } from "@chat-gateway/protocol";
 import {
   acceptConversation,
   api,

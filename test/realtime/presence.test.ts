@@ -2,7 +2,7 @@
 // 0 -> 1 and 1 -> 0 transitions are announced, a SIGKILLed pod's users lapse offline, and one node works without Redis.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { PresenceState } from "../../src/protocol/types.js";
+import type { PresenceState } from "@chat-gateway/protocol";
 import {
   acceptConversation,
   collect,

@@ -3,7 +3,7 @@
 // and a long-polling device on two pods, delivered and read markers, and sync.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { Message } from "../../src/protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import { acceptConversation, createConversation, eventually, registerUser } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 import { PythonDevice } from "../helpers/python-device.js";

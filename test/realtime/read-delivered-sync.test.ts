@@ -2,8 +2,7 @@
 // markers only move forward, and `sync` answers exactly what each device is missing, page by page, leaking nothing.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { MarkerEvent, SyncResult } from "../../src/protocol/events.js";
-import type { AuthResult, Conversation, Message } from "../../src/protocol/types.js";
+import type { AuthResult, Conversation, MarkerEvent, Message, SyncResult } from "@chat-gateway/protocol";
 import {
   api,
   collect,

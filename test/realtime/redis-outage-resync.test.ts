@@ -2,7 +2,7 @@
 // outage must still end up with every message: the gateway tells them to `sync` once Redis is back, and the SDK does.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { ChatClient, type Message } from "../../src/client/index.js";
+import { ChatClient, type Message } from "@chat-gateway/sdk";
 import {
   collect,
   connectDevice,

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { createClient } from "redis";
-import type { Message } from "../../src/client/index.js";
+import type { Message } from "@chat-gateway/sdk";
 import { request, metricValue } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 import { type PrivateRedis, startPrivateRedis } from "../helpers/private-redis.js";

@@ -3,7 +3,7 @@
 // login's sockets on another pod while other logins of the same user stay connected.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { AuthResult } from "../../src/protocol/types.js";
+import type { AuthResult } from "@chat-gateway/protocol";
 import {
   api,
   collect,

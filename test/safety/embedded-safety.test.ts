@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import jwt from "jsonwebtoken";
-import type { Conversation } from "../../src/protocol/types.js";
+import type { Conversation } from "@chat-gateway/protocol";
 import { api, connectDevice, createConversation, registerUser, waitForEvent } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 

@@ -3,7 +3,7 @@
 // pod (messages, typing, presence), `sync` no longer returns it and its history is `not_found`.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { AuthResult, Conversation, Message } from "../../src/protocol/types.js";
+import type { AuthResult, Conversation, Message } from "@chat-gateway/protocol";
 import {
   api,
   collect,

@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:http";
 import { after, before, describe, test } from "node:test";
 import jwt from "jsonwebtoken";
 import pg from "pg";
-import type { AuthResult, Message } from "../../src/protocol/types.js";
+import type { AuthResult, Message } from "@chat-gateway/protocol";
 import {
   api,
   connectDevice,

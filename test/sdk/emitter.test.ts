@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { TypedEmitter } from "../../src/client/emitter.js";
+import { TypedEmitter } from "../../packages/sdk/src/emitter.js";
 
 interface Events {
   count: number;

@@ -1,5 +1,5 @@
 // A clock the tests move by hand, so retry and refresh schedules of minutes run in milliseconds.
-import type { Clock, TimerHandle } from "../../src/client/clock.js";
+import type { Clock, TimerHandle } from "../../packages/sdk/src/clock.js";
 
 interface Timer {
   id: number;

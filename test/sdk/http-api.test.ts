@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ChatApiError } from "../../src/client/errors.js";
-import { ChatHttpApi, errorFromResponse } from "../../src/client/http-api.js";
-import { createClientMsgId } from "../../src/client/ids.js";
+import { ChatApiError } from "../../packages/sdk/src/errors.js";
+import { ChatHttpApi, errorFromResponse } from "../../packages/sdk/src/http-api.js";
+import { createClientMsgId } from "../../packages/sdk/src/ids.js";
 
 test("the gateway's error body becomes a ChatApiError with its code, message and details", () => {
   const body = { error: { code: "bad_request", message: "invalid limit", details: [{ field: "limit" }] } };

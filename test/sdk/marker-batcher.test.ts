@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ChatApiError } from "../../src/client/errors.js";
-import { MarkerBatcher } from "../../src/client/marker-batcher.js";
+import { ChatApiError } from "../../packages/sdk/src/errors.js";
+import { MarkerBatcher } from "../../packages/sdk/src/marker-batcher.js";
 import { FakeClock } from "./fake-clock.js";
 
 function batcher(fail?: (conversationId: string, seq: number) => ChatApiError | undefined) {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Message } from "../../src/protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import { unchangedFields } from "../../src/chat/message-rows.js";
-import { MessageSequencer } from "../../src/client/message-sequencer.js";
+import { MessageSequencer } from "../../packages/sdk/src/message-sequencer.js";
 
 const UNCHANGED = unchangedFields();
 

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Message } from "../../src/protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import { unchangedFields } from "../../src/chat/message-rows.js";
-import { backoffDelay, retryDelay } from "../../src/client/backoff.js";
-import { ChatApiError, type ChatErrorCode } from "../../src/client/errors.js";
-import { Outbox, type OutboxOptions } from "../../src/client/outbox.js";
-import { CoalescingWriter, MemoryOutboxStorage, type OutboxEntry } from "../../src/client/storage.js";
+import { backoffDelay, retryDelay } from "../../packages/sdk/src/backoff.js";
+import { ChatApiError, type ChatErrorCode } from "../../packages/sdk/src/errors.js";
+import { Outbox, type OutboxOptions } from "../../packages/sdk/src/outbox.js";
+import { CoalescingWriter, MemoryOutboxStorage, type OutboxEntry } from "../../packages/sdk/src/storage.js";
 import { FakeClock, settle } from "./fake-clock.js";
 
 const UNCHANGED = unchangedFields();

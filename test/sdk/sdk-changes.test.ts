@@ -3,7 +3,7 @@
 // converges after its sync to exactly the online devices' state; a change retried after a lost ack is applied once.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { type AuthSession, ChatClient, ChatHttpApi, type Message, replyPreviewOf } from "../../src/client/index.js";
+import { type AuthSession, ChatClient, ChatHttpApi, type Message, replyPreviewOf } from "@chat-gateway/sdk";
 import { eventually, uniqueName } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 import { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";

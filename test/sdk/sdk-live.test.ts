@@ -12,7 +12,7 @@ import {
   MemoryOutboxStorage,
   type Message,
   type SignedOutReason,
-} from "../../src/client/index.js";
+} from "@chat-gateway/sdk";
 import { eventually, uniqueName } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 import { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ChatApiError } from "../../src/client/errors.js";
-import { jwtExpiresAt } from "../../src/client/jwt.js";
+import { ChatApiError } from "../../packages/sdk/src/errors.js";
+import { jwtExpiresAt } from "../../packages/sdk/src/jwt.js";
 import {
   type AuthTokens,
   refreshDelayMs,
   type SignedOutReason,
   TokenManager,
   type TokenManagerOptions,
-} from "../../src/client/token-manager.js";
+} from "../../packages/sdk/src/token-manager.js";
 import { FakeClock, settle } from "./fake-clock.js";
 
 function jwt(claims: object): string {

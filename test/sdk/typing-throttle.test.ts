@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { TypingThrottle } from "../../src/client/typing-throttle.js";
+import { TypingThrottle } from "../../packages/sdk/src/typing-throttle.js";
 import { FakeClock } from "./fake-clock.js";
 
 function throttle() {

@@ -1,7 +1,7 @@
 // Files in the chat page: choosing them (picker, drag and drop, paste), uploading each at once with a progress bar,
 // and showing a message's files (images inline as thumbnails that open the full image, other files as links).
 // Download URLs expire: opening a file asks the gateway for a fresh one.
-import type { Attachment, ChatClient } from "../../src/client/index.js";
+import type { Attachment, ChatClient } from "@chat-gateway/sdk";
 import { h } from "./dom.js";
 import { icon } from "./icons.js";
 

@@ -1,5 +1,5 @@
 // Sign in / create account. On success the session is stored and handed to the chat.
-import { ChatApiError, ChatHttpApi } from "../../src/client/index.js";
+import { ChatApiError, ChatHttpApi } from "@chat-gateway/sdk";
 import { h } from "./dom.js";
 import { icon } from "./icons.js";
 import { saveSession, type StoredSession } from "./session.js";

@@ -2,7 +2,7 @@
 // (next to "Report"), and a "Blocked users" dialog to unblock. The gateway enforces what a block means (a blocked
 // user's direct sends are refused, no presence, typing or push between the two); the page adds what the contract
 // leaves to it: group messages of a blocked user are hidden behind a placeholder that shows one on request.
-import type { ChatHttpApi, PublicUser } from "../../src/client/index.js";
+import type { ChatHttpApi, PublicUser } from "@chat-gateway/sdk";
 import { h } from "./dom.js";
 import { icon } from "./icons.js";
 

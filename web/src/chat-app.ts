@@ -10,7 +10,7 @@ import {
   type Message,
   type OutboxEntry,
   type OutboxStorage,
-} from "../../src/client/index.js";
+} from "@chat-gateway/sdk";
 import { ChatState, type DeliveryStatus, type Thread } from "./chat-state.js";
 import { boundFetch, h } from "./dom.js";
 import { icon, type IconName } from "./icons.js";

@@ -8,7 +8,7 @@ import type {
   OutboxEntry,
   PresenceState,
   PublicUser,
-} from "../../src/client/index.js";
+} from "@chat-gateway/sdk";
 
 export type DeliveryStatus = "pending" | "failed" | "sent" | "delivered" | "read";
 

@@ -1,5 +1,5 @@
 // Dates, names and initials as people read them.
-import type { PresenceState } from "../../src/client/index.js";
+import type { PresenceState } from "@chat-gateway/sdk";
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const dayFormat = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });

@@ -1,8 +1,8 @@
 // A group's members and what one may do with them: everyone sees who is in and who is admin and may leave; the
 // group's admins also rename it, add people (search by username), promote or demote members, and remove them.
 // The gateway decides (a member's attempt is `forbidden`); this only hides what the viewer may not do.
-import type { ChatHttpApi, Conversation, PublicUser } from "../../src/client/index.js";
-import { ChatApiError } from "../../src/client/index.js";
+import type { ChatHttpApi, Conversation, PublicUser } from "@chat-gateway/sdk";
+import { ChatApiError } from "@chat-gateway/sdk";
 import { h } from "./dom.js";
 import { icon } from "./icons.js";
 

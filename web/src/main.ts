@@ -1,5 +1,5 @@
 // The chat page's entry point: signed in (a stored session) means the chat, otherwise the sign-in form.
-import { ChatHttpApi } from "../../src/client/index.js";
+import { ChatHttpApi } from "@chat-gateway/sdk";
 import { renderAuth } from "./auth-view.js";
 import { ChatApp } from "./chat-app.js";
 import { boundFetch, byId } from "./dom.js";

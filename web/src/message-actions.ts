@@ -1,7 +1,7 @@
 // Messages that change, on the page: a reply's quote, the "edited" mark, reactions, and the actions on a message
 // (reply, react, edit and delete one's own; an admin deletes any in a group). The composer's banner says what the
 // next submit does (reply to / edit a message). chat-app.ts calls in here; nothing here touches the client's events.
-import { type ChatClient, type Message, replyPreviewOf } from "../../src/client/index.js";
+import { type ChatClient, type Message, replyPreviewOf } from "@chat-gateway/sdk";
 import type { Thread } from "./chat-state.js";
 import { h } from "./dom.js";
 

@@ -1,6 +1,6 @@
 // Starting a conversation: search people by username, then open a direct chat with one, or pick several and name a
 // group. A native <dialog>, so Escape closes it and focus stays inside while it is open.
-import type { ChatHttpApi, Conversation, PublicUser } from "../../src/client/index.js";
+import type { ChatHttpApi, Conversation, PublicUser } from "@chat-gateway/sdk";
 import { h } from "./dom.js";
 import { avatarColor, initials } from "./format.js";
 import { icon } from "./icons.js";

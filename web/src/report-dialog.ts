@@ -1,7 +1,7 @@
 // Reporting a message or a person to the operators: a reason (1 to 1000 characters), sent with POST /v1/reports.
 // The gateway keeps a copy of a reported message, so the dialog only needs its id.
-import type { ChatHttpApi } from "../../src/client/index.js";
-import { ChatApiError } from "../../src/client/index.js";
+import type { ChatHttpApi } from "@chat-gateway/sdk";
+import { ChatApiError } from "@chat-gateway/sdk";
 import { h } from "./dom.js";
 import { icon } from "./icons.js";
 

@@ -1,7 +1,7 @@
 // The message request banner above an open direct conversation (conversation.request, see the README's "Message
 // requests"). The recipient sees "Message request" and an Accept button (replying accepts too); the requester sees
 // that the other person has not accepted yet, which is also why their presence and read marks do not show.
-import type { ChatClient, Conversation } from "../../src/client/index.js";
+import type { ChatClient, Conversation } from "@chat-gateway/sdk";
 import { h } from "./dom.js";
 
 export class RequestBanner {

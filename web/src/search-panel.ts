@@ -1,7 +1,7 @@
 // The message search box of the sidebar: Enter searches the caller's conversations (GET /v1/search/messages),
 // results show newest first with the conversation they are in, "More results" follows the cursor, and choosing one
 // opens its conversation. Emptying the box (or Escape) brings the conversation list back.
-import { ChatApiError, type ChatHttpApi, type Message } from "../../src/client/index.js";
+import { ChatApiError, type ChatHttpApi, type Message } from "@chat-gateway/sdk";
 import { h } from "./dom.js";
 import { listTime } from "./format.js";
 

@@ -7,7 +7,7 @@ import {
   type ChatHttpApi,
   type PublicUser,
   type TokenProvider,
-} from "../../src/client/index.js";
+} from "@chat-gateway/sdk";
 
 const KEY = "chat-gateway.session";
 /** A stored token closer than this to expiry is refreshed rather than used. */

@@ -4,7 +4,7 @@
 // name of the token, in the same transaction as the action.
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { deleteMessage, type MessageChanges } from "../../chat/message-changes.js";
-import { PageQuery, ReportStatusQuery, ResolveReportBody, SuspendBody } from "../../chat/schemas.js";
+import { PageQuery, ReportStatusQuery, ResolveReportBody, SuspendBody } from "@chat-gateway/protocol/schemas";
 import { forbidden } from "../../errors.js";
 import type { AdminActor, AuditLog } from "../../safety/audit.js";
 import type { Reports } from "../../safety/reports.js";

@@ -4,7 +4,7 @@ import { createReadStream } from "node:fs";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Attachments } from "../../attachments/attachments.js";
 import { contentDisposition, type DiskStorage } from "../../attachments/storage.js";
-import { UploadBody } from "../../chat/schemas.js";
+import { UploadBody } from "@chat-gateway/protocol/schemas";
 import { badRequest, conflict, forbidden, notFound } from "../../errors.js";
 import { userOf } from "../authenticate.js";
 

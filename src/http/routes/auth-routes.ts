@@ -4,7 +4,7 @@
 // JWT_JWKS_URL); logout still works, so a client can always let go of a login it holds.
 import type { FastifyInstance } from "fastify";
 import type { Accounts } from "../../auth/accounts.js";
-import { LoginBody, RefreshBody, RegisterBody } from "../../chat/schemas.js";
+import { LoginBody, RefreshBody, RegisterBody } from "@chat-gateway/protocol/schemas";
 import { AppError, forbidden, unauthorized } from "../../errors.js";
 import type { RateLimiters } from "../../limits/rate-limits.js";
 

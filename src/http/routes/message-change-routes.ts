@@ -1,7 +1,7 @@
 // HTTP mirrors of the message-changing socket events: PATCH/DELETE a message, PUT/DELETE a reaction.
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { MessageChanges, MessageRef } from "../../chat/message-changes.js";
-import * as schemas from "../../chat/schemas.js";
+import * as schemas from "@chat-gateway/protocol/schemas";
 import type { RateLimiters } from "../../limits/rate-limits.js";
 import { userOf } from "../authenticate.js";
 

@@ -1,6 +1,6 @@
 // POST /v1/reports: a user reports a message (of a conversation they are in) or another user.
 import type { FastifyInstance } from "fastify";
-import { ReportBody } from "../../chat/schemas.js";
+import { ReportBody } from "@chat-gateway/protocol/schemas";
 import type { RateLimiters } from "../../limits/rate-limits.js";
 import type { Reports } from "../../safety/reports.js";
 import { userOf } from "../authenticate.js";

@@ -1,6 +1,6 @@
 // /v1/search: message search over the caller's own conversations (the domain is chat/search.ts).
 import type { FastifyInstance } from "fastify";
-import { SearchMessagesQuery } from "../../chat/schemas.js";
+import { SearchMessagesQuery } from "@chat-gateway/protocol/schemas";
 import type { MessageSearch } from "../../chat/search.js";
 import type { RateLimiters } from "../../limits/rate-limits.js";
 import { userOf } from "../authenticate.js";

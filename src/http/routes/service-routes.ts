@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { Messages } from "../../chat/messages.js";
-import { clientMsgId, content, displayName } from "../../chat/schemas.js";
+import { clientMsgId, content, displayName } from "@chat-gateway/protocol/schemas";
 import type { Db } from "../../db/client.js";
 import { isUniqueViolation, notFound, unauthorized } from "../../errors.js";
 import { callerOf } from "../authenticate.js";

@@ -1,6 +1,6 @@
 // Messages the app sent that the gateway has not acknowledged yet. Each keeps its clientMsgId across every retry, so
 // however many times a send is repeated (timeouts, reconnects, restarts) the gateway stores it once.
-import type { Message } from "../protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import { type BackoffOptions, retryDelay } from "./backoff.js";
 import { type Clock, systemClock, TimerSet, type TimerHandle } from "./clock.js";
 import { ChatApiError, toChatApiError } from "./errors.js";

@@ -1,8 +1,7 @@
 // One socket request with its ack, as a promise: a typed answer on `{ok: true}`, a ChatApiError otherwise, including
 // when no answer comes (timeout, or the connection dropped while waiting).
 import type { Socket } from "socket.io-client";
-import type { ClientToServerEvents, ServerToClientEvents } from "../protocol/events.js";
-import type { WireError } from "../protocol/types.js";
+import type { ClientToServerEvents, ServerToClientEvents, WireError } from "@chat-gateway/protocol";
 import { ChatApiError } from "./errors.js";
 
 export type ChatSocket = Socket<ServerToClientEvents, ClientToServerEvents>;

@@ -1,7 +1,7 @@
 // The one error type the SDK surfaces, for HTTP answers, socket acks and local failures alike, so an app handles
 // `err.code` the same way whichever transport a call used.
-import { ERROR_STATUS } from "../protocol/errors.js";
-import type { ErrorCode, WireError } from "../protocol/types.js";
+import { ERROR_STATUS } from "@chat-gateway/protocol";
+import type { ErrorCode, WireError } from "@chat-gateway/protocol";
 
 /** Failures that never reached the gateway's error catalog: the request did not get an answer. */
 export type LocalErrorCode = "network_error" | "timeout";

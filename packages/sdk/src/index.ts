@@ -1,4 +1,4 @@
-// chat-gateway/client: the SDK for web, React Native and Node apps. Depends only on socket.io-client and the
+// @chat-gateway/sdk: the SDK for web, React Native and Node apps. Depends only on socket.io-client and the
 // protocol types, so it bundles for the browser as is.
 export {
   ChatClient,
@@ -51,5 +51,5 @@ export type {
   Reaction,
   ReplyPreview,
   UploadTicket,
-} from "../protocol/types.js";
-export type { MarkerCounts, MarkerEvent, MarkersEvent } from "../protocol/events.js";
+} from "@chat-gateway/protocol";
+export type { MarkerCounts, MarkerEvent, MarkersEvent } from "@chat-gateway/protocol";

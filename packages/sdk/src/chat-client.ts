@@ -2,8 +2,14 @@
 // turns the wire contract's guarantee (every acked message reaches every device, live or on the next sync) into what an
 // app wants: each message exactly once, in order, and sends that are never lost.
 import { io } from "socket.io-client";
-import type { MarkerCounts, MarkerEvent, MarkersEvent } from "../protocol/events.js";
-import type { Conversation, Message, PresenceState } from "../protocol/types.js";
+import type {
+  Conversation,
+  MarkerCounts,
+  MarkerEvent,
+  MarkersEvent,
+  Message,
+  PresenceState,
+} from "@chat-gateway/protocol";
 import { backoffDelay, retryDelay } from "./backoff.js";
 import { type Clock, sleep, systemClock, TimerSet } from "./clock.js";
 import { TypedEmitter, type Listener } from "./emitter.js";

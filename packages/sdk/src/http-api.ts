@@ -1,6 +1,6 @@
 // The gateway's REST API (`/v1`) over fetch, which browsers, React Native and Node 18+ all have. Every failure is a
 // ChatApiError with the contract's code, whatever produced it: the gateway, a proxy in front of it, or the network.
-import type { Attachment, Conversation, Message, PublicUser, UploadTicket, WireError } from "../protocol/types.js";
+import type { Attachment, Conversation, Message, PublicUser, UploadTicket, WireError } from "@chat-gateway/protocol";
 import { ChatApiError, type ChatErrorCode } from "./errors.js";
 import type { AuthTokens } from "./token-manager.js";
 

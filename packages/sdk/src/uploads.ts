@@ -1,7 +1,7 @@
 // Uploading a file for a message: declare it (POST /v1/uploads), then PUT its bytes straight to the URL the gateway
 // answered (object storage, or the gateway's own file route in embedded mode). Browsers upload with XMLHttpRequest,
 // the one API that reports upload progress; elsewhere (Node, React Native without XHR) fetch does it.
-import type { UploadTicket } from "../protocol/types.js";
+import type { UploadTicket } from "@chat-gateway/protocol";
 import { ChatApiError } from "./errors.js";
 import type { ChatHttpApi } from "./http-api.js";
 

@@ -3,7 +3,7 @@
 //
 // De-duplication by id, done cheaply: `seq` names exactly one message (one id) within a conversation, so a message at or
 // below the cursor has been delivered already, and one whose seq is already buffered is a copy of the buffered one.
-import type { Message } from "../protocol/types.js";
+import type { Message } from "@chat-gateway/protocol";
 import type { Cursors } from "./storage.js";
 
 /** Missing seqs `fromSeq..toSeq` (inclusive) of a conversation: fetch everything after `fromSeq - 1`. */

@@ -13,7 +13,7 @@
 // message already has, a reaction already there or already gone, a second deletion change nothing), so a change
 // retried after a lost ack is applied once. The queue sends one change at a time, in the order the app asked, and the
 // next only after the previous one was acked or refused for good: a retried edit can never land after a later one.
-import type { Message, ReplyPreview } from "../protocol/types.js";
+import type { Message, ReplyPreview } from "@chat-gateway/protocol";
 import { retryDelay } from "./backoff.js";
 import { sleep, type TimerSet } from "./clock.js";
 import { type ChatApiError, toChatApiError } from "./errors.js";

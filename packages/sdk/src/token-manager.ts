@@ -1,7 +1,7 @@
 // Keeps a valid access token at hand: refreshes it shortly before it expires, on demand when the gateway says it is
 // expiring, and at most one refresh at a time, because refresh tokens rotate and presenting a spent one revokes the
 // whole login.
-import type { AuthResult } from "../protocol/types.js";
+import type { AuthResult } from "@chat-gateway/protocol";
 import { backoffDelay } from "./backoff.js";
 import { type Clock, systemClock, TimerSet, type TimerHandle } from "./clock.js";
 import { ChatApiError, toChatApiError } from "./errors.js";

@@ -1,0 +1,137 @@
+// What the gateway sends, as zod schemas: the data shapes of types.ts and the event and ack payloads of events.ts.
+// The requests a client sends are validated by schemas.ts; these describe the answers and the server's events, so
+// that a document of the whole Socket.IO API (docs/asyncapi.yaml, scripts/asyncapi.ts) comes from schemas alone.
+// Nothing validates against them at run time. The checks at the bottom make the TypeScript types and these schemas
+// agree: a field added to one and not the other fails the type-check.
+import { z } from "zod";
+import type { ErrorCode as ErrorCodeType, WireError as WireErrorType } from "./types.js";
+import type * as T from "./types.js";
+import type * as E from "./events.js";
+import { ERROR_STATUS } from "./errors.js";
+
+const isoTime = z.string().describe("ISO 8601 timestamp");
+const int = z.number().int().min(0);
+
+export const ErrorCode = z
+  .enum(Object.keys(ERROR_STATUS) as [ErrorCodeType, ...ErrorCodeType[]])
+  .describe("The contract's error codes; the README's error table gives the HTTP status of each.");
+export const WireError = z
+  .object({ code: ErrorCode, message: z.string(), details: z.unknown().optional() })
+  .describe("The error envelope: a contract code (its HTTP status is in the README's error table) and a message.");
+
+export const PublicUser = z.object({ id: z.string(), username: z.string(), displayName: z.string() });
+export const ConversationMember = PublicUser.extend({
+  role: z.enum(["admin", "member"]),
+  readSeq: int.describe("Highest seq this member has read (any device)."),
+  deliveredSeq: int.describe("Highest seq any device of this member has acknowledged as delivered."),
+});
+export const ReplyPreview = z
+  .object({ id: z.string(), seq: int, senderId: z.string(), content: z.string() })
+  .describe('The answered message: content cut to 200 code points, "" once that message is deleted.');
+export const Reaction = z.object({
+  emoji: z.string(),
+  count: int,
+  userIds: z.array(z.string()).describe("At most the first 20 who reacted."),
+});
+export const Attachment = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    mimeType: z.string(),
+    size: int,
+    url: z.string().describe("Short-lived download URL, possibly relative to the gateway."),
+    width: int.optional(),
+    height: int.optional(),
+    thumbnailUrl: z.string().optional(),
+  })
+  .describe("A file of a message.");
+export const Message = z.object({
+  id: z.string(),
+  conversationId: z.string(),
+  seq: int.describe("Gapless, per conversation, in commit order."),
+  senderId: z.string(),
+  clientMsgId: z.string(),
+  content: z.string(),
+  createdAt: isoTime,
+  editedAt: isoTime.nullable().describe("Null until edited."),
+  deletedAt: isoTime.nullable().describe('Null until deleted; a deleted message is a tombstone (content "").'),
+  replyTo: ReplyPreview.nullable(),
+  reactions: z.array(Reaction).describe("One entry per emoji, in the order each emoji was first used."),
+  attachments: z.array(Attachment),
+  changeSeq: int.describe("The conversation's change counter at this message's last change (0: never changed)."),
+});
+export const MessageRequest = z.object({ state: z.enum(["pending", "accepted"]), requestedBy: z.string() });
+export const Conversation = z.object({
+  id: z.string(),
+  type: z.enum(["direct", "group"]),
+  title: z.string().nullable(),
+  members: z.array(ConversationMember),
+  lastSeq: int,
+  lastMessage: Message.nullable(),
+  unreadCount: int,
+  muted: z.boolean(),
+  createdAt: isoTime,
+  request: MessageRequest.nullable().describe("A direct conversation that is (or was) a message request."),
+});
+export const PresenceState = z.object({ online: z.boolean(), lastSeenAt: isoTime.nullable() });
+
+export const SyncResult = z.object({
+  conversations: z.array(Conversation),
+  messages: z.array(Message),
+  changes: z.array(Message).describe("Messages at or below an object cursor's seq changed after its change number."),
+  changeCursors: z.record(z.string(), int).describe("conversationId -> the change number to store in its cursor."),
+  hasMore: z.boolean(),
+});
+export const MarkerEvent = z.object({ conversationId: z.string(), userId: z.string(), seq: int });
+const MarkerCounts = z
+  .array(z.tuple([int, int]))
+  .describe("[seq, members at or past it] pairs, highest seq first (at most 50).");
+export const MarkersEvent = z
+  .union([
+    z.object({
+      conversationId: z.string(),
+      read: z.record(z.string(), int),
+      delivered: z.record(z.string(), int),
+    }),
+    z.object({ conversationId: z.string(), readCounts: MarkerCounts, deliveredCounts: MarkerCounts }),
+  ])
+  .describe("Coalesced receipts of a larger conversation: per member up to a size, counts beyond.");
+export const ConversationUpdatedEvent = z.object({ conversation: Conversation });
+export const TypingEvent = z.object({ conversationId: z.string(), userId: z.string(), isTyping: z.boolean() });
+export const PresenceEvent = PresenceState.extend({ userId: z.string() });
+export const AuthExpiringEvent = z.object({ expiresAt: isoTime });
+export const SessionEndedEvent = z.object({
+  reason: z.enum(["token_expired", "logged_out", "revoked", "draining", "too_many_sockets", "suspended"]),
+});
+
+/** The result half of each ack (`{ok: true, ...result}`); the failure half is always `{ok: false, error}`. */
+export const MessageResult = z.object({ message: Message });
+export const EmptyResult = z.object({});
+export const PresenceResult = z.object({ presence: z.record(z.string(), PresenceState) });
+export const AuthRefreshResult = z.object({ expiresAt: isoTime });
+
+// ---- the types and the schemas agree (compile-time only) ----
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Payload<F> = F extends (payload: infer P, ...rest: never[]) => void ? P : never;
+type Result<F> = F extends (payload: never, ack: E.Ack<infer R>) => void ? R : never;
+type ServerEvent<K extends keyof E.ServerToClientEvents> = Payload<E.ServerToClientEvents[K]>;
+type ClientAck<K extends keyof E.ClientToServerEvents> = Result<E.ClientToServerEvents[K]>;
+const agree = <A, B>(same: Same<A, B>): Same<A, B> => same;
+export const typesAgree = [
+  agree<z.infer<typeof WireError>, WireErrorType>(true),
+  agree<z.infer<typeof Message>, T.Message>(true),
+  agree<z.infer<typeof Conversation>, T.Conversation>(true),
+  agree<z.infer<typeof SyncResult>, E.SyncResult>(true),
+  agree<z.infer<typeof MarkersEvent>, E.MarkersEvent>(true),
+  agree<z.infer<typeof MarkerEvent>, ServerEvent<"conversation:read">>(true),
+  agree<z.infer<typeof ConversationUpdatedEvent>, ServerEvent<"conversation:updated">>(true),
+  agree<z.infer<typeof TypingEvent>, ServerEvent<"typing">>(true),
+  agree<z.infer<typeof PresenceEvent>, ServerEvent<"presence">>(true),
+  agree<z.infer<typeof AuthExpiringEvent>, ServerEvent<"auth:expiring">>(true),
+  agree<z.infer<typeof SessionEndedEvent>, ServerEvent<"session:ended">>(true),
+  agree<z.infer<typeof Message>, ServerEvent<"message:new">>(true),
+  agree<z.infer<typeof MessageResult>, ClientAck<"message:send">>(true),
+  agree<z.infer<typeof SyncResult>, ClientAck<"sync">>(true),
+  agree<z.infer<typeof PresenceResult>, ClientAck<"presence:subscribe">>(true),
+  agree<z.infer<typeof AuthRefreshResult>, ClientAck<"auth:refresh">>(true),
+] as const;
