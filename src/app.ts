@@ -204,7 +204,10 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     attachments,
   );
   // Edits, deletions and reactions (and, through deleteMessage, the operator API's deletions).
-  const changeAnnouncer = new ChangeAnnouncer(notifier, { windowMs: config.REACTIONS_FLUSH_MS });
+  const changeAnnouncer = new ChangeAnnouncer(notifier, {
+    windowMs: config.REACTIONS_FLUSH_MS,
+    onError: (err) => log.warn({ err }, "could not announce gathered reactions; members get them by sync"),
+  });
   const changes = new MessageChanges({
     database,
     announcer: changeAnnouncer,

@@ -21,6 +21,8 @@ import type { Notifier } from "./ports.js";
 export interface ChangeAnnouncerOptions {
   /** How long reactions to one message gather after one went out, in ms; 0 sends each reaction at once. */
   windowMs: number;
+  /** A window's event could not be sent: its changes are stored, and clients get them by the sync their hole asks for. */
+  onError: (err: unknown) => void;
 }
 
 /** A message's window: the newest copy gathered, its members, and the change numbers gathered since the last event. */
@@ -84,8 +86,12 @@ export class ChangeAnnouncer {
       this.windows.delete(messageId);
       return;
     }
-    this.flush(window);
     window.timer.refresh();
+    try {
+      this.flush(window);
+    } catch (err) {
+      this.options.onError(err);
+    }
   }
 
   private gather(window: Window, message: Message, memberIds: readonly string[]): void {
