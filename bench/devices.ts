@@ -12,7 +12,7 @@
 import { performance } from "node:perf_hooks";
 import { io } from "socket.io-client";
 import { api, type Device } from "../test/helpers/clients.js";
-import type { AckAnswer, Message, SyncResult } from "@chat-gateway/protocol";
+import type { AckAnswer, Message, MessageUpdate, SyncResult } from "@chat-gateway/protocol";
 import { inBatches } from "./load.js";
 import { addCounts, sleep } from "./stats.js";
 
@@ -48,6 +48,8 @@ export interface DeviceCounters {
   disconnects: number;
   /** `message:updated` events received (edits, deletions, reactions). */
   updates: number;
+  /** Change numbers those events stood for (a coalesced reaction event stands for each of its `changeRanges`). */
+  updatedChanges: number;
 }
 
 const MARKER_RETRY_MS = 1_000;
@@ -71,6 +73,7 @@ export class SdkDevice {
     gapFills: 0,
     disconnects: 0,
     updates: 0,
+    updatedChanges: 0,
   };
   /** Error codes of this device's own requests (markers, sync, gap fill), `timeout` when unanswered. */
   readonly errors: Record<string, number> = {};
@@ -104,7 +107,11 @@ export class SdkDevice {
       void this.sync();
     });
     socket.on("disconnect", () => this.counters.disconnects++);
-    socket.on("message:updated", () => this.counters.updates++);
+    socket.on("message:updated", (update: MessageUpdate) => {
+      this.counters.updates++;
+      const ranges = update.changeRanges ?? [[update.changeSeq, update.changeSeq]];
+      this.counters.updatedChanges += ranges.reduce((n, [from, to]) => n + to - from + 1, 0);
+    });
   }
 
   get userId() {

@@ -89,8 +89,9 @@ const clientEvents = {
 const serverEvents = {
   "message:new": { summary: "A new message in one of the user's conversations.", payload: shapes.Message },
   "message:updated": {
-    summary: "A message after an edit, deletion or reaction; its changeSeq orders the changes.",
-    payload: shapes.Message,
+    summary:
+      "A message after an edit, deletion or reaction(s); its changeSeq orders the changes, changeRanges lists the reactions one event coalesces.",
+    payload: shapes.MessageUpdate,
   },
   "conversation:read": { summary: "A member's read marker moved.", payload: shapes.MarkerEvent },
   "conversation:delivered": { summary: "A member's delivered marker moved.", payload: shapes.MarkerEvent },

@@ -18,6 +18,7 @@ import { Conversations } from "./chat/conversations.js";
 import { MessageRequests } from "./chat/message-requests.js";
 import { MarkerWriter } from "./chat/marker-writer.js";
 import { MessageChanges } from "./chat/message-changes.js";
+import { ChangeAnnouncer } from "./chat/change-announcer.js";
 import { ChangeGate } from "./chat/change-gate.js";
 import { MessageWriter } from "./chat/message-writer.js";
 import { announceTombstones } from "./chat/sender-tombstones.js";
@@ -216,9 +217,13 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     reads,
   );
   // Edits, deletions and reactions (and, through deleteMessage, the operator API's deletions).
+  const changeAnnouncer = new ChangeAnnouncer(notifier, {
+    windowMs: config.REACTIONS_FLUSH_MS,
+    onError: (err) => log.warn({ err }, "could not announce gathered reactions; members get them by sync"),
+  });
   const changes = new MessageChanges({
     database,
-    notifier,
+    announcer: changeAnnouncer,
     editWindowS: config.MESSAGE_EDIT_WINDOW_S,
     maxChars: config.MESSAGE_MAX_CHARS,
     // A quarter of the pool at most, so a reaction storm never starves the send writer of connections.
@@ -418,8 +423,14 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       stopTyping();
       bufferGuard.stop();
       stallWatch?.stop();
-      // Queued markers are committed and acked before their sockets are let go, like queued sends.
-      const writers = { idle: () => Promise.all([writer.idle(), markerWriter.idle()]).then(() => undefined) };
+      // Queued markers are committed and acked before their sockets are let go, like queued sends; gathered reactions
+      // are announced.
+      const writers = {
+        idle: () => {
+          changeAnnouncer.flushAll();
+          return Promise.all([writer.idle(), markerWriter.idle()]).then(() => undefined);
+        },
+      };
       await drainGateway({ io: server, http, writer: writers, log }, { timeoutMs });
       // After the writer is idle, so the last stored messages are scheduled too.
       await push.close();

@@ -309,6 +309,11 @@ const EnvSchema = z.object({
   /** How long moved read/delivery markers of a larger conversation gather before one `conversation:markers` event
    * per conversation goes out from each pod, in ms. Longer means fewer events and later receipts. @default 500 */
   RECEIPTS_FLUSH_MS: int(500, 10, 60_000),
+  /** After a reaction to a message goes out as `message:updated`, further reactions to it gather on each pod for this
+   * long and go out as ONE event (the newest copy, with `changeRanges`); 0 sends every reaction at once. Keep it well
+   * under the SDK's `gapFillDelayMs` (1 s), which is how long a client waits for a hole in change numbers to close.
+   * @default 250 */
+  REACTIONS_FLUSH_MS: int(250, 0, 500),
   /** Conversations with at most this many members keep per-member `conversation:read` / `conversation:delivered`
    * events to every member instead of `conversation:markers`. @default 4 */
   RECEIPTS_PER_MEMBER_MAX_MEMBERS: int(4, 0, 10_000),

@@ -3,7 +3,8 @@
 // first `--storm-members` users form a group and one message is sent to it. Two phases of `--storm-seconds` each at
 // `--storm-rate` 1:1 sends/s: first without the storm (baseline), then with every group member reacting to that one
 // message as fast as it can (each member's first device toggles its reaction on and off in a closed loop, so every
-// reaction is a real change: a change number, a row write and a `message:updated` to each member's 2 devices).
+// reaction is a real change: a change number and a row write; each pod announces a message's reactions to each
+// member's 2 devices coalesced, one `message:updated` per REACTIONS_FLUSH_MS window, with the numbers it stands for).
 import { performance } from "node:perf_hooks";
 import { diffCounters, sumCounters, type SdkDevice } from "../devices.js";
 import { countsText, fixed, p50p99, percentile } from "../stats.js";
@@ -45,7 +46,9 @@ export async function reactionsScenario(ctx: Context) {
   console.log(
     `  storm: ${reactionsOk} reactions ok in ${fixed(storms.seconds)} s = ${fixed(reactionsOk / storms.seconds, 0)}/s ` +
       `(answers ${countsText(storms.answers)}), reaction ack p50 / p99 ${p50p99(storms.ackMs)} ms; ` +
-      `message:updated received ${during.counts.updates} (${fixed(during.counts.updates / storms.seconds, 0)}/s)`,
+      `message:updated received ${during.counts.updates} (${fixed(during.counts.updates / storms.seconds, 0)}/s), ` +
+      `standing for ${during.counts.updatedChanges} changes ` +
+      `(${fixed(during.counts.updatedChanges / Math.max(1, during.counts.updates), 1)} per event)`,
   );
   console.log(
     `  1:1 send->ack p50 ${ratio(percentile(d.ackMs, 50), percentile(b.ackMs, 50))}x, p99 ` +
@@ -64,6 +67,7 @@ export async function reactionsScenario(ctx: Context) {
       "reactions ok/s",
       "reaction ack p50 / p99 ms",
       "message:updated received/s",
+      "changes per message:updated",
       "gateway-side send→ack mean ms",
       "gateway CPU % of a core",
       "load gen CPU % of a core",
@@ -80,6 +84,7 @@ export async function reactionsScenario(ctx: Context) {
       p.storm ? fixed((p.storm.answers.ok ?? 0) / p.storm.seconds, 0) : "-",
       p.storm ? p50p99(p.storm.ackMs) : "-",
       fixed(p.counts.updates / p.seconds, 0),
+      p.counts.updates > 0 ? fixed(p.counts.updatedChanges / p.counts.updates, 1) : "-",
       fixed(p.serverAckMs),
       fixed((p.cpu / p.seconds) * 100, 0),
       fixed(p.loadGenCpu * 100, 0),

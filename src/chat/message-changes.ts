@@ -16,9 +16,10 @@ import { type Database, inTransaction, type Sql } from "../db/client.js";
 import { badRequest, conflict, forbidden, notFound, payloadTooLarge } from "../errors.js";
 import type { Message } from "@chat-gateway/protocol";
 import { MESSAGE_COLUMNS, type MessageRow, toMessage } from "./message-rows.js";
-import { isUuid, type Notifier } from "./ports.js";
+import { isUuid } from "./ports.js";
 import { isSingleEmoji } from "./emoji.js";
 import type { ChangeGate } from "./change-gate.js";
+import type { ChangeAnnouncer } from "./change-announcer.js";
 
 /** A message as a change leaves it, with the members to tell (read under the change's lock). */
 type ChangedRow = MessageRow & { member_ids: string[] | null };
@@ -31,7 +32,8 @@ export const MAX_DISTINCT_REACTIONS = 20;
 
 export interface MessageChangeDeps {
   database: Database;
-  notifier: Notifier;
+  /** Sends `message:updated` after each change, a message's reactions coalesced per window (change-announcer.ts). */
+  announcer: ChangeAnnouncer;
   /** How long after sending the sender may edit, in seconds (MESSAGE_EDIT_WINDOW_S). */
   editWindowS: number;
   /** Longest content, in code points (MESSAGE_MAX_CHARS). */
@@ -184,7 +186,10 @@ export class MessageChanges {
     });
   }
 
-  /** After a change (not a no-op repeat), fans the message out as `message:updated` to every member's devices. */
+  /**
+   * After a change (not a no-op repeat), fans the message out as `message:updated` to every member's devices: an edit
+   * or deletion at once, a reaction coalesced with the other reactions to that message (change-announcer.ts).
+   */
   private publish(
     row: ChangedRow,
     changed: boolean,
@@ -194,7 +199,9 @@ export class MessageChanges {
   ): Message {
     const message = toMessage(row);
     if (changed) {
-      this.deps.notifier.toUsers(row.member_ids ?? [], "message:updated", message);
+      const memberIds = row.member_ids ?? [];
+      if (kind === "react") this.deps.announcer.reaction(message, memberIds);
+      else this.deps.announcer.now(message, memberIds);
       for (const listener of this.listeners) listener(message, kind, actorId, reaction);
     }
     return message;

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
-import type { AuthResult, Message, SyncResult } from "@chat-gateway/protocol";
+import type { AuthResult, Message, MessageUpdate, SyncResult } from "@chat-gateway/protocol";
 import {
   api,
   connectDevice,
@@ -24,9 +24,32 @@ type SyncAck = Answer<SyncResult>;
 
 const EDIT_WINDOW_S = 60;
 
-/** What a client keeps: messages by id, each replaced only by a copy with a higher changeSeq (or a first copy). */
+/**
+ * What a client keeps: messages by id, each replaced only by a copy with a higher changeSeq (or a first copy); and,
+ * from live `message:updated` events, every change number they stood for (a coalesced event lists them in
+ * `changeRanges`), to check that an online device's change cursor moves without holes.
+ */
 class DeviceState {
   readonly messages = new Map<string, Message>();
+  /** Change numbers announced live, with how many times each came (a number must come once per pod event). */
+  readonly announced = new Map<number, number>();
+  events = 0;
+  /** A live `message:updated`: its numbers counted, the message applied as a client would (without the ranges). */
+  applyUpdate(update: MessageUpdate): void {
+    const { changeRanges, ...message } = update;
+    this.events++;
+    for (const [from, to] of changeRanges ?? [[message.changeSeq, message.changeSeq]]) {
+      assert.ok(from <= to && to <= message.changeSeq, `ranges end at the message's changeSeq: ${from}-${to}`);
+      for (let n = from; n <= to; n++) this.announced.set(n, (this.announced.get(n) ?? 0) + 1);
+    }
+    this.apply(message);
+  }
+  /** The highest change number up to which every number was announced live. */
+  liveCursor(): number {
+    let n = 0;
+    while (this.announced.has(n + 1)) n++;
+    return n;
+  }
   apply(message: Message): void {
     const held = this.messages.get(message.id);
     if (held !== undefined && held.changeSeq >= message.changeSeq) return;
@@ -236,7 +259,7 @@ describe("messages that change, on two pods", () => {
     assert.equal(await unread(), before + 1);
   });
 
-  test("50 users reacting at once give exact counts", async () => {
+  test("50 users reacting at once: exact counts, few events, online and syncing devices converge", async (t) => {
     const [url0, url1] = cluster.urls as [string, string];
     // A few at a time: password hashing is deliberately slow.
     const users: AuthResult[] = [];
@@ -250,50 +273,82 @@ describe("messages that change, on two pods", () => {
     });
     const sockets = await Promise.all(users.map((u, i) => connect(i % 2, u.accessToken)));
     const target = await send(sockets[0]!, group.id, "react to me");
+    const other = await send(sockets[1]!, group.id, "edited during the storm");
     const ref = { conversationId: group.id, messageId: target.id };
-    const updates: Message[] = [];
-    sockets[1]!.on("message:updated", (m) => updates.push(m));
+    // Two more devices of one member, one on each pod, that only listen: what an online device holds.
+    const watchers = await Promise.all([0, 1].map((pod) => connect(pod, users[9]!.accessToken)));
+    const online = watchers.map((w) => {
+      const state = new DeviceState();
+      state.apply(target);
+      state.apply(other);
+      w.on("message:updated", (m: MessageUpdate) => state.applyUpdate(m));
+      return state;
+    });
 
-    const acks = await Promise.all(
-      sockets.flatMap((s, i) => [
+    // 50 👍 and 10 ❤️ at once, and an edit of another message in the middle: 61 changes.
+    const acks = await Promise.all([
+      ...sockets.flatMap((s, i) => [
         request<MessageAck>(s, "message:react", { ...ref, emoji: "👍", on: true }),
         ...(i % 5 === 0 ? [request<MessageAck>(s, "message:react", { ...ref, emoji: "❤️", on: true })] : []),
       ]),
-    );
+      request<MessageAck>(sockets[1]!, "message:edit", { conversationId: group.id, messageId: other.id, content: "x" }),
+    ]);
     assert.ok(
       acks.every((x) => x.ok),
       JSON.stringify(acks.find((x) => !x.ok)),
     );
-    const read = async () => {
-      const res = await api<{ messages: Message[] }>(url1, "GET", `/v1/conversations/${group.id}/messages`, {
-        token: users[7]!.accessToken,
-      });
-      return res.body.messages.find((m) => m.id === target.id)!;
-    };
-    const stored = await read();
+    const history = async () =>
+      (
+        await api<{ messages: Message[] }>(url1, "GET", `/v1/conversations/${group.id}/messages`, {
+          token: users[7]!.accessToken,
+        })
+      ).body.messages;
+    const stored = (await history()).find((m) => m.id === target.id)!;
     const thumbs = stored.reactions.find((r) => r.emoji === "👍")!;
     assert.equal(thumbs.count, 50);
     assert.equal(thumbs.userIds.length, 20);
     assert.equal(new Set(thumbs.userIds).size, 20);
     assert.equal(stored.reactions.find((r) => r.emoji === "❤️")!.count, 10);
-    // Every reaction took exactly one change number, and the live events carried all of them.
-    assert.equal(stored.changeSeq, 60);
-    await eventually(() => updates.length === 60, 10_000, "every message:updated");
-    assert.deepEqual(
-      updates.map((u) => u.changeSeq).sort((x, y) => x - y),
-      Array.from({ length: 60 }, (_, i) => i + 1),
-    );
+    assert.equal(Math.max(stored.changeSeq, ...acks.map((x) => (x.ok ? x.message.changeSeq : 0))), 61);
 
-    // Repeats change nothing; then everyone takes theirs back at once.
+    // Repeats change nothing; then everyone takes theirs back at once: 50 more changes, 111 in all.
     const repeat = await change(sockets[3]!, "message:react", { ...ref, emoji: "👍", on: true });
-    assert.equal(repeat.changeSeq, 60);
+    assert.ok(repeat.changeSeq <= 61);
     await Promise.all(sockets.map((s) => change(s, "message:react", { ...ref, emoji: "👍", on: false })));
-    const emptied = await read();
+    const truth = await history();
+    const emptied = truth.find((m) => m.id === target.id)!;
     assert.deepEqual(
       emptied.reactions.map((r) => [r.emoji, r.count]),
       [["❤️", 10]],
     );
-    assert.equal(emptied.changeSeq, 110);
+    assert.equal(emptied.changeSeq, 111);
+
+    // Online: each device ends with exactly the stored messages, and every change number came live exactly once
+    // (coalesced events list theirs), so its change cursor reached the last change without a hole: no sync needed.
+    for (const [pod, state] of online.entries()) {
+      await eventually(() => state.liveCursor() === 111, 10_000, `pod ${pod}'s watcher to hear of all 111 changes`);
+      assert.deepEqual(state.sorted(group.id), truth, "field by field, the server's state");
+      assert.deepEqual(
+        [...state.announced.values()].filter((n) => n !== 1),
+        [],
+        "each number announced once",
+      );
+      assert.equal(Math.max(...state.announced.keys()), 111);
+      // Coalesced: far fewer events than changes (each pod sends one per window per message).
+      t.diagnostic(`pod ${pod}'s watcher: ${state.events} message:updated events for 111 changes`);
+      assert.ok(state.events <= 111 / 3, `${state.events} message:updated events for 111 changes`);
+    }
+    // Syncing: a device that held both messages before the storm gets the same state and cursor in one sync.
+    const answer = await request<SyncAck>(sockets[20]!, "sync", {
+      cursors: { [group.id]: { seq: other.seq, changes: 0 } },
+    });
+    assert.equal(answer.ok, true);
+    const synced = new DeviceState();
+    synced.apply(target);
+    synced.apply(other);
+    for (const m of answer.changes) synced.apply(m);
+    assert.equal(answer.changeCursors[group.id], 111);
+    assert.deepEqual(synced.sorted(group.id), online[0]!.sorted(group.id), "syncing and online devices agree");
   });
 
   test("a device offline during edits, deletions and a reaction storm converges after sync to the online state", async () => {
@@ -310,7 +365,7 @@ describe("messages that change, on two pods", () => {
     const online = new DeviceState();
     const carolOnline = await connect(1, carol.accessToken);
     carolOnline.on("message:new", (m) => online.apply(m));
-    carolOnline.on("message:updated", (m) => online.apply(m));
+    carolOnline.on("message:updated", (m) => online.applyUpdate(m));
 
     const sent: Message[] = [];
     for (let i = 0; i < 8; i++) sent.push(await send(i % 2 ? b : a, group.id, `before ${i}`, sent[i - 1]?.id));
@@ -383,6 +438,17 @@ describe("messages that change, on two pods", () => {
       () => JSON.stringify(online.sorted(group.id)) === JSON.stringify(history),
       10_000,
       "the online device to hold the server's state",
+    );
+    const { rows: counter } = await db.query<{ change_seq: number }>(
+      `SELECT change_seq FROM message_change_counters WHERE conversation_id = $1`,
+      [group.id],
+    );
+    // Live, every change number reached the online device exactly once (coalesced reactions list theirs).
+    await eventually(() => online.liveCursor() === counter[0]!.change_seq, 10_000, "every change number live");
+    assert.deepEqual(
+      [...online.announced.values()].filter((n) => n !== 1),
+      [],
+      "each number announced once",
     );
 
     // Back, with small pages so that both messages and changes need several.

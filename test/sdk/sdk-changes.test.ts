@@ -1,10 +1,12 @@
 // The SDK with messages that change, against two real gateways: edits, deletions and reactions reach every device as
 // `messageUpdated`, each state once and in order; a device offline meanwhile (its network cut by a TCP proxy)
 // converges after its sync to exactly the online devices' state; a change retried after a lost ack is applied once.
+// A reaction storm reaches the SDK coalesced (`changeRanges`): online apps converge without a sync, an offline one
+// after its sync, and the app never sees the ranges.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { type AuthSession, ChatClient, ChatHttpApi, type Message, replyPreviewOf } from "@chat-gateway/sdk";
-import { eventually, uniqueName } from "../helpers/clients.js";
+import { api, connectDevice, type Device, eventually, request, uniqueName } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 import { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
 
@@ -159,5 +161,91 @@ describe("SDK: messages that change, on two gateways", () => {
     await assert.rejects(phone.client.editMessage(conversationId, first[3]!.id, "deleted"), { code: "conflict" });
     const last = await phone.client.react(conversationId, first[2]!.id, "🔥");
     assert.equal(last.reactions[0]!.emoji, "🔥");
+  });
+
+  test("a reaction storm: online apps converge without a sync, an offline one after its sync", async (t) => {
+    const [g0, g1] = cluster.urls as [string, string];
+    const login = (url: string, username: string, deviceName: string) =>
+      new ChatHttpApi({ baseUrl: url }).login({ username, password: PASSWORD, deviceName });
+    const stormProxy = await startTcpProxy(g0);
+    const phone = app(g0, await login(g0, alice.user.username, "storm phone"));
+    const bobPhone = app(g1, await login(g1, bob.user.username, "storm phone"));
+    const laptop = app(stormProxy.url, await login(g0, bob.user.username, "storm laptop"));
+    const everyone = [phone, bobPhone, laptop];
+    const raw: Device[] = [];
+    try {
+      let syncs = 0;
+      for (const a of [phone, bobPhone]) a.client.on("synced", () => syncs++);
+      await Promise.all(everyone.map((a) => a.client.connect()));
+      const { id: conversationId } = await phone.client.api.openDirectConversation(bob.user.id);
+      await phone.client.send(conversationId, "storm target");
+      const held = (a: App) => [...a.store.values()].find((m) => m.content === "storm target");
+      await eventually(() => everyone.every((a) => held(a) !== undefined), 10_000, "the target everywhere");
+      const target = held(phone)!;
+      stormProxy.setMode("down");
+      stormProxy.cutAll();
+      await eventually(() => laptop.client.state !== "connected", 5_000, "the laptop offline");
+      const syncsBefore = syncs;
+      const updatesBefore = bobPhone.updates.length;
+
+      // Raw devices of both users on both pods; each of 10 emoji goes on, off and on again per user: 60 changes,
+      // from 4 sockets at once.
+      for (const [url, token] of [
+        [g0, alice.accessToken],
+        [g1, alice.accessToken],
+        [g0, bob.accessToken],
+        [g1, bob.accessToken],
+      ] as const)
+        raw.push(await connectDevice(url, token));
+      const emoji = ["👍", "🎉", "😂", "🔥", "👀", "🙏", "💯", "🚀", "😮", "😢"];
+      const ref = { conversationId, messageId: target.id };
+      await Promise.all(
+        emoji.flatMap((e, i) =>
+          [0, 2].map(async (user) => {
+            for (const [step, on] of [true, false, true].entries()) {
+              const device = raw[user + ((i + step) % 2)]!;
+              const ack = await request<{ ok: boolean }>(device, "message:react", { ...ref, emoji: e, on });
+              assert.equal(ack.ok, true, JSON.stringify(ack));
+            }
+          }),
+        ),
+      );
+      const truth = (
+        await api<{ messages: Message[] }>(g1, "GET", `/v1/conversations/${conversationId}/messages`, {
+          token: bob.accessToken,
+        })
+      ).body.messages;
+      const stored = truth.find((m) => m.id === target.id)!;
+      assert.deepEqual(stored.reactions.map((r) => [r.emoji, r.count]).sort(), emoji.map((e) => [e, 2]).sort());
+
+      // Online: the same state, the change cursor at the last change, and no sync asked for by the coalesced holes.
+      for (const a of [phone, bobPhone]) {
+        await eventually(
+          () => a.client.changeCursor(conversationId) === stored.changeSeq,
+          10_000,
+          "the change cursor at the last change",
+        );
+        assert.deepEqual(state(a, conversationId), truth, "field by field");
+      }
+      await new Promise((r) => setTimeout(r, 1_500)); // longer than the SDK's hole wait
+      assert.equal(syncs, syncsBefore, "no sync during or after the storm");
+      const stormUpdates = bobPhone.updates.slice(updatesBefore);
+      t.diagnostic(`${stormUpdates.length} messageUpdated for 60 changes`);
+      assert.ok(stormUpdates.length <= 20, `${stormUpdates.length} updates for 60 changes`);
+      for (const u of stormUpdates) assert.equal("changeRanges" in u, false, "the app never sees changeRanges");
+
+      // Offline during it: one sync later, the same state.
+      stormProxy.setMode("up");
+      await eventually(
+        () => JSON.stringify(state(laptop, conversationId)) === JSON.stringify(truth),
+        15_000,
+        "the laptop converged",
+      );
+      assert.deepEqual(state(laptop, conversationId), truth, "field by field");
+      assert.equal(laptop.client.changeCursor(conversationId), stored.changeSeq);
+    } finally {
+      for (const d of raw) d.close();
+      await stormProxy.close();
+    }
   });
 });

@@ -101,10 +101,20 @@ export type MarkersEvent =
   | { conversationId: string; read: Record<string, number>; delivered: Record<string, number> }
   | { conversationId: string; readCounts: MarkerCounts; deliveredCounts: MarkerCounts };
 
+/**
+ * `message:updated`: the whole message after one or more changes; its changeSeq orders the changes of its
+ * conversation. An event for a single change is exactly the message object. Reactions to one message are coalesced
+ * per pod and window (REACTIONS_FLUSH_MS): such an event is the state after the newest of them and also lists, in
+ * `changeRanges`, every change number it stands for (ascending inclusive `[from, to]` ranges, the last ending at
+ * `changeSeq`), so clients count all of them toward their change cursor. Clients that ignore the field only see fewer
+ * intermediate states.
+ */
+export type MessageUpdate = Message & { changeRanges?: [from: number, to: number][] };
+
 export interface ServerToClientEvents {
   "message:new": (message: Message) => void;
-  /** A message after an edit, deletion or reaction; its changeSeq orders the changes of its conversation. */
-  "message:updated": (message: Message) => void;
+  /** A message after an edit, deletion or reaction(s); see MessageUpdate. */
+  "message:updated": (message: MessageUpdate) => void;
   "conversation:read": (event: MarkerEvent) => void;
   "conversation:delivered": (event: MarkerEvent) => void;
   /** Receipts of a larger conversation, coalesced (see MarkersEvent). Small ones keep the two events above. */

@@ -60,6 +60,14 @@ export const Message = z.object({
   attachments: z.array(Attachment),
   changeSeq: int.describe("The conversation's change counter at this message's last change (0: never changed)."),
 });
+export const MessageUpdate = Message.extend({
+  changeRanges: z
+    .array(z.tuple([int, int]))
+    .optional()
+    .describe(
+      "Coalesced reactions: every change number this event stands for, as ascending [from, to] ranges ending at changeSeq; absent when it stands for changeSeq alone.",
+    ),
+});
 export const MessageRequest = z.object({ state: z.enum(["pending", "accepted"]), requestedBy: z.string() });
 export const Conversation = z.object({
   id: z.string(),
@@ -130,6 +138,7 @@ export const typesAgree = [
   agree<z.infer<typeof AuthExpiringEvent>, ServerEvent<"auth:expiring">>(true),
   agree<z.infer<typeof SessionEndedEvent>, ServerEvent<"session:ended">>(true),
   agree<z.infer<typeof Message>, ServerEvent<"message:new">>(true),
+  agree<z.infer<typeof MessageUpdate>, ServerEvent<"message:updated">>(true),
   agree<z.infer<typeof MessageResult>, ClientAck<"message:send">>(true),
   agree<z.infer<typeof SyncResult>, ClientAck<"sync">>(true),
   agree<z.infer<typeof PresenceResult>, ClientAck<"presence:subscribe">>(true),

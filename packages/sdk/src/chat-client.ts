@@ -8,6 +8,7 @@ import type {
   MarkerEvent,
   MarkersEvent,
   Message,
+  MessageUpdate,
   PresenceState,
 } from "@chat-gateway/protocol";
 import { backoffDelay, retryDelay } from "./backoff.js";
@@ -153,8 +154,8 @@ export class ChatClient {
   private readonly gapFills = new Set<string>();
   private readonly changes = new ChangeTracker();
   private changeQueue!: ChangeQueue;
-  /** A sync is already scheduled to fill a hole in the live changes. */
-  private changeHoleSync = false;
+  /** Conversations whose hole in the live change numbers is being waited on (watchChangeHole). */
+  private readonly changeHoleChecks = new Set<string>();
   private readonly typingChains = new Map<string, Promise<void>>();
 
   private socket: ChatSocket | null = null;
@@ -637,15 +638,31 @@ export class ChatClient {
     this.settleFirstSync = null;
   }
 
-  /** A live change: applied at once; a hole in the change numbers that stays open is filled by a sync. */
-  private receiveUpdate(message: Message): void {
+  /**
+   * A live change: applied at once (the app never sees `changeRanges`), its change numbers counted; a hole in them
+   * that stays open is filled by a sync.
+   */
+  private receiveUpdate(update: MessageUpdate): void {
+    const { changeRanges, ...message } = update;
     this.applyUpdate(message);
-    if (this.changes.noteLive(message) || this.changeHoleSync) return;
-    this.changeHoleSync = true;
+    this.changes.noteLive(message.conversationId, changeRanges ?? [[message.changeSeq, message.changeSeq]]);
+    this.watchChangeHole(message.conversationId);
+  }
+
+  /**
+   * Holes in a conversation's change numbers are normal for a moment (pods coalesce reactions and deliver out of
+   * order): one is lost only if the cursor has not reached, after `gapFillDelayMs`, the highest number seen when the
+   * hole was found. Holes found meanwhile are checked after their own wait, so a steady storm never syncs needlessly.
+   */
+  private watchChangeHole(conversationId: string): void {
+    if (this.changeHoleChecks.has(conversationId)) return;
+    const mark = this.changes.holeMark(conversationId);
+    if (mark === undefined) return;
+    this.changeHoleChecks.add(conversationId);
     this.timers.set(() => {
-      this.changeHoleSync = false;
-      if (this.changes.noteLive(message)) return;
-      void this.syncUntilCaughtUp(this.epoch);
+      this.changeHoleChecks.delete(conversationId);
+      if (this.changes.reached(conversationId, mark)) this.watchChangeHole(conversationId);
+      else void this.syncUntilCaughtUp(this.epoch);
     }, this.options.gapFillDelayMs ?? 1000);
   }
 

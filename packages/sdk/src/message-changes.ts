@@ -6,8 +6,12 @@
 // and a retry's answer can arrive in any order and the app still sees each state once, oldest to newest.
 //
 // Cursors: the change cursor of a conversation ("every change up to n is applied") moves forward only without holes:
-// live `message:updated` events move it one number at a time, sync answers move it to `changeCursors`. A hole that
-// stays open (a lost live event) is filled by the next sync, asked for by `onHole`.
+// live `message:updated` events move it by the numbers they stand for (their changeSeq, or every number of their
+// `changeRanges` when the gateway coalesced reactions), sync answers move it to `changeCursors`. A hole can be open
+// for a while without loss: each pod coalesces its own reactions for a short window, so another pod's numbers may
+// come after higher ones. A hole is lost only if it is still open a while after it was seen: the client notes the
+// highest number seen when it finds a hole (`holeMark`) and syncs if the cursor has not reached that mark after
+// the wait (`reached`); holes opened meanwhile get their own wait, so a steady storm never looks like a loss.
 //
 // Idempotency of the user's changes: the gateway's operations are naturally idempotent (an edit to the content the
 // message already has, a reaction already there or already gone, a second deletion change nothing), so a change
@@ -42,14 +46,27 @@ export class ChangeTracker {
     this.drainAhead(conversationId);
   }
 
-  /** A live `message:updated`: counts its number toward the cursor; false if some number below it is missing. */
-  noteLive(message: Message): boolean {
-    const { conversationId, changeSeq } = message;
+  /** A live `message:updated`: counts the change numbers it stands for toward the conversation's cursor. */
+  noteLive(conversationId: string, changeRanges: readonly (readonly [number, number])[]): void {
     let ahead = this.ahead.get(conversationId);
     if (ahead === undefined) this.ahead.set(conversationId, (ahead = new Set()));
-    if (changeSeq > this.cursor(conversationId)) ahead.add(changeSeq);
+    const cursor = this.cursor(conversationId);
+    for (const [from, to] of changeRanges) for (let n = Math.max(from, cursor + 1); n <= to; n++) ahead.add(n);
     this.drainAhead(conversationId);
-    return (this.ahead.get(conversationId)?.size ?? 0) === 0;
+  }
+
+  /** With a hole below some number seen live: the highest number seen (the cursor must reach it), else undefined. */
+  holeMark(conversationId: string): number | undefined {
+    const ahead = this.ahead.get(conversationId);
+    if (ahead === undefined || ahead.size === 0) return undefined;
+    let highest = 0;
+    for (const n of ahead) if (n > highest) highest = n;
+    return highest;
+  }
+
+  /** Whether every change up to `changeSeq` has been applied. */
+  reached(conversationId: string, changeSeq: number): boolean {
+    return this.cursor(conversationId) >= changeSeq;
   }
 
   /**
