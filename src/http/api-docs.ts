@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
-import type { FastifyInstance, RouteOptions } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from "fastify";
 import { jsonSchemaTransform, jsonSchemaTransformObject } from "fastify-type-provider-zod";
 
 export const DOCS_PREFIX = "/docs";
@@ -75,7 +75,18 @@ export function registerApiDocs(app: FastifyInstance, options: { ui: boolean }):
       routePrefix: DOCS_PREFIX,
       staticCSP: DOCS_CSP,
       uiConfig: { deepLinking: true },
+      uiHooks: { onRequest: indexWithQuery },
     });
+  }
+}
+
+/**
+ * Swagger UI redirects /docs/static/index.html to /docs/ by rewriting the URL's end, which a query string hides: the
+ * redirect pointed at itself, a loop (found by the fuzz test). Such a request goes to /docs/ here instead.
+ */
+async function indexWithQuery(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if (request.routeOptions.url === `${DOCS_PREFIX}/static/index.html` && request.url.includes("?")) {
+    await reply.redirect(`${DOCS_PREFIX}/`);
   }
 }
 
