@@ -66,6 +66,8 @@ export interface GatewayDeps {
   /** Absent: one node, in-memory adapter. */
   redis?: RedisConnections | undefined;
   log: Logger;
+  /** Check every HTTP answer against its schema in the OpenAPI document (the in-process tests). @default false */
+  checkAnswers?: boolean | undefined;
 }
 
 export interface Gateway {
@@ -279,6 +281,8 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     limits,
     auth,
     ownAccounts: config.OWN_ACCOUNTS,
+    apiDocs: config.API_DOCS,
+    checkAnswers: deps.checkAnswers,
     log,
     metrics,
     origins,

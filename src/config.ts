@@ -136,6 +136,8 @@ const EnvSchema = z.object({
   HOST: z.string().min(1).default("0.0.0.0"),
   /** Internal port for /metrics, /healthz and /readyz (same HOST); unset: all three on PORT. 0 picks a free port. */
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** The OpenAPI document and its Swagger UI at /docs (and /docs/json); `off` leaves /docs unrouted. @default on */
+  API_DOCS: bool("on"),
   /** PostgreSQL URL. Unset: embedded PGlite in DATA_DIR. */
   DATABASE_URL: z.string().url().optional(),
   /** A streaming replica of DATABASE_URL (PostgreSQL only) for history, search, user search, conversation lists and

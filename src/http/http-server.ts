@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import { toWireError } from "../errors.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
 import type { OriginPolicy } from "../realtime/origins.js";
+import { guardRouteSchemas, registerApiDocs } from "./api-docs.js";
 import { authenticator } from "./authenticate.js";
 import { registerOperationsRoutes } from "./operations.js";
 import { clientErrorHandler } from "./client-errors.js";
@@ -16,6 +17,7 @@ import { useUtf8JsonParser } from "./json-body.js";
 import { refuseMalformedQuery } from "./query-encoding.js";
 import { authRoutes } from "./routes/auth-routes.js";
 import { chatRoutes, type ChatRouteDeps } from "./routes/chat-routes.js";
+import { useZodSchemas } from "./zod-schemas.js";
 
 export interface HttpDeps extends ChatRouteDeps {
   auth: Parameters<typeof authenticator>[0]["auth"];
@@ -37,6 +39,10 @@ export interface HttpDeps extends ChatRouteDeps {
   storageOrigin?: string | undefined;
   /** Serve /metrics here too; false when it has its own port (METRICS_PORT). @default true */
   metricsOnMainPort?: boolean | undefined;
+  /** The OpenAPI document's Swagger UI at /docs (API_DOCS). @default true */
+  apiDocs?: boolean | undefined;
+  /** Check every answer against its documented schema (the in-process tests); off, answers are only serialized. */
+  checkAnswers?: boolean | undefined;
   /** Extra routes (push, service publishing) registered by their own modules. */
   extraRoutes?: ((app: FastifyInstance) => void)[];
 }
@@ -58,6 +64,10 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     },
   });
   app.decorateRequest("caller", null);
+  // Routes validate their input with zod schemas that also document them; one without a schema does not start.
+  useZodSchemas(app, deps.checkAnswers ?? false);
+  guardRouteSchemas(app);
+  registerApiDocs(app, { ui: deps.apiDocs ?? true });
   const storage = deps.storageOrigin === undefined ? [] : [deps.storageOrigin];
 
   // Security headers on every answer, the page and the API alike. The CSP allows what the chat page loads: its own
@@ -115,10 +125,12 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     });
   });
 
-  // /healthz and /readyz stay here even with an operations port, for probes and balancers configured before it.
-  registerOperationsRoutes(app, deps, deps.metricsOnMainPort ?? true);
-
-  authRoutes(app, deps);
+  // Routes are registered in plugins, after the documentation plugin, so that it sees every one of them.
+  app.register(async (open) => {
+    // /healthz and /readyz stay here even with an operations port, for probes and balancers configured before it.
+    registerOperationsRoutes(open, deps, deps.metricsOnMainPort ?? true);
+    authRoutes(open, deps);
+  });
   app.register(async (api) => {
     api.addHook("onRequest", authenticator(deps));
     chatRoutes(api, deps);

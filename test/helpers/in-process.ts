@@ -75,7 +75,9 @@ export async function startInProcessGateway(options: InProcessOptions = {}): Pro
   let url: string;
   try {
     await applyMigrations(database);
-    gateway = await createGateway({ database, log: createLogger(config.LOG_LEVEL) }, config);
+    // Every answer is checked against its schema in the OpenAPI document: a test that sees an answer the document
+    // does not describe fails with `internal`.
+    gateway = await createGateway({ database, log: createLogger(config.LOG_LEVEL), checkAnswers: true }, config);
     url = await gateway.http.listen({ port: 0, host: "127.0.0.1" });
   } catch (err) {
     await cleanup();

@@ -2,20 +2,36 @@
 // A password attempt here counts against the same per-account failure limit as login, so a stolen access token
 // cannot be used to guess the password.
 import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { AccountDeletion } from "../../auth/account-deletion.js";
 import { AppError } from "../../errors.js";
 import type { RateLimiters } from "../../limits/rate-limits.js";
-import { callerOf, userOf } from "../authenticate.js";
-import { optionalBody } from "../optional-body.js";
+import { bearerOperation } from "../api-schemas.js";
+import { callerOf, requireUser, userOf } from "../authenticate.js";
 
 /** Any non-empty password is checked (a wrong one is `unauthorized`, whatever its length). */
 const DeleteAccountBody = z.strictObject({ password: z.string().min(1).max(256).optional() });
 
-export function accountRoutes(app: FastifyInstance, deps: { deletion: AccountDeletion; limits: RateLimiters }): void {
-  app.delete("/v1/users/me", async (request, reply) => {
+export function accountRoutes(
+  instance: FastifyInstance,
+  deps: { deletion: AccountDeletion; limits: RateLimiters },
+): void {
+  const app = instance.withTypeProvider<ZodTypeProvider>();
+  const deleteAccount = bearerOperation(
+    "users",
+    "Delete the caller's account (README, Account deletion)",
+    {
+      // No body at all is an empty one; a JSON null is a malformed body.
+      body: DeleteAccountBody.optional(),
+      description: "Needs the password of an own account, or an access token issued in the last minutes.",
+    },
+    { 204: "deleted" },
+    ["forbidden", "payload_too_large"],
+  );
+  app.delete("/v1/users/me", { schema: deleteAccount, preValidation: requireUser }, async (request, reply) => {
     const userId = userOf(request);
-    const { password } = DeleteAccountBody.parse(optionalBody(request));
+    const password = request.body?.password;
     const proof = { password, tokenIssuedAt: callerOf(request).issuedAt };
     const username = password === undefined ? undefined : await deps.deletion.usernameOf(userId);
     if (username === undefined) {

@@ -3,14 +3,23 @@
 // `forbidden`, no token `unauthorized` (the /v1 authenticator). Every action writes an audit row with the key and
 // name of the token, in the same transaction as the action.
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
 import { deleteMessage, type MessageChanges } from "../../chat/message-changes.js";
 import { PageQuery, ReportStatusQuery, ResolveReportBody, SuspendBody } from "@chat-gateway/protocol/schemas";
 import { forbidden } from "../../errors.js";
 import type { AdminActor, AuditLog } from "../../safety/audit.js";
 import type { Reports } from "../../safety/reports.js";
 import type { Suspensions } from "../../safety/suspensions.js";
+import {
+  AuditRecordSchema,
+  bearerOperation,
+  MessageSchema,
+  pathParams,
+  ReportSchema,
+  SuspensionSchema,
+} from "../api-schemas.js";
 import { callerOf } from "../authenticate.js";
-import { optionalBody } from "../optional-body.js";
 
 export interface AdminRouteDeps {
   reports: Reports;
@@ -27,43 +36,93 @@ export function adminOf(request: FastifyRequest): AdminActor {
   return { keyId: caller.keyId, name: caller.userId };
 }
 
-const param = (request: FastifyRequest, name: string): string => (request.params as Record<string, string>)[name]!;
+/**
+ * preValidation hook of every admin route: anyone but an admin is `forbidden` before their input is looked at (a user
+ * token with a malformed query is `forbidden`, not `bad_request`).
+ */
+async function requireAdmin(request: FastifyRequest): Promise<void> {
+  adminOf(request);
+}
 
-export function adminRoutes(app: FastifyInstance, deps: AdminRouteDeps): void {
-  app.get("/v1/admin/reports", async (request) => {
-    adminOf(request);
-    const query = ReportStatusQuery.parse(request.query);
+const byId = pathParams("id");
+const page = <T extends z.ZodType>(key: string, item: T) =>
+  z.strictObject({ [key]: z.array(item), nextCursor: z.string().nullable() });
+export function adminRoutes(instance: FastifyInstance, deps: AdminRouteDeps): void {
+  const app = instance.withTypeProvider<ZodTypeProvider>();
+  const only = { preValidation: requireAdmin };
+
+  const reports = bearerOperation(
+    "admin",
+    "Reports, newest first, by status",
+    { querystring: ReportStatusQuery },
+    { 200: page("reports", ReportSchema) },
+    ["forbidden"],
+  );
+  app.get("/v1/admin/reports", { ...only, schema: reports }, async (request) => {
+    const query = request.query;
     return deps.reports.list({ status: query.status, limit: query.limit ?? 50, cursor: query.cursor });
   });
 
-  app.post("/v1/admin/reports/:id/resolve", async (request) => {
+  const resolve = bearerOperation(
+    "admin",
+    "Resolve a report",
+    { params: byId, body: ResolveReportBody.optional() },
+    { 200: z.strictObject({ report: ReportSchema }) },
+    ["forbidden", "not_found", "conflict", "payload_too_large"],
+  );
+  app.post("/v1/admin/reports/:id/resolve", { ...only, schema: resolve }, async (request) => {
     const actor = adminOf(request);
-    const body = ResolveReportBody.parse(optionalBody(request));
-    return { report: await deps.reports.resolve(actor, param(request, "id"), body) };
+    return { report: await deps.reports.resolve(actor, request.params.id, request.body ?? {}) };
   });
 
-  app.post("/v1/admin/users/:id/suspend", async (request) => {
+  const suspend = bearerOperation(
+    "admin",
+    "Suspend a user: their logins are revoked and their sockets disconnected",
+    { params: byId, body: SuspendBody.optional() },
+    { 200: z.strictObject({ user: SuspensionSchema }) },
+    ["forbidden", "not_found", "payload_too_large"],
+  );
+  app.post("/v1/admin/users/:id/suspend", { ...only, schema: suspend }, async (request) => {
     const actor = adminOf(request);
-    const { reason } = SuspendBody.parse(optionalBody(request));
-    return { user: await deps.suspensions.suspend(actor, param(request, "id"), reason) };
+    return { user: await deps.suspensions.suspend(actor, request.params.id, request.body?.reason) };
   });
 
-  app.delete("/v1/admin/users/:id/suspend", async (request) => {
+  const lift = bearerOperation(
+    "admin",
+    "Lift a user's suspension",
+    { params: byId },
+    { 200: z.strictObject({ user: SuspensionSchema }) },
+    ["forbidden", "not_found"],
+  );
+  app.delete("/v1/admin/users/:id/suspend", { ...only, schema: lift }, async (request) => {
     const actor = adminOf(request);
-    return { user: await deps.suspensions.lift(actor, param(request, "id")) };
+    return { user: await deps.suspensions.lift(actor, request.params.id) };
   });
 
-  app.get("/v1/admin/audit", async (request) => {
-    adminOf(request);
-    const { limit, cursor } = PageQuery.parse(request.query);
+  const audit = bearerOperation(
+    "admin",
+    "The audit log of admin actions, newest first",
+    { querystring: PageQuery },
+    { 200: page("entries", AuditRecordSchema) },
+    ["forbidden"],
+  );
+  app.get("/v1/admin/audit", { ...only, schema: audit }, async (request) => {
+    const { limit, cursor } = request.query;
     return deps.audit.list(limit ?? 50, cursor);
   });
 
   // An operator deletes any message: the same tombstone and `message:updated` as a member's deletion, with the audit
   // row in the deleting transaction. Unknown (or not in that conversation) is `not_found`.
-  app.delete("/v1/admin/conversations/:id/messages/:messageId", async (request) => {
+  const deleteAny = bearerOperation(
+    "admin",
+    "Delete any message (a tombstone, audited)",
+    { params: pathParams("id", "messageId") },
+    { 200: z.strictObject({ message: MessageSchema }) },
+    ["forbidden", "not_found"],
+  );
+  app.delete("/v1/admin/conversations/:id/messages/:messageId", { ...only, schema: deleteAny }, async (request) => {
     const actor = adminOf(request);
-    const ref = { conversationId: param(request, "id"), messageId: param(request, "messageId") };
+    const ref = { conversationId: request.params.id, messageId: request.params.messageId };
     const message = await deleteMessage(deps.changes, {
       ...ref,
       actorId: null,

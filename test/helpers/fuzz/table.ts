@@ -322,6 +322,15 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
     { route: "GET /metrics", auth: false, answers: [200] },
     { route: "OPTIONS *", auth: false, answers: open },
     { route: "GET /*", auth: false, answers: [200, 404], optional: true },
+    // The OpenAPI document and its Swagger UI (API_DOCS): static answers, nothing to refuse; index.html redirects (fetch follows).
+    ...["/docs", "/docs/", "/docs/static/swagger-initializer.js", "/docs/json", "/docs/yaml"].map((path) => ({
+      route: `GET ${path}`,
+      auth: false,
+      answers: [200],
+      optional: true,
+    })),
+    { route: "GET /docs/static/index.html", auth: false, answers: [200, 302], optional: true },
+    { route: "GET /docs/*", auth: false, answers: [200, 404], optional: true },
     {
       route: "POST /v1/auth/register",
       auth: false,
