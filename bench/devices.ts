@@ -57,7 +57,7 @@ const REQUEST_TIMEOUT_MS = 15_000;
 const NO_ANSWER = { ok: false, error: { code: "timeout", message: "no answer within 15 s" } } as const;
 
 export class SdkDevice {
-  readonly socket: Device;
+  socket: Device;
   readonly counters: DeviceCounters = {
     live: 0,
     sync: 0,
@@ -85,27 +85,52 @@ export class SdkDevice {
   private syncing: Promise<void> | undefined;
   private closed = false;
 
-  constructor(private readonly options: DeviceOptions) {
-    this.socket = io(options.url, {
-      auth: options.auth,
+  private readonly options: DeviceOptions;
+
+  constructor(options: DeviceOptions) {
+    this.options = { ...options };
+    this.socket = this.open(options.url);
+  }
+
+  private open(url: string): Device {
+    const socket = io(url, {
+      auth: this.options.auth,
       transports: ["websocket"],
       reconnection: false,
       forceNew: true,
     }) as Device;
-    const socket = this.socket as unknown as {
+    const on = socket as unknown as {
       on(event: string, listener: (payload: never) => void): void;
     };
-    socket.on("message:new", (message: Message) => this.take(message, "live"));
-    socket.on("conversation:read", () => this.counters.markerEventsRead++);
-    socket.on("conversation:delivered", () => this.counters.markerEventsDelivered++);
+    on.on("message:new", (message: Message) => this.take(message, "live"));
+    on.on("conversation:read", () => this.counters.markerEventsRead++);
+    on.on("conversation:delivered", () => this.counters.markerEventsDelivered++);
     // Not in the protocol on every branch yet: counted by name.
-    socket.on("conversation:markers", () => this.counters.markerEventsCoalesced++);
-    socket.on("sync:required", () => {
+    on.on("conversation:markers", () => this.counters.markerEventsCoalesced++);
+    on.on("sync:required", () => {
       this.counters.syncRequired++;
       void this.sync();
     });
-    socket.on("disconnect", () => this.counters.disconnects++);
-    socket.on("message:updated", () => this.counters.updates++);
+    on.on("disconnect", () => this.counters.disconnects++);
+    on.on("message:updated", () => this.counters.updates++);
+    return socket;
+  }
+
+  /** The gateway this device is on (another one after `reconnectTo`). */
+  get url() {
+    return this.options.url;
+  }
+
+  /**
+   * What the SDK does once its connection dropped: a new connection (here to `url`, the way a load balancer sends it
+   * to a pod still up), then `sync` with its cursors. Resolves when the sync is done.
+   */
+  async reconnectTo(url: string): Promise<void> {
+    this.socket.close();
+    this.options.url = url;
+    this.socket = this.open(url);
+    await this.connected();
+    await this.sync();
   }
 
   get userId() {
