@@ -49,6 +49,8 @@ export interface DeviceCounters {
   disconnects: number;
   /** `message:updated` events received (edits, deletions, reactions). */
   updates: number;
+  /** Handshakes refused while reconnecting (each tried again after a delay). */
+  reconnectFailures: number;
 }
 
 const MARKER_RETRY_MS = 1_000;
@@ -72,6 +74,7 @@ export class SdkDevice {
     gapFills: 0,
     disconnects: 0,
     updates: 0,
+    reconnectFailures: 0,
   };
   /** Error codes of this device's own requests (markers, sync, gap fill), `timeout` when unanswered. */
   readonly errors: Record<string, number> = {};
@@ -125,11 +128,23 @@ export class SdkDevice {
    * What the SDK does once its connection dropped: a new connection (here to `url`, the way a load balancer sends it
    * to a pod still up), then `sync` with its cursors. Resolves when the sync is done.
    */
-  async reconnectTo(url: string): Promise<void> {
-    this.socket.close();
-    this.options.url = url;
-    this.socket = this.open(url);
-    await this.connected();
+  async reconnectTo(url: string, onConnected?: () => void): Promise<void> {
+    // A refused handshake (`unavailable` while the pods still up are swamped) is tried again the SDK's way: the
+    // delay doubles from 1 s up to 10 s, ±50%.
+    for (let attempt = 0; ; attempt++) {
+      this.socket.close();
+      this.options.url = url;
+      this.socket = this.open(url);
+      try {
+        await this.connected();
+        onConnected?.();
+        break;
+      } catch (err) {
+        this.counters.reconnectFailures++;
+        if (attempt >= 20 || this.closed) throw err;
+        await sleep(Math.min(10_000, 1_000 * 2 ** attempt) * (0.5 + Math.random()));
+      }
+    }
     await this.sync();
   }
 
@@ -332,9 +347,20 @@ export class SdkDevice {
   }
 }
 
-/** Opens devices with at most `limit` handshakes in flight. */
-export function connectDevices(options: DeviceOptions[], limit = 50): Promise<SdkDevice[]> {
-  return inBatches(options, limit, (o) => new SdkDevice(o).connected());
+/** Opens devices with at most `limit` handshakes in flight; `retries`: a refused handshake is tried again after 1 s. */
+export function connectDevices(options: DeviceOptions[], limit = 50, retries = 0): Promise<SdkDevice[]> {
+  return inBatches(options, limit, async (o) => {
+    for (let attempt = 0; ; attempt++) {
+      const device = new SdkDevice(o);
+      try {
+        return await device.connected();
+      } catch (err) {
+        device.close();
+        if (attempt >= retries) throw err;
+        await sleep(1_000);
+      }
+    }
+  });
 }
 
 export function sumCounters(devices: SdkDevice[]): DeviceCounters {

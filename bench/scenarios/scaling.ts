@@ -142,7 +142,7 @@ async function connectPopulation(
       ...(markers ? {} : { markerDelayMs: 24 * 3600_000 }),
     })),
   );
-  return connectDevices(options);
+  return connectDevices(options, 50, 10);
 }
 
 function wire(devices: SdkDevice[], conversations: { id: string }[]) {
@@ -329,13 +329,12 @@ export async function stormScenario(runtime: Runtime, flags: ScalingFlags, runId
             const delay = 1_000 * (0.5 + Math.random());
             setTimeout(() => {
               const target = survivors[i % survivors.length]!.url;
-              d.reconnectTo(target)
+              d.reconnectTo(target, () => reconnected.push(performance.now() - killedAt))
                 .then(() => {
                   synced.push(performance.now() - killedAt);
                 })
                 .catch((err: unknown) => failures.push(String(err)))
                 .finally(resolve);
-              d.socket.once("connect", () => reconnected.push(performance.now() - killedAt));
             }, delay);
           });
         }),
@@ -363,6 +362,7 @@ export async function stormScenario(runtime: Runtime, flags: ScalingFlags, runId
     const total = Object.values(calls).reduce((a, b) => a + b, 0);
     console.log(
       `storm: ${onVictim.length} devices on the killed pod; reconnected ${reconnected.length}, synced ${synced.length}` +
+        ` (handshakes refused and retried: ${onVictim.reduce((a, d) => a + d.counters.reconnectFailures, 0)})` +
         ` (failures ${failures.length}${failures.length ? `: ${failures.slice(0, 3).join("; ")}` : ""}); ` +
         `all back in ${(allBackMs / 1000).toFixed(2)} s; sends ${s.sends}, answers ${JSON.stringify(s.answers)}, ` +
         `deliveries live ${s.liveDeliveries} sync ${s.recoveredBySync} gap ${s.recoveredByGap} never ${s.never}` +
