@@ -166,6 +166,22 @@ function printWarnings(pods: BenchGateway[]) {
   if (counts.size > 0) console.log(`  pod warnings: ${[...counts].map(([m, n]) => `${n} × ${m}`).join("; ")}`);
 }
 
+/** Why sends were refused and sockets resynced, from the pods' counters (summed over the pods, non-zero only). */
+async function printRefusals(pods: BenchGateway[]) {
+  const totals = new Map<string, number>();
+  const wanted = /^(chat_message_writer_refused_total|chat_resyncs_total|chat_redis_command_failures_total)\{/;
+  for (const p of pods) {
+    const text = await (await fetch(`${p.url}/metrics`)).text();
+    for (const line of text.split("\n")) {
+      if (!wanted.test(line)) continue;
+      const at = line.lastIndexOf(" ");
+      totals.set(line.slice(0, at), (totals.get(line.slice(0, at)) ?? 0) + Number(line.slice(at + 1)));
+    }
+  }
+  const nonZero = [...totals].filter(([, n]) => n > 0);
+  if (nonZero.length > 0) console.log(`  pod counters: ${nonZero.map(([k, n]) => `${k} ${n}`).join("; ")}`);
+}
+
 async function closeAll(devices: SdkDevice[]) {
   for (const d of devices) d.close();
   await sleep(500);
@@ -273,6 +289,7 @@ export async function scalingScenario(runtime: Runtime, flags: ScalingFlags, run
           lost.length > 0 || s.never > 0 ? "LOST" : "ok",
         ]);
         printWarnings(pods);
+        await printRefusals(pods);
         await closeAll(devices);
         await Promise.all(pods.map((p) => setup.cluster.stopExtra(p)));
       }
