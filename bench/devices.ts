@@ -50,6 +50,8 @@ export interface DeviceCounters {
   updates: number;
   /** Change numbers those events stood for (a coalesced reaction event stands for each of its `changeRanges`). */
   updatedChanges: number;
+  /** Handshakes refused while reconnecting (each tried again after a delay). */
+  reconnectFailures: number;
 }
 
 const MARKER_RETRY_MS = 1_000;
@@ -58,7 +60,7 @@ const REQUEST_TIMEOUT_MS = 15_000;
 const NO_ANSWER = { ok: false, error: { code: "timeout", message: "no answer within 15 s" } } as const;
 
 export class SdkDevice {
-  readonly socket: Device;
+  socket: Device;
   readonly counters: DeviceCounters = {
     live: 0,
     sync: 0,
@@ -74,6 +76,7 @@ export class SdkDevice {
     disconnects: 0,
     updates: 0,
     updatedChanges: 0,
+    reconnectFailures: 0,
   };
   /** Error codes of this device's own requests (markers, sync, gap fill), `timeout` when unanswered. */
   readonly errors: Record<string, number> = {};
@@ -87,31 +90,68 @@ export class SdkDevice {
   private syncing: Promise<void> | undefined;
   private closed = false;
 
-  constructor(private readonly options: DeviceOptions) {
-    this.socket = io(options.url, {
-      auth: options.auth,
+  private readonly options: DeviceOptions;
+
+  constructor(options: DeviceOptions) {
+    this.options = { ...options };
+    this.socket = this.open(options.url);
+  }
+
+  private open(url: string): Device {
+    const socket = io(url, {
+      auth: this.options.auth,
       transports: ["websocket"],
       reconnection: false,
       forceNew: true,
     }) as Device;
-    const socket = this.socket as unknown as {
+    const on = socket as unknown as {
       on(event: string, listener: (payload: never) => void): void;
     };
-    socket.on("message:new", (message: Message) => this.take(message, "live"));
-    socket.on("conversation:read", () => this.counters.markerEventsRead++);
-    socket.on("conversation:delivered", () => this.counters.markerEventsDelivered++);
+    on.on("message:new", (message: Message) => this.take(message, "live"));
+    on.on("conversation:read", () => this.counters.markerEventsRead++);
+    on.on("conversation:delivered", () => this.counters.markerEventsDelivered++);
     // Not in the protocol on every branch yet: counted by name.
-    socket.on("conversation:markers", () => this.counters.markerEventsCoalesced++);
-    socket.on("sync:required", () => {
+    on.on("conversation:markers", () => this.counters.markerEventsCoalesced++);
+    on.on("sync:required", () => {
       this.counters.syncRequired++;
       void this.sync();
     });
-    socket.on("disconnect", () => this.counters.disconnects++);
-    socket.on("message:updated", (update: MessageUpdate) => {
+    on.on("disconnect", () => this.counters.disconnects++);
+    on.on("message:updated", (update: MessageUpdate) => {
       this.counters.updates++;
       const ranges = update.changeRanges ?? [[update.changeSeq, update.changeSeq]];
       this.counters.updatedChanges += ranges.reduce((n, [from, to]) => n + to - from + 1, 0);
     });
+    return socket;
+  }
+
+  /** The gateway this device is on (another one after `reconnectTo`). */
+  get url() {
+    return this.options.url;
+  }
+
+  /**
+   * What the SDK does once its connection dropped: a new connection (here to `url`, the way a load balancer sends it
+   * to a pod still up), then `sync` with its cursors. Resolves when the sync is done.
+   */
+  async reconnectTo(url: string, onConnected?: () => void): Promise<void> {
+    // A refused handshake (`unavailable` while the pods still up are swamped) is tried again the SDK's way: the
+    // delay doubles from 1 s up to 10 s, ±50%.
+    for (let attempt = 0; ; attempt++) {
+      this.socket.close();
+      this.options.url = url;
+      this.socket = this.open(url);
+      try {
+        await this.connected();
+        onConnected?.();
+        break;
+      } catch (err) {
+        this.counters.reconnectFailures++;
+        if (attempt >= 20 || this.closed) throw err;
+        await sleep(Math.min(10_000, 1_000 * 2 ** attempt) * (0.5 + Math.random()));
+      }
+    }
+    await this.sync();
   }
 
   get userId() {
@@ -313,9 +353,20 @@ export class SdkDevice {
   }
 }
 
-/** Opens devices with at most `limit` handshakes in flight. */
-export function connectDevices(options: DeviceOptions[], limit = 50): Promise<SdkDevice[]> {
-  return inBatches(options, limit, (o) => new SdkDevice(o).connected());
+/** Opens devices with at most `limit` handshakes in flight; `retries`: a refused handshake is tried again after 1 s. */
+export function connectDevices(options: DeviceOptions[], limit = 50, retries = 0): Promise<SdkDevice[]> {
+  return inBatches(options, limit, async (o) => {
+    for (let attempt = 0; ; attempt++) {
+      const device = new SdkDevice(o);
+      try {
+        return await device.connected();
+      } catch (err) {
+        device.close();
+        if (attempt >= retries) throw err;
+        await sleep(1_000);
+      }
+    }
+  });
 }
 
 export function sumCounters(devices: SdkDevice[]): DeviceCounters {

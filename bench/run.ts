@@ -14,6 +14,7 @@ import { groupsScenario } from "./scenarios/groups.js";
 import { overloadScenario } from "./scenarios/overload.js";
 import { reactionsScenario } from "./scenarios/reactions.js";
 import { saturationScenario } from "./scenarios/saturation.js";
+import { scalingScenario, stormScenario, type ScalingFlags } from "./scenarios/scaling.js";
 
 const { values: flags } = parseArgs({
   options: {
@@ -32,6 +33,14 @@ const { values: flags } = parseArgs({
     "storm-members": { type: "string", default: "100" },
     "storm-seconds": { type: "string", default: "15" },
     "storm-rate": { type: "string", default: "200" },
+    pods: { type: "string", default: "2,4,6" },
+    adapters: { type: "string", default: "classic,sharded" },
+    "scale-users": { type: "string", default: "240" },
+    "scale-rate": { type: "string", default: "100" },
+    "scale-seconds": { type: "string", default: "10" },
+    "kill-pods": { type: "string", default: "4" },
+    "kill-users": { type: "string", default: "1000" },
+    "kill-rate": { type: "string", default: "50" },
     gateways: { type: "string", default: "2" },
     adapter: { type: "string", default: "sharded" },
     runtime: { type: "string" },
@@ -51,6 +60,23 @@ function int(name: string, raw: string, min: number, max: number): number {
 }
 const ints = (name: string, raw: string, min: number, max: number) => raw.split(",").map((v) => int(name, v, min, max));
 
+// These bring their own private Redis and gateways (several configurations each), so no shared cluster is started.
+const SELF_CONTAINED = { scaling: scalingScenario, storm: stormScenario };
+const selfContained = flags.scenario.split(",").filter((s) => s in SELF_CONTAINED) as (keyof typeof SELF_CONTAINED)[];
+const adapters = flags.adapters.split(",");
+if (!adapters.every((a) => a === "classic" || a === "sharded")) throw new Error("--adapters: classic,sharded or one");
+const scalingFlags: ScalingFlags = {
+  pods: ints("pods", flags.pods, 1, 8),
+  adapters: adapters as ScalingFlags["adapters"],
+  users: int("scale-users", flags["scale-users"], 4, 10_000),
+  rate: int("scale-rate", flags["scale-rate"], 1, 10_000),
+  seconds: int("scale-seconds", flags["scale-seconds"], 1, 120),
+  stormPods: int("kill-pods", flags["kill-pods"], 2, 8),
+  stormUsers: int("kill-users", flags["kill-users"], 4, 10_000),
+  stormRate: int("kill-rate", flags["kill-rate"], 1, 10_000),
+  stormAdapter: flags.adapter as ScalingFlags["stormAdapter"],
+};
+
 const SCENARIOS = {
   groups: groupsScenario,
   saturation: saturationScenario,
@@ -60,7 +86,9 @@ const SCENARIOS = {
 type Scenario = keyof typeof SCENARIOS;
 // "all" is the original set; the reaction storm is asked for by name (--scenario reactions).
 const scenarios = (
-  flags.scenario === "all" ? ["groups", "saturation", "overload"] : flags.scenario.split(",")
+  flags.scenario === "all"
+    ? ["groups", "saturation", "overload"]
+    : flags.scenario.split(",").filter((s) => !(s in SELF_CONTAINED))
 ) as Scenario[];
 for (const s of scenarios)
   if (!(s in SCENARIOS)) throw new Error(`--scenario is all or some of ${Object.keys(SCENARIOS).join(",")}`);
@@ -89,10 +117,37 @@ if (flags.adapter !== "classic" && flags.adapter !== "sharded") throw new Error(
 if (flags.runtime !== undefined && flags.runtime !== "dist" && flags.runtime !== "tsx")
   throw new Error("--runtime is dist or tsx");
 
+async function runSelfContained(runtime: Runtime, runId: string) {
+  const lost: string[] = [];
+  const tables: string[] = [];
+  for (const name of selfContained) {
+    console.log(`\n== ${name}`);
+    const report = await SELF_CONTAINED[name](runtime, scalingFlags, runId);
+    lost.push(...report.lost);
+    tables.push(...report.tables);
+  }
+  if (tables.length > 0) console.log(`\n## Rows for bench/RESULTS.md\n\n${tables.join("\n\n")}`);
+  return lost;
+}
+
 async function main() {
   const { runtime, why } = pickRuntime(flags.runtime as Runtime | undefined);
   const runId = randomBytes(4).toString("hex");
   const started = Date.now();
+  if (selfContained.length > 0) {
+    console.log(`bench ${runId}: ${selfContained.join(", ")} (private Redis, their own gateways)`);
+    console.log(`gateways run from ${runtime === "dist" ? "dist/main.js" : "src/main.ts through tsx"} (${why})`);
+    console.log(
+      `machine: ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, load average ${loadavg()[0]!.toFixed(2)}`,
+    );
+    const lost = await runSelfContained(runtime, runId);
+    console.log(`\nwhole run: ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    if (lost.length > 0) {
+      console.error(`FAILED: messages were lost:\n${lost.join("\n")}`);
+      process.exit(1);
+    }
+    if (scenarios.length === 0) process.exit(0);
+  }
   console.log(`bench ${runId}: scenarios ${scenarios.join(", ")}; ${gateways} gateway(s), adapter ${flags.adapter}`);
   console.log(`gateways run from ${runtime === "dist" ? "dist/main.js" : "src/main.ts through tsx"} (${why})`);
   console.log(`machine: ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, load average ${loadavg()[0]!.toFixed(2)}`);

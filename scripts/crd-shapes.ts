@@ -1,6 +1,6 @@
 // Closed-world shapes for the custom resources the overlays use, whose schemas kubernetes-models does not carry:
 // Gateway API HTTPRoute (gateway.networking.k8s.io/v1, standard channel) and Prometheus Operator ServiceMonitor
-// (monitoring.coreos.com/v1). Each shape lists the fields of the upstream CRD that these manifests use or may soon
+// (monitoring.coreos.com/v1), and CloudNativePG Cluster (postgresql.cnpg.io/v1). Each shape lists the fields of the upstream CRD that these manifests use or may soon
 // use, with their types, enums, patterns and required fields from the CRD's OpenAPI schema; anything else is an
 // unknown field, as `kubectl apply --validate=strict` would say against a cluster with the CRD. Not the whole CRD:
 // a field added to the manifests must be added here too, on purpose.
@@ -185,10 +185,58 @@ const serviceMonitor = object(
   ["metadata", "spec"],
 );
 
+/** Kubernetes resource quantity (the forms these manifests use). */
+const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/;
+const resources = object({
+  requests: object({ cpu: string(QUANTITY), memory: string(QUANTITY) }),
+  limits: object({ cpu: string(QUANTITY), memory: string(QUANTITY) }),
+});
+
+/** CloudNativePG Cluster (postgresql.cnpg.io/v1): the fields of its CRD that the cloudnative-pg component uses. */
+const cnpgCluster = object(
+  {
+    apiVersion: string(),
+    kind: string(),
+    metadata: objectMeta,
+    spec: object(
+      {
+        instances: integer(1),
+        imageName: string(),
+        primaryUpdateStrategy: oneOf("unsupervised", "supervised"),
+        primaryUpdateMethod: oneOf("switchover", "restart"),
+        minSyncReplicas: integer(0),
+        maxSyncReplicas: integer(0),
+        bootstrap: object({
+          initdb: object({ database: string(), owner: string(), secret: object({ name: string() }, ["name"]) }),
+        }),
+        postgresql: object({ parameters: { type: "stringMap" } }),
+        storage: object({ size: string(QUANTITY), storageClass: string() }),
+        resources,
+        affinity: object({
+          enablePodAntiAffinity: { type: "boolean" },
+          podAntiAffinityType: oneOf("preferred", "required"),
+          topologyKey: string(),
+        }),
+        monitoring: object({ enablePodMonitor: { type: "boolean" } }),
+      },
+      ["instances"],
+      // The CRD's own rule: maxSyncReplicas must stay below instances (a sync replica needs another instance).
+      [
+        (v) =>
+          typeof v.maxSyncReplicas === "number" && typeof v.instances === "number" && v.maxSyncReplicas >= v.instances
+            ? "maxSyncReplicas: must be lower than instances"
+            : undefined,
+      ],
+    ),
+  },
+  ["metadata", "spec"],
+);
+
 /** The custom kinds with a shape, keyed as "apiVersion kind". */
 export const crdShapes: ReadonlyMap<string, Shape> = new Map([
   ["gateway.networking.k8s.io/v1 HTTPRoute", httpRoute],
   ["monitoring.coreos.com/v1 ServiceMonitor", serviceMonitor],
+  ["postgresql.cnpg.io/v1 Cluster", cnpgCluster],
 ]);
 
 /** Every problem of `value` against `shape`, as "path: message" (the form the schema walk reports). */

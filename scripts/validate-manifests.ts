@@ -41,7 +41,12 @@ const requireModule = createRequire(import.meta.url);
 const ts = requireModule("typescript") as typeof TypeScript;
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-export const overlays = ["k8s/overlays/dev", "k8s/overlays/prod", "k8s/overlays/prod-ingress-nginx"];
+export const overlays = [
+  "k8s/overlays/dev",
+  "k8s/overlays/prod",
+  "k8s/overlays/prod-ingress-nginx",
+  "k8s/overlays/prod-cnpg",
+];
 
 /** `kubectl kustomize` renders offline (it never contacts a cluster). Async so that overlays render in parallel. */
 export async function render(dir: string): Promise<KubeObject[]> {

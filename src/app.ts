@@ -348,6 +348,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       resync,
       log,
       failures: metrics.redisFailures,
+      received: metrics.adapterMessagesReceived,
     });
     server.adapter(adapter);
     resyncAfterRedisOutage(redis, resync);

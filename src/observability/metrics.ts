@@ -140,6 +140,12 @@ export class GatewayMetrics {
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });
+  readonly adapterMessagesReceived = new Counter({
+    name: "chat_adapter_messages_received_total",
+    help: "Socket.IO adapter pub/sub messages this pod received from Redis, by channel (shared: the one every pod reads; room: a one-room channel of the sharded adapter, or a one-room emit of the classic one; other: requests and responses)",
+    labelNames: ["channel"] as const,
+    registers: [this.registry],
+  });
   readonly redisFailures = new Counter({
     name: "chat_redis_command_failures_total",
     help: "Redis commands of the live path that failed or timed out, by client and operation",

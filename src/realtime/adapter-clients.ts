@@ -24,6 +24,8 @@ export interface AdapterClientHooks {
    * room in between never reached them.
    */
   subscribedLate(command: string, channels: string[]): void;
+  /** A pub/sub message reached this pod on `channel` (counted, so the fan-out each pod pays can be measured). */
+  received?(channel: string): void;
 }
 
 const PUBLISH = new Set(["publish", "PUBLISH", "sPublish", "SPUBLISH"]);
@@ -95,8 +97,28 @@ export function guardSubscriber<C extends { isOpen: boolean; isReady: boolean }>
       );
   };
 
+  // The adapters' listeners, wrapped to count what arrives; the same wrapper each time, so an unsubscribe naming a
+  // listener still finds it.
+  const counted = new WeakMap<AnyFn, AnyFn>();
+  const countingListener = (listener: unknown): unknown => {
+    const received = hooks.received;
+    if (typeof listener !== "function" || received === undefined) return listener;
+    let wrapped = counted.get(listener as AnyFn);
+    if (wrapped === undefined) {
+      wrapped = (...args: unknown[]) => {
+        // node-redis calls (message, channel); a pattern listener's channel is the one that matched.
+        received(String(args[1]));
+        return (listener as AnyFn)(...args);
+      };
+      counted.set(listener as AnyFn, wrapped);
+    }
+    return wrapped;
+  };
+  const withCountingListener = (args: unknown[]) =>
+    args.length > 1 ? [args[0], countingListener(args[1]), ...args.slice(2)] : args;
+
   return guard(client, (name, original) => {
-    if (name in SUBSCRIBE) return (...args: unknown[]) => run(name, original, args, false);
+    if (name in SUBSCRIBE) return (...args: unknown[]) => run(name, original, withCountingListener(args), false);
     if (!UNSUBSCRIBE.has(name)) return undefined;
     return (...args: unknown[]) => {
       const channels = channelsOf(args[0]);
@@ -106,7 +128,7 @@ export function guardSubscriber<C extends { isOpen: boolean; isReady: boolean }>
         clearTimeout(retries.get(k));
         retries.delete(k);
       }
-      return run(name, original, args, false);
+      return run(name, original, withCountingListener(args), false);
     };
   });
 }

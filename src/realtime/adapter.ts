@@ -16,6 +16,8 @@ export interface AdapterFailureDeps {
   resync: LiveResync;
   log: Logger;
   failures: { inc(labels: { client: string; op: string }): void };
+  /** Adapter pub/sub messages this pod received, by channel kind (`shared`, `room`, `other`). */
+  received?: { inc(labels: { channel: string }): void };
 }
 
 /**
@@ -62,7 +64,13 @@ export function missedBy(roomPrefix: string, channel: string): string | "everyon
   return room.startsWith("user:") ? room : "nobody";
 }
 
-function failureHooks(roomPrefix: string, { resync, log, failures }: AdapterFailureDeps): AdapterClientHooks {
+/** The kind of an adapter channel, for the received-messages counter: a fixed set, never the room's name. */
+export function channelKind(roomPrefix: string, channel: string): "shared" | "room" | "other" {
+  const who = missedBy(roomPrefix, channel);
+  return who === "everyone" ? "shared" : who === "nobody" ? "other" : "room";
+}
+
+function failureHooks(roomPrefix: string, { resync, log, failures, received }: AdapterFailureDeps): AdapterClientHooks {
   // One warning per burst: a stalled link fails thousands of publishes in a row; the counter has them all.
   let lastWarn = 0;
   const warn = (err: unknown, fields: Record<string, unknown>, msg: string) => {
@@ -73,6 +81,9 @@ function failureHooks(roomPrefix: string, { resync, log, failures }: AdapterFail
     log.warn({ ...fields, err: error }, msg);
   };
   return {
+    ...(received === undefined
+      ? {}
+      : { received: (channel: string) => received.inc({ channel: channelKind(roomPrefix, channel) }) }),
     publishFailed(channel, err) {
       failures.inc({ client: "pub", op: "publish" });
       warn(err, {}, "redis publish failed: resyncing the sockets it was for");

@@ -594,7 +594,7 @@ for (const overlay of overlays) {
 
 // --- Overlay differences -----------------------------------------------------------------------------------------
 
-const PRODUCTION = ["k8s/overlays/prod", "k8s/overlays/prod-ingress-nginx"];
+const PRODUCTION = ["k8s/overlays/prod", "k8s/overlays/prod-ingress-nginx", "k8s/overlays/prod-cnpg"];
 
 for (const overlay of PRODUCTION) {
   test(`${overlay}: more replicas than dev, Guaranteed one-core pods, the HPA fires before the event loop saturates`, () => {
@@ -688,6 +688,39 @@ test("prod: routes through a Gateway API HTTPRoute (no Ingress); the legacy over
       .map((o) => JSON.stringify(o))
       .sort();
   assert.deepEqual(strip(legacy), strip(prod));
+});
+
+test("prod-cnpg: prod plus a CloudNativePG Cluster with replicas for chat-pg-ro, one per zone, before the Job", () => {
+  const cnpg = objectsOf("k8s/overlays/prod-cnpg");
+  const cluster = structuredClone(find<KubeObject & { spec: Record<string, unknown> }>(cnpg, "Cluster", "chat-pg"));
+  assert.equal(cluster.apiVersion, "postgresql.cnpg.io/v1");
+  assert.deepEqual(validator.validate(cluster), []);
+  const spec = cluster.spec as {
+    instances: number;
+    affinity: Record<string, unknown>;
+    postgresql: { parameters: Record<string, string> };
+  };
+  assert.ok(spec.instances >= 2, "no replica behind chat-pg-ro (DATABASE_READ_URL)");
+  assert.equal(spec.affinity.topologyKey, "topology.kubernetes.io/zone");
+  assert.equal(spec.affinity.podAntiAffinityType, "required");
+  // 48 pods with a pool of 5 on the primary and 5 on the replicas, the Job, the operator: within max_connections.
+  assert.ok(Number(spec.postgresql.parameters.max_connections) >= 48 * 5 + 10);
+  // Everything else is prod's.
+  const strip = (objects: KubeObject[]) =>
+    objects
+      .filter((o) => o.kind !== "Cluster")
+      .map((o) => JSON.stringify(o))
+      .sort();
+  assert.deepEqual(strip(cnpg), strip(objectsOf("k8s/overlays/prod")));
+  // The shape check refuses what the CRD refuses.
+  spec.instances = 0;
+  (spec as Record<string, unknown>).replicas = 3;
+  (spec as Record<string, unknown>).maxSyncReplicas = 1;
+  assert.deepEqual(validator.validate(cluster).sort(), [
+    ".spec.instances: 0 is out of range",
+    ".spec.maxSyncReplicas: must be lower than instances",
+    ".spec.replicas: unknown field",
+  ]);
 });
 
 test("dev: no ServiceMonitor (dev clusters rarely have the Prometheus Operator's CRDs)", () => {

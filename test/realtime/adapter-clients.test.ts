@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createClient, type RedisClientType } from "redis";
 import { type AdapterClientHooks, guardPublisher, guardSubscriber } from "../../src/realtime/adapter-clients.js";
-import { missedBy } from "../../src/realtime/adapter.js";
+import { channelKind, missedBy } from "../../src/realtime/adapter.js";
 import { eventually } from "../helpers/clients.js";
 import { type PrivateRedis, startPrivateRedis } from "../helpers/private-redis.js";
 import { startTcpProxy, type TcpProxy } from "../sdk/tcp-proxy.js";
@@ -126,5 +126,29 @@ describe("adapter Redis clients", () => {
     assert.equal(missedBy("socket.io#/#", "socket.io#/#Xb2kq9PzL1mN0aR4#"), "nobody", "a sharded response channel");
     assert.equal(missedBy("chat-gateway#/#", "chat-gateway-request#/#"), "nobody");
     assert.equal(missedBy("chat-gateway#/#", "chat-gateway-response#/#abc123#"), "nobody");
+  });
+
+  test("guarded, every message reaching a subscription is counted, and unsubscribing by listener still works", async () => {
+    const received: string[] = [];
+    const hooks = { ...recorder().hooks, received: (channel: string) => received.push(channel) };
+    const sub = guardSubscriber(await client(redis.url), hooks);
+    const pub = await client(redis.url);
+    let heard = 0;
+    const listener = () => heard++;
+    await sub.sSubscribe("count#/#user:a#", listener);
+    await sub.pSubscribe("classic#/#*", listener);
+    await pub.sPublish("count#/#user:a#", "one");
+    await pub.publish("classic#/#user:b#", "two");
+    await eventually(() => heard === 2, 5_000, "both messages");
+    assert.deepEqual(received.sort(), ["classic#/#user:b#", "count#/#user:a#"]);
+    await sub.pUnsubscribe("classic#/#*", listener);
+    assert.equal(await pub.publish("classic#/#user:b#", "three"), 0, "the pattern listener was removed");
+  });
+
+  test("the received counter labels a channel by kind, never by room", () => {
+    assert.equal(channelKind("socket.io#/#", "socket.io#/#user:abc#"), "room");
+    assert.equal(channelKind("socket.io#/#", "socket.io#/#"), "shared");
+    assert.equal(channelKind("socket.io#/#", "socket.io#/#Xb2kq9PzL1mN0aR4#"), "other");
+    assert.equal(channelKind("chat-gateway#/#", "chat-gateway-request#/#"), "other");
   });
 });
