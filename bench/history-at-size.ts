@@ -33,6 +33,8 @@ const { values: flags } = parseArgs({
     out: { type: "string" },
     keep: { type: "boolean", default: false },
     "reuse-seed": { type: "boolean", default: false },
+    /** Operations to leave out, a regular expression on their names (e.g. "search" on a slow machine). */
+    skip: { type: "string" },
   },
 });
 
@@ -253,7 +255,9 @@ async function measure(database: Database, client: pg.Client, size: number): Pro
     ],
   ];
   const results: Measured[] = [];
+  const skip = flags.skip === undefined ? undefined : new RegExp(flags.skip);
   for (const [name, run] of operations) {
+    if (skip?.test(name)) continue;
     recording = [];
     await run();
     const statements = recording;
