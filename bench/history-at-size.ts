@@ -20,7 +20,8 @@ import { Messages } from "../src/chat/messages.js";
 import type { Notifier } from "../src/chat/ports.js";
 import { MessageSearch } from "../src/chat/search.js";
 import { syncAfterCursors } from "../src/chat/sync.js";
-import type { SyncCursor } from "../src/protocol/events.js";
+import type { SyncCursor } from "@chat-gateway/protocol";
+import { Reads } from "../src/db/reads.js";
 import { growTo, preparePlan, type SeedShape } from "./history-seed.js";
 
 const { values: flags } = parseArgs({
@@ -240,8 +241,8 @@ async function measure(database: Database, client: pg.Client, size: number): Pro
       () => messages.history(heavy, busiest!.id, { after: busiest!.last_seq - 30 }),
     ],
     ["history newest page (small conversation)", () => messages.history(typical.user_id, small!.id, {})],
-    ["sync (heavy user, a cursor each, 1 in 10 behind)", () => syncAfterCursors(db, heavy, cursors)],
-    ["sync (typical user, no cursors: a new device)", () => syncAfterCursors(db, typical.user_id, {})],
+    ["sync (heavy user, a cursor each, 1 in 10 behind)", () => syncAfterCursors(new Reads(db), heavy, cursors)],
+    ["sync (typical user, no cursors: a new device)", () => syncAfterCursors(new Reads(db), typical.user_id, {})],
     ["conversation:updated views (busiest, every member)", () => loadViewsForMembers(db, busiest!.id)],
     ["conversation list first page (heavy user)", () => conversations.list(heavy, 50, undefined)],
     ["conversation list first page (typical user)", () => conversations.list(typical.user_id, 50, undefined)],

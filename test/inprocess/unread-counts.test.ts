@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { UNREAD_SQL } from "../../src/chat/conversation-views.js";
-import type { AuthResult, Conversation, Message } from "../../src/protocol/types.js";
+import type { AuthResult, Conversation, Message } from "@chat-gateway/protocol";
 import { type InProcessGateway, startInProcessGateway } from "../helpers/in-process.js";
 
 let gw: InProcessGateway;
