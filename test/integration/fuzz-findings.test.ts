@@ -8,7 +8,7 @@ import jwt from "jsonwebtoken";
 import pg from "pg";
 import type { AuthResult } from "../../src/protocol/types.js";
 import { api, connectDevice, createConversation, type Device, registerUser, request } from "../helpers/clients.js";
-import { type InProcessGateway, startInProcessGateway } from "../helpers/fuzz/in-process-gateway.js";
+import { type InProcessGateway, startInProcessGateway } from "../helpers/in-process.js";
 
 const SERVICE_JWT_SECRET = "service-secret-that-is-long-enough-for-hs256-0123";
 const ADMIN_KEY = { kid: "findings-admin", secret: "admin-secret-that-is-long-enough-for-hs256-4567", name: "ops" };
@@ -27,11 +27,16 @@ describe("fuzz findings", () => {
 
   before(async () => {
     gw = await startInProcessGateway({
-      SERVICE_JWT_SECRET,
-      SERVICE_KEYS: `${ADMIN_KEY.kid}:${ADMIN_KEY.secret}:${ADMIN_KEY.name}:admin`,
-      MESSAGE_MAX_CHARS: "100",
+      database: "postgres",
+      redis: true,
+      captureLogs: "warn",
+      env: {
+        SERVICE_JWT_SECRET,
+        SERVICE_KEYS: `${ADMIN_KEY.kid}:${ADMIN_KEY.secret}:${ADMIN_KEY.name}:admin`,
+        MESSAGE_MAX_CHARS: "100",
+      },
     });
-    db = new pg.Client({ connectionString: gw.databaseUrl });
+    db = new pg.Client({ connectionString: gw.databaseUrl! });
     await db.connect();
     [alice, bob] = await Promise.all([registerUser(gw.url), registerUser(gw.url)]);
     conversationId = (await createConversation(gw.url, alice.accessToken, { type: "direct", userId: bob.user.id })).id;
