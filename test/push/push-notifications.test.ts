@@ -16,7 +16,7 @@ import {
   request,
 } from "../helpers/clients.js";
 import { type Cluster, REDIS_URL, startGateways } from "../helpers/gateways.js";
-import { pushLogs, type PushServices, send, settle, skipLogged, startPushServices } from "./harness.js";
+import { pushLogs, type PushServices, send, settle, skipLogged, startPushServices } from "../helpers/push.js";
 
 const GRACE_MS = 1500;
 

@@ -18,7 +18,7 @@ import {
   waitForEvent,
 } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
-import { type PushServices, settle, startPushServices } from "./harness.js";
+import { type PushServices, settle, startPushServices } from "../helpers/push.js";
 
 const GRACE_MS = 300;
 

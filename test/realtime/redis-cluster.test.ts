@@ -24,7 +24,7 @@ import {
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 import { type LocalRedisCluster, startRedisCluster } from "../helpers/redis-cluster.js";
 import { assertEveryAckedEverywhere, type Crowd, startCrowd, stream } from "../helpers/sdk-crowd.js";
-import { send } from "../push/harness.js";
+import { send } from "../helpers/push.js";
 
 const PREFIX = `rc${randomBytes(3).toString("hex")}`;
 const GROUPS_PER_MIN = 3;

@@ -16,7 +16,7 @@ import {
   request,
 } from "../helpers/clients.js";
 import { type Cluster, REDIS_URL, startGateways } from "../helpers/gateways.js";
-import { send } from "../push/harness.js";
+import { send } from "../helpers/push.js";
 
 const A = `pa${randomBytes(3).toString("hex")}`;
 const B = `pb${randomBytes(3).toString("hex")}`;
