@@ -3,6 +3,7 @@
 // deletes are idempotent and SKIP LOCKED lets each take rows the others are not deleting. A spent token is kept until
 // it expires, since presenting it again must still be recognised as reuse.
 import type { Sql } from "../db/client.js";
+import { type PeriodicSweep, startPeriodicSweep } from "../lifecycle/periodic-sweep.js";
 
 export interface TokenCleanupOptions {
   sql: Sql;
@@ -12,21 +13,12 @@ export interface TokenCleanupOptions {
   onError(err: unknown): void;
 }
 
-export interface TokenCleanup {
-  /** Deletes every expired refresh token now, batch by batch; answers how many. */
-  runOnce(): Promise<number>;
-  stop(): void;
-}
+/** `runOnce` deletes every expired refresh token now, batch by batch, and answers how many. */
+export type TokenCleanup = PeriodicSweep;
 
 export function startRefreshTokenCleanup(options: TokenCleanupOptions): TokenCleanup {
-  const batchSize = options.batchSize ?? 1000;
-  let running: Promise<number> | undefined;
-  let stopped = false;
-
-  const sweep = async (): Promise<number> => {
-    let total = 0;
-    for (;;) {
-      if (stopped) return total;
+  return startPeriodicSweep({
+    deleteBatch: async (limit) => {
       const rows = await options.sql<{ n: number }>(
         `WITH doomed AS (
            SELECT token_hash FROM refresh_tokens WHERE expires_at < now() LIMIT $1 FOR UPDATE SKIP LOCKED
@@ -34,27 +26,12 @@ export function startRefreshTokenCleanup(options: TokenCleanupOptions): TokenCle
            DELETE FROM refresh_tokens t USING doomed d WHERE t.token_hash = d.token_hash RETURNING 1
          )
          SELECT count(*)::int AS n FROM deleted`,
-        [batchSize],
+        [limit],
       );
-      const n = Number(rows[0]?.n ?? 0);
-      total += n;
-      if (n < batchSize) return total;
-    }
-  };
-  const runOnce = () => {
-    // One sweep at a time per pod: a slow one is not stacked on.
-    running ??= sweep().finally(() => (running = undefined));
-    return running;
-  };
-  const timer = setInterval(() => {
-    runOnce().catch((err: unknown) => options.onError(err));
-  }, options.intervalMs);
-  timer.unref();
-  return {
-    runOnce,
-    stop: () => {
-      stopped = true;
-      clearInterval(timer);
+      return Number(rows[0]?.n ?? 0);
     },
-  };
+    batchSize: options.batchSize ?? 1000,
+    intervalMs: options.intervalMs,
+    onError: options.onError,
+  });
 }

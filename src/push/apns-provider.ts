@@ -6,14 +6,8 @@ import { connect, type ClientHttp2Session, constants } from "node:http2";
 import { createPrivateKey, type KeyObject } from "node:crypto";
 import jwt from "jsonwebtoken";
 import { applePush, type ApplePushStyle } from "./apple.js";
-import {
-  type DeliveryOutcome,
-  outcomeOfStatus,
-  type PushNotification,
-  type PushProvider,
-  type PushTarget,
-  TransientPushError,
-} from "./types.js";
+import { type DeliveryOutcome, settle, TransientPushError } from "./delivery-outcome.js";
+import type { PushNotification, PushProvider, PushTarget } from "./types.js";
 
 export interface ApnsOptions {
   /** The .p8 key's PEM text (APNS_KEY). */
@@ -30,8 +24,6 @@ export interface ApnsOptions {
 
 const TOKEN_RENEW_MS = 50 * 60_000;
 const REQUEST_TIMEOUT_MS = 10_000;
-/** APNs reasons that mean the device token will never work again. */
-const GONE_REASONS = new Set(["BadDeviceToken", "Unregistered", "DeviceTokenNotForTopic"]);
 
 /** Throws at start-up when the key is not a usable EC P-256 private key, never printing it. */
 export function parseApnsKey(pem: string): KeyObject {
@@ -69,15 +61,12 @@ export class ApnsProvider implements PushProvider {
       },
       JSON.stringify(push.payload),
     );
-    if (status === 403 && (reason === "ExpiredProviderToken" || reason === "InvalidProviderToken")) {
-      // Renew the token on the retry; a key that is really wrong keeps failing and runs out of attempts.
-      this.token = undefined;
-      throw new TransientPushError(`APNs refused the provider token (${reason})`, 403);
-    }
-    if (status === 410 || (status === 400 && reason !== undefined && GONE_REASONS.has(reason))) {
-      return { kind: "gone" };
-    }
-    return outcomeOfStatus(status, `APNs (${reason ?? "no reason"})`);
+    return settle(
+      "apns",
+      { status, reasons: reason === undefined ? [] : [reason] },
+      `APNs (${reason ?? "no reason"})`,
+      () => (this.token = undefined),
+    );
   }
 
   close(): void {

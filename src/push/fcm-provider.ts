@@ -6,14 +6,8 @@
 import jwt from "jsonwebtoken";
 import { z } from "zod";
 import { applePush, type ApplePushStyle } from "./apple.js";
-import {
-  type DeliveryOutcome,
-  outcomeOfStatus,
-  type PushNotification,
-  type PushProvider,
-  type PushTarget,
-  TransientPushError,
-} from "./types.js";
+import { type DeliveryOutcome, settle, TransientPushError, unreachable } from "./delivery-outcome.js";
+import { type PushNotification, type PushProvider, type PushTarget } from "./types.js";
 
 const ServiceAccount = z.object({
   project_id: z.string().min(1),
@@ -94,15 +88,9 @@ export class FcmProvider implements PushProvider {
       });
       answer = await res.json().catch(() => undefined);
     } catch (err) {
-      throw new TransientPushError(`FCM request failed: ${(err as Error).message}`);
+      throw unreachable("FCM", err);
     }
-    if (res.status === 401) {
-      // The cached token was revoked or expired early: fetch a new one on the retry.
-      this.token = undefined;
-      throw new TransientPushError("FCM refused the access token", 401);
-    }
-    if (isUnregistered(answer)) return { kind: "gone" };
-    return outcomeOfStatus(res.status, "FCM");
+    return settle("fcm", { status: res.status, reasons: fcmReasons(answer) }, "FCM", () => (this.token = undefined));
   }
 
   /** FCM's `apns` block: headers and an `aps` payload Apple accepts, with the notification's fields beside it. */
@@ -144,9 +132,10 @@ export class FcmProvider implements PushProvider {
   }
 }
 
-/** FCM says a registration token is dead with 404 NOT_FOUND or an UNREGISTERED error code in the details. */
-function isUnregistered(answer: unknown): boolean {
-  const error = (answer as { error?: { status?: string; details?: { errorCode?: string }[] } } | undefined)?.error;
-  if (!error) return false;
-  return error.status === "NOT_FOUND" || (error.details ?? []).some((d) => d.errorCode === "UNREGISTERED");
+/** What an FCM error answer says besides its HTTP status: its `status` and the details' `errorCode`s. */
+function fcmReasons(answer: unknown): string[] {
+  const error = (answer as { error?: { status?: unknown; details?: { errorCode?: unknown }[] } } | undefined)?.error;
+  if (!error) return [];
+  const details = Array.isArray(error.details) ? error.details : [];
+  return [error.status, ...details.map((d) => d?.errorCode)].filter((r): r is string => typeof r === "string");
 }

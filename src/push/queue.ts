@@ -10,7 +10,8 @@ import { Cluster } from "ioredis";
 import type { Logger } from "pino";
 import { parseClusterNodes } from "../realtime/cluster-nodes.js";
 import type { PushService } from "./push-service.js";
-import { type DecideJob, type Delivery, type ReactionJob, TransientPushError } from "./types.js";
+import { isRetryable, isTransientPushFailure } from "./delivery-outcome.js";
+import type { DecideJob, Delivery, ReactionJob } from "./types.js";
 
 export interface PushQueue {
   schedule(job: DecideJob): Promise<void>;
@@ -93,7 +94,7 @@ export class BullPushQueue implements PushQueue {
     });
     this.worker.on("error", (err) => options.log.warn({ err }, "push worker error"));
     this.worker.on("failed", (job, err) => {
-      if (job?.data.kind !== "deliver" || !(err instanceof TransientPushError)) {
+      if (job?.data.kind !== "deliver" || !isTransientPushFailure(err)) {
         if (job?.data.kind !== "deliver") options.log.warn({ err }, "push decision failed");
         return;
       }
@@ -232,8 +233,7 @@ export class InProcessPushQueue implements PushQueue {
     try {
       onDone(await run(attempt));
     } catch (err) {
-      const transient = err instanceof TransientPushError || !(err instanceof Error && err.name === "AppError");
-      if (!transient || attempt >= this.options.retry.attempts || this.closed) return onGiveUp(err);
+      if (!isRetryable(err) || attempt >= this.options.retry.attempts || this.closed) return onGiveUp(err);
       const timer = setTimeout(
         () => {
           this.retryTimers.delete(timer);

@@ -1,5 +1,6 @@
 // What travels through the push pipeline: the decision job, one delivery per target, the notification a device
 // receives, and the outcome a provider reports.
+import type { DeliveryOutcome } from "./delivery-outcome.js";
 
 /** One pending decision per (user, conversation): "after the grace period, does this user need a push?" */
 export interface DecideJob {
@@ -86,33 +87,8 @@ export interface PushTarget {
   auth: string | null;
 }
 
-/**
- * sent: accepted by the push service. gone: the service says the subscription no longer exists (404/410), so it is
- * deleted. rejected: a permanent refusal (bad request, bad credentials) that a retry would not fix.
- * A transient failure (5xx, 429, network) is thrown as TransientPushError and retried with backoff.
- */
-export type DeliveryOutcome = { kind: "sent" } | { kind: "gone" } | { kind: "rejected"; status: number };
-
+/** One push service. `send` classifies the service's answer with delivery-outcome.ts. */
 export interface PushProvider {
   readonly name: ProviderName;
   send(target: PushTarget, notification: PushNotification, collapseKey: string): Promise<DeliveryOutcome>;
-}
-
-export class TransientPushError extends Error {
-  constructor(
-    message: string,
-    readonly status?: number,
-  ) {
-    super(message);
-    this.name = "TransientPushError";
-  }
-}
-
-/** Maps an HTTP status from a push service to an outcome; throws for the ones worth retrying. */
-export function outcomeOfStatus(status: number, what: string): DeliveryOutcome {
-  if (status >= 200 && status < 300) return { kind: "sent" };
-  if (status === 404 || status === 410) return { kind: "gone" };
-  if (status === 408 || status === 429 || status >= 500)
-    throw new TransientPushError(`${what} answered ${status}`, status);
-  return { kind: "rejected", status };
 }

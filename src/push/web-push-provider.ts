@@ -5,14 +5,8 @@ import { join } from "node:path";
 import { ensurePrivateDir } from "../db/private-dir.js";
 import webpush from "web-push";
 import { EndpointRefused, type EndpointPolicy } from "./endpoint-policy.js";
-import {
-  type DeliveryOutcome,
-  outcomeOfStatus,
-  type PushNotification,
-  type PushProvider,
-  type PushTarget,
-  TransientPushError,
-} from "./types.js";
+import { type DeliveryOutcome, settle, TransientPushError, unreachable } from "./delivery-outcome.js";
+import type { PushNotification, PushProvider, PushTarget } from "./types.js";
 
 export interface VapidKeys {
   publicKey: string;
@@ -60,13 +54,13 @@ export class WebPushProvider implements PushProvider {
           ...(policy?.agent ? { agent: policy.agent } : {}),
         },
       );
-      return outcomeOfStatus(res.statusCode, "web push service");
+      return settle("webpush", { status: res.statusCode }, "web push service");
     } catch (err) {
-      if (err instanceof webpush.WebPushError) return outcomeOfStatus(err.statusCode, "web push service");
+      if (err instanceof webpush.WebPushError) return settle("webpush", { status: err.statusCode }, "web push service");
       if (err instanceof TransientPushError) throw err;
       if ((err as NodeJS.ErrnoException).code === "EPUSHPRIVATE") return { kind: "rejected", status: 0 };
       // Network errors (refused, reset, timeout, TLS): the service may come back.
-      throw new TransientPushError(`web push request failed: ${(err as Error).message}`);
+      throw unreachable("web push", err);
     }
   }
 }

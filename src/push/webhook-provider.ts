@@ -5,14 +5,8 @@
 // "<timestamp>.<raw body>")>`. Receivers recompute it over the raw body, compare in constant time, and refuse
 // timestamps more than a few minutes old (replays).
 import { createHmac } from "node:crypto";
-import {
-  type DeliveryOutcome,
-  outcomeOfStatus,
-  type PushNotification,
-  type PushProvider,
-  type PushTarget,
-  TransientPushError,
-} from "./types.js";
+import { type DeliveryOutcome, settle, unreachable } from "./delivery-outcome.js";
+import type { PushNotification, PushProvider, PushTarget } from "./types.js";
 
 export function signWebhook(secret: string, timestamp: number, body: string): string {
   return `v1=${createHmac("sha256", secret).update(`${timestamp}.${body}`).digest("hex")}`;
@@ -40,10 +34,8 @@ export class WebhookProvider implements PushProvider {
       });
       await res.arrayBuffer().catch(() => undefined);
     } catch (err) {
-      throw new TransientPushError(`webhook request failed: ${(err as Error).message}`);
+      throw unreachable("webhook", err);
     }
-    const outcome = outcomeOfStatus(res.status, "webhook");
-    // The operator's hook has no subscription to forget: "gone" from it is a refusal, not a deletion.
-    return outcome.kind === "gone" ? { kind: "rejected", status: res.status } : outcome;
+    return settle("webhook", { status: res.status }, "webhook");
   }
 }

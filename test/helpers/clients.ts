@@ -1,7 +1,7 @@
 // Real clients for tests: HTTP calls with fetch, devices with socket.io-client, and small waiting helpers.
 import { randomBytes } from "node:crypto";
 import { io, type Socket } from "socket.io-client";
-import type { AuthResult, ClientToServerEvents, ServerToClientEvents } from "@chat-gateway/protocol";
+import type { ClientToServerEvents, ServerToClientEvents, AuthResult, WireError } from "@chat-gateway/protocol";
 
 export type Device = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -101,10 +101,56 @@ export function waitForEvent<E extends keyof ServerToClientEvents>(
   });
 }
 
-/** Emits with an ack and resolves with the server's answer. */
-export function request<T = Record<string, unknown>>(socket: Device, event: string, payload: unknown): Promise<T> {
-  const raw = socket as unknown as { timeout(ms: number): { emitWithAck(ev: string, p: unknown): Promise<T> } };
-  return raw.timeout(10_000).emitWithAck(event, payload);
+/** An event a device sends with an ack, and its payload and answer, all read from the protocol's map. */
+export type ClientEvent = keyof ClientToServerEvents;
+export type PayloadOf<E extends ClientEvent> = Parameters<ClientToServerEvents[E]>[0];
+export type AckOf<E extends ClientEvent> = Parameters<Parameters<ClientToServerEvents[E]>[1]>[0];
+/** The answer's fields when `ok` is true. */
+export type AckedOf<E extends ClientEvent> = Extract<AckOf<E>, { ok: true }>;
+
+/** Emits `event` with its ack and resolves with the server's answer (within 10 s, else rejects). */
+export function emitWithAck<E extends ClientEvent>(
+  socket: Device,
+  event: E,
+  payload: PayloadOf<E>,
+  timeoutMs = 10_000,
+): Promise<AckOf<E>> {
+  // socket.io-client's typed emitWithAck resolves its overloads per event; one generic call needs the plain form.
+  const raw = socket as unknown as {
+    timeout(ms: number): { emitWithAck(event: string, payload: unknown): Promise<AckOf<E>> };
+  };
+  return raw.timeout(timeoutMs).emitWithAck(event, payload);
+}
+
+/**
+ * `emitWithAck` for tests that check `ok` themselves: the answer with both sides' fields present in its type (the
+ * success fields from the protocol's map, and `error`), so a test reads `answer.message` after asserting `ok`, or
+ * `answer.error.code` after asserting a refusal, without narrowing.
+ */
+export type LooseAck<E extends ClientEvent> = Omit<AckedOf<E>, "ok"> & { ok: boolean; error: WireError };
+
+export function request<E extends ClientEvent>(socket: Device, event: E, payload: PayloadOf<E>): Promise<LooseAck<E>> {
+  return emitWithAck(socket, event, payload) as Promise<never>;
+}
+
+/** For malformed input on purpose (a fuzz case, a wrong type): any event name and payload; the answer unchecked. */
+export function requestUnchecked(
+  socket: Device,
+  event: string,
+  payload: unknown,
+): Promise<{ ok: boolean; error?: WireError } & Record<string, unknown>> {
+  return emitWithAck(socket, event as ClientEvent, payload as never) as Promise<never>;
+}
+
+/** Emits and asserts the answer is `ok`, resolving with its fields; a refusal rejects with its error code. */
+export async function requestOk<E extends ClientEvent>(
+  socket: Device,
+  event: E,
+  payload: PayloadOf<E>,
+): Promise<AckedOf<E>> {
+  const answer = await emitWithAck(socket, event, payload);
+  if (!answer.ok) throw new Error(`${event} refused: ${answer.error.code} ${answer.error.message}`);
+  return answer as AckedOf<E>;
 }
 
 /** Collects every event of one kind until stopped. */

@@ -3,17 +3,24 @@
 // (no socket) or, for Socket.IO and plain HTTP clients, on a port of 127.0.0.1; the Database handle is exposed for
 // tests that must reach under the API (seed rows, EXPLAIN a query). For the rules that live in one pod (validation,
 // authorisation, conversations, search): they run in seconds. What crosses pods stays with test/helpers/gateways.ts.
+// The fuzz tests use it too, on PostgreSQL and the real Redis with the gateway's warnings captured: in process, a test
+// can list what the gateway serves and read every line it logs, and an error nobody handled ends the test run itself
+// (main.ts's last-resort handler is deliberately not installed).
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
+import pino, { type Logger } from "pino";
 import { createGateway, type Gateway } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { createDatabase, type Database } from "../../src/db/client.js";
 import { applyMigrations } from "../../src/db/migrate.js";
 import { createLogger } from "../../src/observability/logger.js";
 import type { AuthResult } from "@chat-gateway/protocol";
+import { connectRedis, type RedisConnections } from "../../src/realtime/redis.js";
 import { uniqueName } from "./clients.js";
-import { createScratchDatabase, TEST_JWT_SECRET } from "./gateways.js";
+import { createScratchDatabase, REDIS_URL, TEST_JWT_SECRET } from "./gateways.js";
 
 export type DatabaseKind = "postgres" | "pglite";
 
@@ -26,6 +33,10 @@ export interface Answer<T = Record<string, unknown>> {
 export interface InProcessGateway {
   gateway: Gateway;
   database: Database;
+  /** The scratch PostgreSQL database's URL (`database: "postgres"` only), for a test's own connection. */
+  databaseUrl: string | undefined;
+  /** Every line the gateway logged at `captureLogs` or above, parsed; empty without `captureLogs`. */
+  logs: Record<string, unknown>[];
   /** The gateway's base URL on 127.0.0.1, for Socket.IO and HTTP clients. */
   url: string;
   /** An HTTP request through Fastify's inject: the whole stack (hooks, validation, errors) without a socket. */
@@ -46,6 +57,10 @@ export interface InProcessOptions {
   env?: Record<string, string>;
   /** With "postgres": DATABASE_READ_URL for the scratch database's URL (a replica's copy of it). */
   readUrlFor?: (databaseUrl: string) => string;
+  /** The real Redis (under a REDIS_PREFIX of its own) instead of the in-memory adapter. @default false */
+  redis?: boolean;
+  /** Keep what the gateway logs at this level and above in `logs`. @default none (silent) */
+  captureLogs?: "warn" | "error";
 }
 
 export async function startInProcessGateway(options: InProcessOptions = {}): Promise<InProcessGateway> {
@@ -58,15 +73,22 @@ export async function startInProcessGateway(options: InProcessOptions = {}): Pro
     RATE_LIMITS: "off",
     ...(scratch ? { DATABASE_URL: scratch.url } : {}),
     ...(scratch && options.readUrlFor ? { DATABASE_READ_URL: options.readUrlFor(scratch.url) } : {}),
+    // Its own Redis namespace: nothing another test's gateways publish reaches it, nor the other way round.
+    ...(options.redis ? { REDIS_URL, REDIS_PREFIX: `inproc-${randomBytes(4).toString("hex")}` } : {}),
     ...options.env,
   });
+  const logs: Record<string, unknown>[] = [];
+  const log = options.captureLogs ? capturingLogger(options.captureLogs, logs) : createLogger(config.LOG_LEVEL);
   const database = await createDatabase({
     databaseUrl: config.DATABASE_URL,
     readUrl: config.DATABASE_READ_URL,
     dataDir,
     poolSize: 4,
+    log,
   });
+  let redis: RedisConnections | undefined;
   const cleanup = async () => {
+    await redis?.close().catch(() => undefined);
     await database.close().catch(() => undefined);
     await scratch?.drop();
     rmSync(dataDir, { recursive: true, force: true });
@@ -75,9 +97,10 @@ export async function startInProcessGateway(options: InProcessOptions = {}): Pro
   let url: string;
   try {
     await applyMigrations(database);
+    if (options.redis) redis = await connectRedis({ url: REDIS_URL }, log, { prefix: config.REDIS_PREFIX });
     // Every answer is checked against its schema in the OpenAPI document: a test that sees an answer the document
     // does not describe fails with `internal`.
-    gateway = await createGateway({ database, log: createLogger(config.LOG_LEVEL), checkAnswers: true }, config);
+    gateway = await createGateway({ database, log, checkAnswers: true, ...(redis ? { redis } : {}) }, config);
     url = await gateway.http.listen({ port: 0, host: "127.0.0.1" });
   } catch (err) {
     await cleanup();
@@ -103,6 +126,8 @@ export async function startInProcessGateway(options: InProcessOptions = {}): Pro
   return {
     gateway,
     database,
+    databaseUrl: scratch?.url,
+    logs,
     url,
     request,
     async register(username = uniqueName()) {
@@ -117,4 +142,34 @@ export async function startInProcessGateway(options: InProcessOptions = {}): Pro
       await cleanup();
     },
   };
+}
+
+/** A logger that parses every line into `logs` (request logs below `level` would cost more than the requests). */
+function capturingLogger(level: "warn" | "error", logs: Record<string, unknown>[]): Logger {
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString("utf8").split("\n")) if (line) logs.push(JSON.parse(line) as never);
+      done();
+    },
+  });
+  return pino({ level }, sink);
+}
+
+/**
+ * Every route the Fastify app serves, as "METHOD /path" (HEAD left out: Fastify adds it beside each GET), read from
+ * `printRoutes`: Fastify has no other public listing, and an onRoute hook would miss the routes registered before it.
+ */
+export async function listRoutes(app: Gateway["http"]): Promise<string[]> {
+  await app.ready();
+  const routes: string[] = [];
+  const prefixes: string[] = [];
+  for (const line of app.printRoutes({ commonPrefix: false }).split("\n")) {
+    const match = /^(.*?)[├└]── (.*?)(?: \(([A-Z, ]+)\))?$/.exec(line);
+    if (!match) continue;
+    const depth = match[1]!.length / 4;
+    const path = (prefixes[depth - 1] ?? "") + match[2]!;
+    prefixes[depth] = path;
+    for (const method of match[3]?.split(", ") ?? []) if (method !== "HEAD") routes.push(`${method} ${path}`);
+  }
+  return routes;
 }

@@ -57,7 +57,7 @@ describe("account deletion", () => {
     return device;
   };
   const send = async (device: Device, conversationId: string, content: string) => {
-    const answer = await request<{ ok: boolean; message: Message }>(device, "message:send", {
+    const answer = await request(device, "message:send", {
       conversationId,
       clientMsgId: randomUUID(),
       content,
@@ -170,7 +170,7 @@ describe("account deletion", () => {
     assert.equal(upload.status, 201, JSON.stringify(upload.body));
     const { id: fileId, url: putUrl, headers } = upload.body.upload;
     assert.equal((await fetch(new URL(putUrl, u0), { method: "PUT", headers, body: bytes })).status, 200);
-    const withFile = await request<{ ok: boolean; message: Message }>(frankDevice, "message:send", {
+    const withFile = await request(frankDevice, "message:send", {
       conversationId: group.id,
       clientMsgId: randomUUID(),
       content: "see attached",
@@ -184,7 +184,7 @@ describe("account deletion", () => {
     ];
     const ginas = await send(ginaDevice, group.id, "gina stays");
     // Gina's device is caught up: its change cursors as sync hands them out now.
-    const before = await request<{ changeCursors: Record<string, number> }>(ginaDevice, "sync", {
+    const before = await request(ginaDevice, "sync", {
       cursors: { [group.id]: { seq: 3, changes: 0 }, [direct.id]: { seq: 1, changes: 0 } },
     });
 
@@ -216,7 +216,7 @@ describe("account deletion", () => {
     );
 
     // A device that was offline converges through sync with change cursors.
-    const after = await request<{ changes: Message[]; changeCursors: Record<string, number> }>(ginaDevice, "sync", {
+    const after = await request(ginaDevice, "sync", {
       cursors: {
         [group.id]: { seq: 3, changes: before.changeCursors[group.id] ?? 0 },
         [direct.id]: { seq: 1, changes: before.changeCursors[direct.id] ?? 0 },
@@ -225,7 +225,7 @@ describe("account deletion", () => {
     assert.deepEqual(new Set(after.changes.map((m) => m.id)), expected);
     assert.ok(after.changes.every((m) => m.content === "" && m.deletedAt !== null && m.attachments.length === 0));
     assert.ok(after.changes.every((m) => m.id !== ginas.id));
-    const again = await request<{ changes: Message[] }>(ginaDevice, "sync", {
+    const again = await request(ginaDevice, "sync", {
       cursors: {
         [group.id]: { seq: 3, changes: after.changeCursors[group.id]! },
         [direct.id]: { seq: 1, changes: after.changeCursors[direct.id]! },

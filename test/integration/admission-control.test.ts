@@ -17,12 +17,6 @@ import {
 } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 
-type Ack = {
-  ok: boolean;
-  error?: { code: string; details?: { retryAfterMs?: number; field?: string }[] & { retryAfterMs?: number } };
-  message?: Message;
-};
-
 const MAX_QUEUE = 20;
 
 describe("admission control", () => {
@@ -84,14 +78,14 @@ describe("admission control", () => {
       "",
       "x".repeat(129),
     ]) {
-      const ack = await request<Ack>(device, "message:send", {
+      const ack = await request(device, "message:send", {
         conversationId: conversation.id,
         clientMsgId,
         content: "hi",
       });
       assert.equal(ack.ok, false, JSON.stringify(clientMsgId));
       assert.equal(ack.error?.code, "bad_request");
-      assert.equal(ack.error?.details?.[0]?.field, "clientMsgId");
+      assert.equal((ack.error.details as { field: string }[])[0]?.field, "clientMsgId");
     }
     const http = await api<{ error: { code: string } }>(url, "POST", `/v1/conversations/${conversation.id}/messages`, {
       token: alice.accessToken,
@@ -100,7 +94,7 @@ describe("admission control", () => {
     assert.equal(http.status, 400);
     assert.equal(http.body.error.code, "bad_request");
     // The connection stays up and a good id still works.
-    const ok = await request<Ack>(device, "message:send", {
+    const ok = await request(device, "message:send", {
       conversationId: conversation.id,
       clientMsgId: "good id_1.~! é 한",
       content: "hi",
@@ -117,7 +111,7 @@ describe("admission control", () => {
     );
     const acks = await Promise.all(
       sends.map((s) =>
-        request<Ack>(s.device, "message:send", {
+        request(s.device, "message:send", {
           conversationId: conversation.id,
           clientMsgId: s.clientMsgId,
           content: s.clientMsgId,
@@ -128,7 +122,7 @@ describe("admission control", () => {
     const refused = acks.filter((a) => !a.ok);
     for (const a of refused) {
       assert.equal(a.error?.code, "unavailable");
-      const retryAfterMs = a.error?.details?.retryAfterMs;
+      const retryAfterMs = (a.error.details as { retryAfterMs?: number } | undefined)?.retryAfterMs;
       assert.equal(typeof retryAfterMs, "number");
       assert.ok(retryAfterMs! > 0 && retryAfterMs! <= 1000, String(retryAfterMs));
     }
@@ -154,7 +148,7 @@ describe("admission control", () => {
 
     // The refused ones go through on retry with the same clientMsgId once the burst is over.
     const retry = sends.find((_, i) => !acks[i]!.ok)!;
-    const again = await request<Ack>(retry.device, "message:send", {
+    const again = await request(retry.device, "message:send", {
       conversationId: conversation.id,
       clientMsgId: retry.clientMsgId,
       content: retry.clientMsgId,
@@ -166,7 +160,7 @@ describe("admission control", () => {
   test("a row lock held elsewhere: sends answer unavailable within the lock timeout, readiness fails, then all recovers", async () => {
     const { alice, conversation, device } = await pair();
     const send = (clientMsgId: string) =>
-      request<Ack>(device, "message:send", { conversationId: conversation.id, clientMsgId, content: clientMsgId });
+      request(device, "message:send", { conversationId: conversation.id, clientMsgId, content: clientMsgId });
     assert.equal((await send("before")).ok, true);
 
     const holder = new pg.Client({ connectionString: cluster.databaseUrl! });
@@ -261,7 +255,7 @@ describe("admission control", () => {
     while (sent < 800 && !(await overflowed())) {
       const acks = await Promise.all(
         Array.from({ length: 10 }, () =>
-          request<Ack>(device, "message:send", {
+          request(device, "message:send", {
             conversationId: conversation.id,
             clientMsgId: `big-${sent++}`,
             content,
@@ -274,7 +268,7 @@ describe("admission control", () => {
 
     // The gateway stays up and keeps serving the sender.
     assert.equal((await api(url, "GET", "/healthz")).status, 200);
-    const after = await request<Ack>(device, "message:send", {
+    const after = await request(device, "message:send", {
       conversationId: conversation.id,
       clientMsgId: "after-cut",
       content: "still here",
@@ -285,7 +279,7 @@ describe("admission control", () => {
     await eventually(() => disconnected, 10_000, "the slow client to see its disconnection");
     const again = await connectDevice(url, bob.accessToken);
     devices.push(again);
-    const sync = await request<{ ok: boolean; messages: Message[]; hasMore: boolean }>(again, "sync", {
+    const sync = await request(again, "sync", {
       cursors: { [conversation.id]: after.message!.seq - 1 },
     });
     assert.equal(sync.ok, true);

@@ -28,9 +28,6 @@ const MAX_BYTES = 200_000;
 const GPS_IFD_POINTER = Buffer.from([0x25, 0x88]);
 const URL_TTL_S = 3;
 
-type Ack<T> = { ok: true } & T;
-type Failure = { ok: false; error: { code: string; message: string } };
-
 /** A 64x48 JPEG that says "rotate 90°" and where it was taken (GPS), as a phone writes it. */
 async function photoWithLocation(): Promise<Buffer> {
   return sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 200, g: 30, b: 30 } } })
@@ -69,7 +66,7 @@ for (const mode of ["s3", "disk"] as const) {
     }
 
     const send = (device: Device, payload: Record<string, unknown>) =>
-      request<Ack<{ message: Message }> | Failure>(device, "message:send", {
+      request(device, "message:send", {
         conversationId,
         clientMsgId: randomUUID(),
         content: "",
@@ -160,7 +157,7 @@ for (const mode of ["s3", "disk"] as const) {
       });
       const inHistory = history.body.messages.find((m) => m.id === ack.message.id)!;
       assert.equal(inHistory.attachments[0]!.id, id);
-      const sync = await request<Ack<{ messages: Message[] }>>(bobDevice, "sync", { cursors: {} });
+      const sync = await request(bobDevice, "sync", { cursors: {} });
       assert.equal(sync.messages.find((m) => m.id === ack.message.id)!.attachments[0]!.width, 48);
       const conversation = await api<{ conversation: Conversation }>(
         url,
@@ -294,7 +291,7 @@ for (const mode of ["s3", "disk"] as const) {
       assert.equal((await storage.size(thumbnailKey(id))) !== undefined, true);
 
       const updated = waitForEvent(bobDevice, "message:updated", (m) => m.id === ack.message.id);
-      const deleted = await request<Ack<{ message: Message }>>(aliceDevice, "message:delete", {
+      const deleted = await request(aliceDevice, "message:delete", {
         conversationId,
         messageId: ack.message.id,
       });
@@ -313,7 +310,7 @@ for (const mode of ["s3", "disk"] as const) {
         token: bob.accessToken,
       });
       assert.deepEqual(history.body.messages.find((m) => m.id === ack.message.id)!.attachments, []);
-      const sync = await request<Ack<{ messages: Message[] }>>(bobDevice, "sync", { cursors: {} });
+      const sync = await request(bobDevice, "sync", { cursors: {} });
       const inSync = sync.messages.find((m) => m.id === ack.message.id);
       assert.deepEqual(inSync?.attachments ?? [], []);
     });
@@ -367,7 +364,7 @@ for (const mode of ["s3", "disk"] as const) {
           title: "alone",
           memberIds: [],
         });
-        const ack = await request<Failure | Ack<object>>(device, "message:send", {
+        const ack = await request(device, "message:send", {
           conversationId,
           clientMsgId: randomUUID(),
           content: "",
@@ -396,7 +393,7 @@ for (const mode of ["s3", "disk"] as const) {
       const db = new pg.Client({ connectionString: cluster.databaseUrl });
       await db.connect();
       try {
-        const ack = await request<Ack<{ message: Message }>>(device, "message:send", {
+        const ack = await request(device, "message:send", {
           conversationId,
           clientMsgId: randomUUID(),
           content: "",

@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import { api, createConversation, registerUser, uniqueName } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
-import { type PushServices, startPushServices } from "../push/harness.js";
+import { type PushServices, startPushServices } from "../helpers/push.js";
 
 // NUL (PostgreSQL refuses it), BEL, ESC, DEL, a C1 control, and a lone surrogate.
 const BAD = ["\u0000", "\u0007", "\u001b", "\u007f", "\u0085", "\ud800"];

@@ -54,7 +54,7 @@ for (const adapter of ["classic", "sharded"] as const) {
       const acks = await Promise.all(
         senders.flatMap(({ device, tag }) =>
           Array.from({ length: perDevice }, (_, i) =>
-            request<{ ok: boolean; message: Message }>(device, "message:send", {
+            request(device, "message:send", {
               conversationId: conversation.id,
               clientMsgId: `${tag}-${i}`,
               content: `hello ${tag} ${i}`,
@@ -106,7 +106,7 @@ for (const adapter of ["classic", "sharded"] as const) {
       devices.push(...senders);
       const acks = await Promise.all(
         Array.from({ length: 200 }, (_, i) =>
-          request<{ ok: boolean; message: Message }>(senders[i % senders.length]!, "message:send", {
+          request(senders[i % senders.length]!, "message:send", {
             conversationId: group.id,
             clientMsgId: `c-${i}`,
             content: `m${i}`,

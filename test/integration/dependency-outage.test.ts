@@ -43,7 +43,7 @@ describe("dependency outage", () => {
     const [alice, bob] = await Promise.all([registerUser(url), registerUser(url)]);
     const conversation = await createConversation(url, alice.accessToken, { type: "direct", userId: bob.user.id });
     device = await connectDevice(url, alice.accessToken);
-    const first = await request<Ack>(device, "message:send", {
+    const first = await request(device, "message:send", {
       conversationId: conversation.id,
       clientMsgId: "before",
       content: "1",
@@ -53,7 +53,7 @@ describe("dependency outage", () => {
     await admin(`ALTER DATABASE ${database} ALLOW_CONNECTIONS false`);
     await admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${database}'`);
     try {
-      const during = await request<Ack>(device, "message:send", {
+      const during = await request(device, "message:send", {
         conversationId: conversation.id,
         clientMsgId: "during",
         content: "2",
@@ -82,7 +82,7 @@ describe("dependency outage", () => {
     let retried: Ack | undefined;
     await eventually(
       async () => {
-        retried = await request<Ack>(device, "message:send", {
+        retried = await request(device, "message:send", {
           conversationId: conversation.id,
           clientMsgId: "during",
           content: "2",

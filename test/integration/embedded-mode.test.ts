@@ -25,11 +25,11 @@ test("embedded mode: register, send, history, restart, history again", async () 
   });
   const bobDevice = await connectDevice(gateway.url, bob.accessToken);
   const live = waitForEvent(bobDevice, "message:new");
-  const ack = await request<{ ok: boolean; message: Message }>(
-    await connectDevice(gateway.url, alice.accessToken),
-    "message:send",
-    { conversationId: conversation.id, clientMsgId: "one", content: "hello from the laptop" },
-  );
+  const ack = await request(await connectDevice(gateway.url, alice.accessToken), "message:send", {
+    conversationId: conversation.id,
+    clientMsgId: "one",
+    content: "hello from the laptop",
+  });
   assert.equal(ack.ok, true);
   assert.equal((await live).id, ack.message.id);
   const before = await api<{ messages: Message[] }>(

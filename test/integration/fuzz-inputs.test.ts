@@ -20,7 +20,7 @@ import { ERROR_STATUS } from "@chat-gateway/protocol";
 import type { AuthResult } from "@chat-gateway/protocol";
 import { api, connectDevice, createConversation, type Device, registerUser } from "../helpers/clients.js";
 import { TEST_JWT_SECRET } from "../helpers/gateways.js";
-import { type InProcessGateway, listRoutes, startInProcessGateway } from "../helpers/fuzz/in-process-gateway.js";
+import { type InProcessGateway, listRoutes, startInProcessGateway } from "../helpers/in-process.js";
 import { type HttpCase, httpCases, type SocketCase, socketCases } from "../helpers/fuzz/requests.js";
 import { type StateFingerprint, stateFingerprint } from "../helpers/fuzz/state-fingerprint.js";
 import { type FuzzContext, httpEntries, type SignedFileUrl, socketEntries } from "../helpers/fuzz/table.js";
@@ -65,22 +65,27 @@ describe("fuzzing every input with malformed values", { timeout: 300_000 }, () =
     dataDir = await mkdtemp(join(tmpdir(), "fuzz-data-"));
     const vapid = webpush.generateVAPIDKeys();
     gw = await startInProcessGateway({
-      MESSAGE_MAX_CHARS: String(MESSAGE_MAX_CHARS),
-      HTTP_BODY_LIMIT: String(BODY_LIMIT),
-      SOCKET_MAX_PAYLOAD: String(256 * 1024),
-      VAPID_PUBLIC_KEY: vapid.publicKey,
-      VAPID_PRIVATE_KEY: vapid.privateKey,
-      PUSH_ENDPOINT_ALLOWLIST: "127.0.0.1:8443",
-      PUSH_ALLOW_PRIVATE_ENDPOINTS: "on",
-      // The set-up's messages would be pushed to endpoints that do not exist, and the failures logged as errors.
-      PUSH_GRACE_MS: "3600000",
-      SERVICE_JWT_SECRET,
-      SERVICE_KEYS: `${ADMIN_KEY.kid}:${ADMIN_KEY.secret}:${ADMIN_KEY.name}:admin`,
-      // Embedded file storage (the /files routes) in a scratch directory, not in the working tree.
-      DATA_DIR: dataDir,
+      database: "postgres",
+      redis: true,
+      captureLogs: "warn",
+      env: {
+        MESSAGE_MAX_CHARS: String(MESSAGE_MAX_CHARS),
+        HTTP_BODY_LIMIT: String(BODY_LIMIT),
+        SOCKET_MAX_PAYLOAD: String(256 * 1024),
+        VAPID_PUBLIC_KEY: vapid.publicKey,
+        VAPID_PRIVATE_KEY: vapid.privateKey,
+        PUSH_ENDPOINT_ALLOWLIST: "127.0.0.1:8443",
+        PUSH_ALLOW_PRIVATE_ENDPOINTS: "on",
+        // The set-up's messages would be pushed to endpoints that do not exist, and the failures logged as errors.
+        PUSH_GRACE_MS: "3600000",
+        SERVICE_JWT_SECRET,
+        SERVICE_KEYS: `${ADMIN_KEY.kid}:${ADMIN_KEY.secret}:${ADMIN_KEY.name}:admin`,
+        // Embedded file storage (the /files routes) in a scratch directory, not in the working tree.
+        DATA_DIR: dataDir,
+      },
     });
     ctx = await buildContext(gw.url);
-    state = await stateFingerprint(gw.databaseUrl);
+    state = await stateFingerprint(gw.databaseUrl!);
     device = await connectDevice(gw.url, ctx.token);
     device.on("disconnect", (reason) => disconnects.push(reason));
     // The set-up's own writes (markers, fan-out) settle before the baseline is taken.

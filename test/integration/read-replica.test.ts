@@ -7,19 +7,12 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Conversation, Message } from "@chat-gateway/protocol";
 import type { AuthResult } from "@chat-gateway/protocol";
-import { api, connectDevice, createConversation, registerUser, request, uniqueName } from "../helpers/clients.js";
+import { api, connectDevice, createConversation, registerUser, requestOk, uniqueName } from "../helpers/clients.js";
 import { type InProcessGateway, startInProcessGateway } from "../helpers/in-process.js";
 import { type PostgresReplica, startPostgresReplica } from "../helpers/postgres-replica.js";
 
 interface HistoryPage {
   messages: Message[];
-  hasMore: boolean;
-}
-
-interface SyncAnswer {
-  ok: boolean;
-  messages: Message[];
-  conversations: Conversation[];
   hasMore: boolean;
 }
 
@@ -65,9 +58,7 @@ describe("read replica", { timeout: 600_000 }, () => {
   const sync = async (cursors: Record<string, number>, limit = 100) => {
     const device = await connectDevice(url(), bob.accessToken);
     try {
-      const answer = await request<SyncAnswer>(device, "sync", { cursors, limit });
-      assert.equal(answer.ok, true, JSON.stringify(answer));
-      return answer;
+      return await requestOk(device, "sync", { cursors, limit });
     } finally {
       device.close();
     }

@@ -3,16 +3,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
-import type { Message } from "@chat-gateway/protocol";
 import { api, connectDevice, registerUser, request } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
-
-interface SyncAnswer {
-  ok: boolean;
-  messages: Message[];
-  conversations: { id: string }[];
-  hasMore: boolean;
-}
 
 const GROUPS = 20;
 const messagesIn = (i: number) => 7 + 3 * i; // 7, 10, ... 64: 710 in all
@@ -84,7 +76,7 @@ describe("sync limits and conversation caps", () => {
     // Statistics reach pg_stat_user_tables a little after each statement; let earlier ones settle first.
     await new Promise((r) => setTimeout(r, 1500));
     const readBefore = await messageRowsRead();
-    const first = await request<SyncAnswer>(device, "sync", { cursors: {}, limit: 50 });
+    const first = await request(device, "sync", { cursors: {}, limit: 50 });
     assert.equal(first.ok, true);
     assert.equal(first.messages.length, 50, "exactly the limit");
     assert.equal(first.hasMore, true);
@@ -131,7 +123,7 @@ describe("sync limits and conversation caps", () => {
       }
       if (!answer.hasMore) break;
       assert.equal(answer.messages.length, 50);
-      answer = await request<SyncAnswer>(device, "sync", { cursors, limit: 50 });
+      answer = await request(device, "sync", { cursors, limit: 50 });
       assert.equal(answer.ok, true);
       calls++;
       assert.ok(calls < 100, "converges");
@@ -143,7 +135,7 @@ describe("sync limits and conversation caps", () => {
         Array.from({ length: n }, (_, i) => i + 1),
       );
     }
-    const done = await request<SyncAnswer>(device, "sync", { cursors, limit: 50 });
+    const done = await request(device, "sync", { cursors, limit: 50 });
     assert.deepEqual([done.messages.length, done.hasMore, done.conversations.length], [0, false, 0]);
     device.close();
   });

@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
-import type { Message } from "@chat-gateway/protocol";
 import {
   api,
   connectDevice,
@@ -78,7 +77,7 @@ describe("graceful drain", () => {
     const lock = await lockConversation(cluster.databaseUrl!, conversationId);
     locks.push(lock);
     const sends = Array.from({ length: 5 }, (_, i) =>
-      request<{ ok: boolean; message?: Message }>(device, "message:send", {
+      request(device, "message:send", {
         conversationId,
         clientMsgId: `in-flight-${i}`,
         content: `in flight ${i}`,

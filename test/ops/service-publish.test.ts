@@ -64,7 +64,7 @@ describe("service publishing over HTTP", () => {
     const bobInbox = collect(bobDevice, "message:new");
     const aliceInbox = collect(aliceDevice, "message:new");
 
-    const userSend = await request<{ ok: boolean }>(aliceDevice, "message:send", {
+    const userSend = await request(aliceDevice, "message:send", {
       conversationId: conversation.id,
       clientMsgId: "u-1",
       content: "before the notice",

@@ -9,7 +9,7 @@ import { acceptConversation, api, createConversation, eventually, registerUser }
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 import { FakeApns } from "../fixtures/push/fake-apns.js";
 import { FakeFcm } from "../fixtures/push/fake-fcm.js";
-import { send } from "./harness.js";
+import { send } from "../helpers/push.js";
 
 describe("push to Apple devices (FCM's apns block and direct APNs)", () => {
   const fcm = new FakeFcm();

@@ -5,45 +5,26 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { AuthResult } from "@chat-gateway/protocol";
 import { acceptConversation, api, createConversation, eventually, registerUser } from "../helpers/clients.js";
-import { type Cluster, type GatewayProcess, startGateways } from "../helpers/gateways.js";
-import { type PushServices, send, settle, skipLogged, startPushServices } from "./harness.js";
+import type { Cluster, GatewayProcess } from "../helpers/gateways.js";
+import { type PushGateways, type PushServices, send, settle, skipLogged, startPushGateways } from "../helpers/push.js";
 
 const GRACE_MS = 800;
 
 describe("push: message requests and blocks (single node)", () => {
+  let push: PushGateways;
   let services: PushServices;
   let cluster: Cluster;
   let gateway: GatewayProcess;
-  let vapidPublicKey = "";
 
   before(async () => {
-    services = await startPushServices({ generatedVapid: () => vapidPublicKey });
-    cluster = await startGateways(1, {
-      adapter: "memory",
-      embedded: true,
-      env: { ...services.env, PUSH_GRACE_MS: String(GRACE_MS), PUSH_INCLUDE_CONTENT: "on" },
-    });
-    gateway = cluster.gateways[0]!;
+    push = await startPushGateways({ graceMs: GRACE_MS, env: { PUSH_INCLUDE_CONTENT: "on" } });
+    ({ services, cluster, gateway } = push);
   });
-  after(async () => {
-    await cluster?.cleanup();
-    await services?.stop();
-  });
+  after(() => push?.stop());
 
   /** A Web Push subscription for this user (offline: no device acks anything). */
   async function subscribe(user: AuthResult) {
-    if (vapidPublicKey === "") {
-      const key = await api<{ publicKey: string }>(gateway.url, "GET", "/v1/push/vapid-public-key", {
-        token: user.accessToken,
-      });
-      vapidPublicKey = key.body.publicKey;
-    }
-    const web = services.webPush.subscribe();
-    const res = await api(gateway.url, "POST", "/v1/push/subscriptions", {
-      token: user.accessToken,
-      body: { type: "webpush", endpoint: web.endpoint, keys: web.keys },
-    });
-    assert.equal(res.status, 201);
+    const web = await push.subscribeWebPush(user);
     return () => services.webPush.for(web.id).map((p) => p.payload);
   }
 

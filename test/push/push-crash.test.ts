@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import { type Job, Queue } from "bullmq";
 import { acceptConversation, api, createConversation, eventually, registerUser } from "../helpers/clients.js";
 import { type Cluster, REDIS_URL, startGateways } from "../helpers/gateways.js";
-import { type PushServices, send, settle, startPushServices } from "./harness.js";
+import { type PushServices, send, settle, startPushServices } from "../helpers/push.js";
 
 const GRACE_MS = 3000;
 // Short, so a job left running by the killed pod is recovered within seconds rather than a minute or more.

@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { acceptConversation, api, createConversation, eventually, registerUser } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
-import { type PushServices, send, settle, startPushServices } from "./harness.js";
+import { type PushServices, send, settle, startPushServices } from "../helpers/push.js";
 
 const GRACE_MS = 300;
 

@@ -4,30 +4,22 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Message } from "@chat-gateway/protocol";
 import { api, createConversation, eventually, registerUser } from "../helpers/clients.js";
-import { type Cluster, type GatewayProcess, startGateways } from "../helpers/gateways.js";
-import { type PushServices, settle, skipLogged, startPushServices } from "./harness.js";
+import type { Cluster, GatewayProcess } from "../helpers/gateways.js";
+import { type PushGateways, type PushServices, settle, skipLogged, startPushGateways } from "../helpers/push.js";
 
 const GRACE_MS = 1500;
 
 describe("push and messages that change", () => {
+  let push: PushGateways;
   let services: PushServices;
   let cluster: Cluster;
   let gateway: GatewayProcess;
-  let vapidPublicKey = "";
 
   before(async () => {
-    services = await startPushServices({ generatedVapid: () => vapidPublicKey });
-    cluster = await startGateways(1, {
-      adapter: "memory",
-      embedded: true,
-      env: { ...services.env, PUSH_GRACE_MS: String(GRACE_MS) },
-    });
-    gateway = cluster.gateways[0]!;
+    push = await startPushGateways({ graceMs: GRACE_MS });
+    ({ services, cluster, gateway } = push);
   });
-  after(async () => {
-    await cluster?.cleanup();
-    await services?.stop();
-  });
+  after(() => push?.stop());
 
   async function pair() {
     const alice = await registerUser(gateway.url);
@@ -36,17 +28,7 @@ describe("push and messages that change", () => {
       type: "direct",
       userId: bob.user.id,
     });
-    if (vapidPublicKey === "") {
-      const key = await api<{ publicKey: string }>(gateway.url, "GET", "/v1/push/vapid-public-key", {
-        token: bob.accessToken,
-      });
-      vapidPublicKey = key.body.publicKey;
-    }
-    const web = services.webPush.subscribe();
-    await api(gateway.url, "POST", "/v1/push/subscriptions", {
-      token: bob.accessToken,
-      body: { type: "webpush", endpoint: web.endpoint, keys: web.keys },
-    });
+    const web = await push.subscribeWebPush(bob);
     return { alice, bob, conversation, web };
   }
 

@@ -16,7 +16,7 @@ import {
   request,
 } from "../helpers/clients.js";
 import { type Cluster, REDIS_URL, startGateways } from "../helpers/gateways.js";
-import { pushLogs, type PushServices, send, settle, skipLogged, startPushServices } from "./harness.js";
+import { pushLogs, type PushServices, send, settle, skipLogged, startPushServices } from "../helpers/push.js";
 
 const GRACE_MS = 1500;
 
@@ -184,7 +184,7 @@ describe("push notifications (BullMQ, two pods)", () => {
     const seq = await send(u0, alice.accessToken, conversation.id, "catch this one");
     const device = await connectDevice(u1, bob.accessToken);
     devices.push(device);
-    const ack = await request<{ ok: boolean }>(device, "message:delivered", { conversationId: conversation.id, seq });
+    const ack = await request(device, "message:delivered", { conversationId: conversation.id, seq });
     assert.equal(ack.ok, true);
     assert.ok(Date.now() - sentAt < GRACE_MS, "the test could not ack within the grace period: premise not met");
 
@@ -213,7 +213,7 @@ describe("push notifications (BullMQ, two pods)", () => {
     devices.push(sender);
     const acks = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
-        request<{ ok: boolean }>(sender, "message:send", {
+        request(sender, "message:send", {
           conversationId: conversation.id,
           clientMsgId: `burst-${i}`,
           content: `burst ${i}`,

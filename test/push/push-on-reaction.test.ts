@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Message } from "@chat-gateway/protocol";
 import { api, createConversation, eventually, registerUser } from "../helpers/clients.js";
-import { type Cluster, type GatewayProcess, startGateways } from "../helpers/gateways.js";
-import { type PushServices, settle, skipLogged, startPushServices } from "./harness.js";
+import type { Cluster, GatewayProcess } from "../helpers/gateways.js";
+import { type PushGateways, type PushServices, settle, skipLogged, startPushGateways } from "../helpers/push.js";
 
 const GRACE_MS = 1500;
 
@@ -18,27 +18,24 @@ const SETUPS = [
 
 for (const setup of SETUPS)
   describe(`push on reaction (${setup.name})`, () => {
+    let push: PushGateways;
     let services: PushServices;
     let cluster: Cluster;
     let gateway: GatewayProcess;
     /** Where reactions are sent: the other pod when there are two. */
     let reactions: GatewayProcess;
-    let vapidPublicKey = "";
 
     before(async () => {
-      // Embedded mode generates its VAPID keys; with a database the keys come from the environment.
-      services = await startPushServices(setup.pods === 1 ? { generatedVapid: () => vapidPublicKey } : {});
-      cluster = await startGateways(setup.pods, {
-        ...setup.options,
-        env: { ...services.env, PUSH_GRACE_MS: String(GRACE_MS), PUSH_ON_REACTION: "on" },
+      push = await startPushGateways({
+        graceMs: GRACE_MS,
+        pods: setup.pods,
+        cluster: setup.options,
+        env: { PUSH_ON_REACTION: "on" },
       });
-      gateway = cluster.gateways[0]!;
+      ({ services, cluster, gateway } = push);
       reactions = cluster.gateways.at(-1)!;
     });
-    after(async () => {
-      await cluster?.cleanup();
-      await services?.stop();
-    });
+    after(() => push?.stop());
 
     /** Alice (subscribed to Web Push) owns a group with Bob and Carol and has sent one message to it. */
     async function group() {
@@ -48,18 +45,7 @@ for (const setup of SETUPS)
         title: "reactions",
         memberIds: [bob!.user.id, carol!.user.id],
       });
-      if (vapidPublicKey === "") {
-        const key = await api<{ publicKey: string }>(gateway.url, "GET", "/v1/push/vapid-public-key", {
-          token: alice!.accessToken,
-        });
-        vapidPublicKey = key.body.publicKey;
-      }
-      const web = services.webPush.subscribe();
-      const subscribed = await api(gateway.url, "POST", "/v1/push/subscriptions", {
-        token: alice!.accessToken,
-        body: { type: "webpush", endpoint: web.endpoint, keys: web.keys },
-      });
-      assert.equal(subscribed.status, 201);
+      const web = await push.subscribeWebPush(alice!);
       const sent = await api<{ message: Message }>(
         gateway.url,
         "POST",

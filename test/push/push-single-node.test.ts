@@ -12,30 +12,22 @@ import {
   registerUser,
   request,
 } from "../helpers/clients.js";
-import { type Cluster, type GatewayProcess, startGateways } from "../helpers/gateways.js";
-import { type PushServices, send, settle, skipLogged, startPushServices } from "./harness.js";
+import type { Cluster, GatewayProcess } from "../helpers/gateways.js";
+import { type PushGateways, type PushServices, send, settle, skipLogged, startPushGateways } from "../helpers/push.js";
 
 const GRACE_MS = 1000;
 
 describe("push notifications (single node, in-process queue)", () => {
+  let push: PushGateways;
   let services: PushServices;
   let cluster: Cluster;
   let gateway: GatewayProcess;
-  let vapidPublicKey = "";
 
   before(async () => {
-    services = await startPushServices({ generatedVapid: () => vapidPublicKey });
-    cluster = await startGateways(1, {
-      adapter: "memory",
-      embedded: true,
-      env: { ...services.env, PUSH_GRACE_MS: String(GRACE_MS) },
-    });
-    gateway = cluster.gateways[0]!;
+    push = await startPushGateways({ graceMs: GRACE_MS });
+    ({ services, cluster, gateway } = push);
   });
-  after(async () => {
-    await cluster?.cleanup();
-    await services?.stop();
-  });
+  after(() => push?.stop());
 
   async function pair() {
     const alice = await registerUser(gateway.url);
@@ -45,20 +37,7 @@ describe("push notifications (single node, in-process queue)", () => {
       userId: bob.user.id,
     });
     await acceptConversation(gateway.url, bob.accessToken, conversation.id);
-    if (vapidPublicKey === "") {
-      const key = await api<{ publicKey: string }>(gateway.url, "GET", "/v1/push/vapid-public-key", {
-        token: bob.accessToken,
-      });
-      assert.equal(key.status, 200);
-      assert.equal(Buffer.from(key.body.publicKey, "base64url").length, 65, "an uncompressed P-256 point");
-      vapidPublicKey = key.body.publicKey;
-    }
-    const web = services.webPush.subscribe();
-    const res = await api(gateway.url, "POST", "/v1/push/subscriptions", {
-      token: bob.accessToken,
-      body: { type: "webpush", endpoint: web.endpoint, keys: web.keys },
-    });
-    assert.equal(res.status, 201);
+    const web = await push.subscribeWebPush(bob, gateway.url);
     return { alice, bob, conversation, web };
   }
 
@@ -120,7 +99,7 @@ describe("push notifications (single node, in-process queue)", () => {
     const key = await api<{ publicKey: string }>(gateway.url, "GET", "/v1/push/vapid-public-key", {
       token: (await registerUser(gateway.url)).accessToken,
     });
-    assert.equal(key.body.publicKey, vapidPublicKey);
+    assert.equal(key.body.publicKey, push.vapidPublicKey());
 
     const { alice, conversation, web } = await pair();
     await send(gateway.url, alice.accessToken, conversation.id, "before shutdown");

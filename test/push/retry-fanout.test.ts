@@ -18,7 +18,7 @@ import {
   waitForEvent,
 } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
-import { type PushServices, settle, startPushServices } from "./harness.js";
+import { type PushServices, settle, startPushServices } from "../helpers/push.js";
 
 const GRACE_MS = 300;
 
@@ -69,7 +69,7 @@ describe("a retried send of a stored message fans out again", () => {
     const id = await storedWithoutFanOut(conversation.id, alice.user.id, "lost-fanout");
 
     const arrives = waitForEvent(bobDevice, "message:new", (m) => m.id === id);
-    const ack = await request<{ ok: boolean; message: Message }>(aliceDevice, "message:send", {
+    const ack = await request(aliceDevice, "message:send", {
       conversationId: conversation.id,
       clientMsgId: "lost-fanout",
       content: "committed, never fanned out",

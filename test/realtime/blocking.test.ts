@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import type { AuthResult, Message, PresenceState, PublicUser } from "@chat-gateway/protocol";
+import type { AuthResult, Message, PublicUser } from "@chat-gateway/protocol";
 import {
   acceptConversation,
   api,
@@ -19,8 +19,6 @@ import {
 } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 
-type Ok = { ok: boolean; error?: { code: string }; message?: Message };
-type SubscribeAnswer = Ok & { presence: Record<string, PresenceState> };
 /** Long enough for an event that is coming to arrive across pods; used only to check that none does. */
 const QUIET_MS = 600;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -42,7 +40,7 @@ describe("blocking (two pods, sharded adapter)", () => {
     return d;
   };
   const send = (d: Device, conversationId: string, content: string) =>
-    request<Ok>(d, "message:send", { conversationId, clientMsgId: randomUUID(), content });
+    request(d, "message:send", { conversationId, clientMsgId: randomUUID(), content });
   const block = (method: "PUT" | "DELETE", who: AuthResult, id: string) =>
     api<{ error?: { code: string } }>(cluster.urls[0]!, method, `/v1/users/${id}/block`, { token: who.accessToken });
   const blocks = async (who: AuthResult) =>
@@ -90,7 +88,7 @@ describe("blocking (two pods, sharded adapter)", () => {
       [a, bob],
       [b, alice],
     ] as const) {
-      const answer = await request<SubscribeAnswer>(d, "presence:subscribe", {
+      const answer = await request(d, "presence:subscribe", {
         userIds: [other.user.id, carol.user.id],
       });
       assert.equal(answer.presence[other.user.id]?.online, true);
@@ -141,7 +139,7 @@ describe("blocking (two pods, sharded adapter)", () => {
       [a, bob],
       [b, alice],
     ] as const) {
-      const answer = await request<SubscribeAnswer>(d, "presence:subscribe", { userIds: [other.user.id] });
+      const answer = await request(d, "presence:subscribe", { userIds: [other.user.id] });
       assert.deepEqual(answer.presence, {});
     }
     // Typing in the group: carol hears both; they do not hear each other.
@@ -150,8 +148,8 @@ describe("blocking (two pods, sharded adapter)", () => {
       10_000,
       "carol hears both typing",
     );
-    assert.equal((await request<Ok>(a, "typing", { conversationId: group.id, isTyping: true })).ok, true);
-    assert.equal((await request<Ok>(b, "typing", { conversationId: group.id, isTyping: true })).ok, true);
+    assert.equal((await request(a, "typing", { conversationId: group.id, isTyping: true })).ok, true);
+    assert.equal((await request(b, "typing", { conversationId: group.id, isTyping: true })).ok, true);
     await carolHearsBoth;
     // Existing watches ended with the block: bob going offline is not told to alice (carol's change, published
     // after it, is the barrier), nor alice's second device coming and going to bob.
@@ -176,10 +174,10 @@ describe("blocking (two pods, sharded adapter)", () => {
     assert.equal((await block("DELETE", alice, bob.user.id)).status, 204);
     const b2 = await connect(1, bob.accessToken);
     assert.equal((await send(b2, direct.id, "thanks")).ok, true);
-    const watched = await request<SubscribeAnswer>(a, "presence:subscribe", { userIds: [bob.user.id] });
+    const watched = await request(a, "presence:subscribe", { userIds: [bob.user.id] });
     assert.equal(watched.presence[bob.user.id]?.online, true);
     const typing = waitForEvent(a, "typing", (e) => e.userId === bob.user.id);
-    assert.equal((await request<Ok>(b2, "typing", { conversationId: direct.id, isTyping: true })).ok, true);
+    assert.equal((await request(b2, "typing", { conversationId: direct.id, isTyping: true })).ok, true);
     await typing;
   });
 

@@ -12,7 +12,7 @@ import { MarkerWriter, type MovedMarkers } from "../../src/chat/marker-writer.js
 import { countsAtOrPast } from "../../src/chat/receipt-announcer.js";
 import { createDatabase, type Database } from "../../src/db/client.js";
 import { AppError } from "../../src/errors.js";
-import type { AuthResult, Conversation, MarkerEvent, MarkersEvent, Message } from "@chat-gateway/protocol";
+import type { MarkerEvent, MarkersEvent, AuthResult, Conversation } from "@chat-gateway/protocol";
 import {
   api,
   collect,
@@ -25,7 +25,6 @@ import {
 } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 
-type Ok<T = object> = { ok: boolean; error?: { code: string; details?: unknown } } & T;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const settled = (p: Promise<void>) =>
   p.then(
@@ -56,7 +55,7 @@ describe("group receipts", () => {
     return device;
   };
   const send = async (device: Device, conversationId: string, tag: string) => {
-    const ack = await request<Ok<{ message: Message }>>(device, "message:send", {
+    const ack = await request(device, "message:send", {
       conversationId,
       clientMsgId: tag,
       content: tag,
@@ -218,8 +217,8 @@ describe("group receipts", () => {
 
     // Direct: both members' devices get the contract's per-member events, and no conversation:markers.
     await send(b1, direct.id, "direct-1");
-    assert.equal((await request<Ok>(a1, "message:delivered", { conversationId: direct.id, seq: 1 })).ok, true);
-    assert.equal((await request<Ok>(a1, "message:read", { conversationId: direct.id, seq: 1 })).ok, true);
+    assert.equal((await request(a1, "message:delivered", { conversationId: direct.id, seq: 1 })).ok, true);
+    assert.equal((await request(a1, "message:read", { conversationId: direct.id, seq: 1 })).ok, true);
     const directRead: MarkerEvent = { conversationId: direct.id, userId: alice.user.id, seq: 1 };
     for (const i of [0, 1, 2]) {
       await eventually(() => reads[i]!.length === 1 && delivered[i]!.length === 1, 10_000, "direct events");
@@ -230,8 +229,8 @@ describe("group receipts", () => {
     // A six-member group: alice reads on a1. Her a2 hears it at once as conversation:read, a1 does not; everyone,
     // a1 included, gets it inside one conversation:markers after the window.
     const message = await send(b1, group.id, "group-1");
-    assert.equal((await request<Ok>(a1, "message:delivered", { conversationId: group.id, seq: 1 })).ok, true);
-    assert.equal((await request<Ok>(a1, "message:read", { conversationId: group.id, seq: 1 })).ok, true);
+    assert.equal((await request(a1, "message:delivered", { conversationId: group.id, seq: 1 })).ok, true);
+    assert.equal((await request(a1, "message:read", { conversationId: group.id, seq: 1 })).ok, true);
     await eventually(() => reads[1]!.length === 2, 5_000, "a2 hears alice's read");
     assert.deepEqual(reads[1]![1], { conversationId: group.id, userId: alice.user.id, seq: message.seq });
     await eventually(() => markers.every((m) => m.length >= 1), 10_000, "conversation:markers everywhere");
@@ -261,7 +260,7 @@ describe("group receipts", () => {
     const carolOnCountsPod = await connectDevice(countsPod.url, users[2]!.accessToken);
     sockets.push(carolOnCountsPod);
     const before = markers.map((m) => m.length);
-    assert.equal((await request<Ok>(carolOnCountsPod, "message:read", { conversationId: group.id, seq: 1 })).ok, true);
+    assert.equal((await request(carolOnCountsPod, "message:read", { conversationId: group.id, seq: 1 })).ok, true);
     await eventually(() => markers.every((m, i) => m.length === before[i]! + 1), 10_000, "counts everywhere");
     // bob sent it (read 1), alice read it, now carol: three of six at seq 1; alice and bob... delivered 1 too.
     for (const m of markers) {
@@ -302,7 +301,7 @@ describe("group receipts", () => {
     await ownerApp.connect();
 
     await send(ownerDevice, group.id, "to a thousand");
-    assert.equal((await request<Ok>(readerDevice, "message:read", { conversationId: group.id, seq: 1 })).ok, true);
+    assert.equal((await request(readerDevice, "message:read", { conversationId: group.id, seq: 1 })).ok, true);
     await eventually(() => markers.every((m) => m.length === 1) && receipts.length === 1, 10_000, "counts everywhere");
     const counts = { conversationId: group.id, readCounts: [[1, 2]], deliveredCounts: [[1, 2]] };
     for (const m of markers) assert.deepEqual(m[0], counts);

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import type { AuthResult, Conversation, PresenceState } from "@chat-gateway/protocol";
+import type { AuthResult, Conversation } from "@chat-gateway/protocol";
 import {
   acceptConversation,
   api,
@@ -20,9 +20,6 @@ import {
 } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 
-type Ok = { ok: boolean; error?: { code: string } };
-type SubscribeAnswer = Ok & { presence: Record<string, PresenceState> };
-type SyncAnswer = Ok & { conversations: Conversation[] };
 /** Long enough for an event that is coming to arrive across pods; used only to check that none does. */
 const QUIET_MS = 600;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -44,7 +41,7 @@ describe("message requests (two pods, sharded adapter)", () => {
     return d;
   };
   const send = async (d: Device, conversationId: string, content: string) => {
-    const ack = await request<Ok & { message: { seq: number } }>(d, "message:send", {
+    const ack = await request(d, "message:send", {
       conversationId,
       clientMsgId: randomUUID(),
       content,
@@ -89,10 +86,10 @@ describe("message requests (two pods, sharded adapter)", () => {
     };
 
     // Presence: the requester gets bob left out (as for any stranger); the recipient may watch the requester.
-    const watched = await request<SubscribeAnswer>(a, "presence:subscribe", { userIds: [bob.user.id] });
+    const watched = await request(a, "presence:subscribe", { userIds: [bob.user.id] });
     assert.equal(watched.ok, true);
     assert.deepEqual(watched.presence, {}, "no presence of the recipient for the requester");
-    const back = await request<SubscribeAnswer>(b, "presence:subscribe", { userIds: [alice.user.id] });
+    const back = await request(b, "presence:subscribe", { userIds: [alice.user.id] });
     assert.equal(back.presence[alice.user.id]?.online, true, "the recipient sees the requester");
 
     // The requester's message is delivered and stored.
@@ -102,13 +99,13 @@ describe("message requests (two pods, sharded adapter)", () => {
 
     // The recipient's markers and typing: their own devices hear of them, the requester does not.
     const ownRead = waitForEvent(b, "conversation:read", (e) => e.userId === bob.user.id);
-    assert.equal((await request<Ok>(b, "message:delivered", { conversationId: direct.id, seq: 1 })).ok, true);
-    assert.equal((await request<Ok>(b, "message:read", { conversationId: direct.id, seq: 1 })).ok, true);
+    assert.equal((await request(b, "message:delivered", { conversationId: direct.id, seq: 1 })).ok, true);
+    assert.equal((await request(b, "message:read", { conversationId: direct.id, seq: 1 })).ok, true);
     await ownRead;
-    assert.equal((await request<Ok>(b, "typing", { conversationId: direct.id, isTyping: true })).ok, true);
+    assert.equal((await request(b, "typing", { conversationId: direct.id, isTyping: true })).ok, true);
     // The requester's typing still reaches the recipient.
     const requesterTyping = waitForEvent(b, "typing", (e) => e.userId === alice.user.id);
-    assert.equal((await request<Ok>(a, "typing", { conversationId: direct.id, isTyping: true })).ok, true);
+    assert.equal((await request(a, "typing", { conversationId: direct.id, isTyping: true })).ok, true);
     await requesterTyping;
     await sleep(QUIET_MS);
     assert.deepEqual(toAlice.typing, [], "no typing of the recipient");
@@ -127,7 +124,7 @@ describe("message requests (two pods, sharded adapter)", () => {
       token: alice.accessToken,
     });
     assert.equal(bobFor(listed.body.conversations.find((c) => c.id === direct.id)!).readSeq, 0);
-    const synced = await request<SyncAnswer>(a, "sync", { cursors: {} });
+    const synced = await request(a, "sync", { cursors: {} });
     assert.equal(bobFor(synced.conversations.find((c) => c.id === direct.id)!).readSeq, 0);
     assert.equal(bobFor(await view(1, bob.accessToken, direct.id)).readSeq, 1, "the recipient sees their own");
 
@@ -145,14 +142,14 @@ describe("message requests (two pods, sharded adapter)", () => {
     assert.equal((await accept(1, bob.accessToken, direct.id)).status, 200, "accepting again is fine");
 
     // After: presence, typing and receipts of the recipient reach the requester.
-    const now = await request<SubscribeAnswer>(a, "presence:subscribe", { userIds: [bob.user.id] });
+    const now = await request(a, "presence:subscribe", { userIds: [bob.user.id] });
     assert.equal(now.presence[bob.user.id]?.online, true);
     const typing = waitForEvent(a, "typing", (e) => e.userId === bob.user.id && e.isTyping === false);
-    assert.equal((await request<Ok>(b, "typing", { conversationId: direct.id, isTyping: false })).ok, true);
+    assert.equal((await request(b, "typing", { conversationId: direct.id, isTyping: false })).ok, true);
     await typing;
     const second = await send(a, direct.id, "thanks");
     const read = waitForEvent(a, "conversation:read", (e) => e.userId === bob.user.id && e.seq === second.seq);
-    assert.equal((await request<Ok>(b, "message:read", { conversationId: direct.id, seq: second.seq })).ok, true);
+    assert.equal((await request(b, "message:read", { conversationId: direct.id, seq: second.seq })).ok, true);
     await read;
     assert.equal(bobFor(await view(0, alice.accessToken, direct.id)).readSeq, second.seq);
   });
@@ -166,10 +163,7 @@ describe("message requests (two pods, sharded adapter)", () => {
     const c = await connect(0, carol.accessToken);
     const d = await connect(1, dave.accessToken);
     await send(c, direct.id, "hi dave");
-    assert.deepEqual(
-      (await request<SubscribeAnswer>(c, "presence:subscribe", { userIds: [dave.user.id] })).presence,
-      {},
-    );
+    assert.deepEqual((await request(c, "presence:subscribe", { userIds: [dave.user.id] })).presence, {});
     // The requester writing again does not accept it.
     await send(c, direct.id, "are you there?");
     assert.equal((await view(0, carol.accessToken, direct.id)).request?.state, "pending");
@@ -177,7 +171,7 @@ describe("message requests (two pods, sharded adapter)", () => {
     const updated = waitForEvent(c, "conversation:updated", (e) => e.conversation.request?.state === "accepted");
     await send(d, direct.id, "hi carol");
     await updated;
-    const seen = await request<SubscribeAnswer>(c, "presence:subscribe", { userIds: [dave.user.id] });
+    const seen = await request(c, "presence:subscribe", { userIds: [dave.user.id] });
     assert.equal(seen.presence[dave.user.id]?.online, true);
     // A group is never a request; accepting one is forbidden.
     const group = await createConversation(cluster.urls[0]!, carol.accessToken, {
@@ -208,11 +202,11 @@ describe("message requests (two pods, sharded adapter)", () => {
     const f = await connect(1, frank.accessToken);
     const atErin = collect(e, "presence");
     const atFrank = collect(f, "presence");
-    const erinWatches = await request<SubscribeAnswer>(e, "presence:subscribe", {
+    const erinWatches = await request(e, "presence:subscribe", {
       userIds: [frank.user.id, hank.user.id],
     });
     assert.deepEqual(Object.keys(erinWatches.presence).sort(), [frank.user.id, hank.user.id].sort());
-    const frankWatches = await request<SubscribeAnswer>(f, "presence:subscribe", { userIds: [gina.user.id] });
+    const frankWatches = await request(f, "presence:subscribe", { userIds: [gina.user.id] });
     assert.deepEqual(frankWatches.presence[gina.user.id], { online: false, lastSeenAt: null }, "via the group");
 
     const left = await api(cluster.urls[1]!, "DELETE", `/v1/conversations/${group.id}/members/${frank.user.id}`, {
@@ -234,7 +228,7 @@ describe("message requests (two pods, sharded adapter)", () => {
     );
     assert.deepEqual(atFrank, [], "no presence for the one who left either");
     // New subscriptions follow the same rule.
-    const again = await request<SubscribeAnswer>(e, "presence:subscribe", { userIds: [frank.user.id] });
+    const again = await request(e, "presence:subscribe", { userIds: [frank.user.id] });
     assert.deepEqual(again.presence, {});
   });
 });
@@ -266,14 +260,14 @@ describe("message requests and coalesced receipts (conversation:markers)", () =>
     ]);
     devices.push(a1, a2, b);
     const atAlice = collect(a2, "conversation:markers");
-    const sent = await request<Ok & { message: { seq: number } }>(a1, "message:send", {
+    const sent = await request(a1, "message:send", {
       conversationId: direct.id,
       clientMsgId: randomUUID(),
       content: "hi",
     });
     assert.equal(sent.ok, true);
     const bobHearsHimself = waitForEvent(b, "conversation:markers", (e) => "read" in e && bob.user.id in e.read);
-    assert.equal((await request<Ok>(b, "message:read", { conversationId: direct.id, seq: 1 })).ok, true);
+    assert.equal((await request(b, "message:read", { conversationId: direct.id, seq: 1 })).ok, true);
     await bobHearsHimself;
     await sleep(QUIET_MS);
     assert.ok(
@@ -282,16 +276,13 @@ describe("message requests and coalesced receipts (conversation:markers)", () =>
     );
 
     await acceptConversation(url, bob.accessToken, direct.id);
-    const second = await request<Ok & { message: { seq: number } }>(a1, "message:send", {
+    const second = await request(a1, "message:send", {
       conversationId: direct.id,
       clientMsgId: randomUUID(),
       content: "thanks",
     });
     const aliceHearsBob = waitForEvent(a2, "conversation:markers", (e) => "read" in e && e.read[bob.user.id] === 2);
-    assert.equal(
-      (await request<Ok>(b, "message:read", { conversationId: direct.id, seq: second.message.seq })).ok,
-      true,
-    );
+    assert.equal((await request(b, "message:read", { conversationId: direct.id, seq: second.message.seq })).ok, true);
     await aliceHearsBob;
   });
 });

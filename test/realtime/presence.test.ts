@@ -2,7 +2,6 @@
 // 0 -> 1 and 1 -> 0 transitions are announced, a SIGKILLed pod's users lapse offline, and one node works without Redis.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { PresenceState } from "@chat-gateway/protocol";
 import {
   acceptConversation,
   collect,
@@ -19,7 +18,6 @@ import { type Cluster, startGateways } from "../helpers/gateways.js";
 const HEARTBEAT_MS = 500;
 const TTL_MS = 1500;
 
-type SubscribeAnswer = { ok: boolean; presence: Record<string, PresenceState> };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // Presence has its own pub/sub channel on the adapter's subscriber connection: check it beside both adapters.
@@ -48,7 +46,7 @@ for (const adapter of ["sharded", "classic"] as const)
       const watching = await connectDevice(u0, watcher.accessToken);
       devices.push(watching);
       const events = collect(watching, "presence");
-      const answer = await request<SubscribeAnswer>(watching, "presence:subscribe", { userIds: [target.user.id] });
+      const answer = await request(watching, "presence:subscribe", { userIds: [target.user.id] });
       assert.equal(answer.ok, true);
       assert.deepEqual(answer.presence[target.user.id], { online: false, lastSeenAt: null });
       return { watcher, target, watching, events };
@@ -66,7 +64,7 @@ for (const adapter of ["sharded", "classic"] as const)
 
       const laptop = await connectDevice(u2, target.accessToken);
       devices.push(laptop);
-      const again = await request<SubscribeAnswer>(watching, "presence:subscribe", { userIds: [target.user.id] });
+      const again = await request(watching, "presence:subscribe", { userIds: [target.user.id] });
       assert.equal(again.presence[target.user.id]?.online, true);
 
       phone.close();
@@ -89,7 +87,7 @@ for (const adapter of ["sharded", "classic"] as const)
       );
       const offline = events[1]!;
       assert.ok(Date.parse(offline.lastSeenAt!) >= Date.parse(online.lastSeenAt!));
-      const final = await request<SubscribeAnswer>(watching, "presence:subscribe", { userIds: [target.user.id] });
+      const final = await request(watching, "presence:subscribe", { userIds: [target.user.id] });
       assert.deepEqual(final.presence[target.user.id], { online: false, lastSeenAt: offline.lastSeenAt });
     });
 
@@ -99,7 +97,7 @@ for (const adapter of ["sharded", "classic"] as const)
       const stranger = await registerUser(u0);
       const strangerDevice = await connectDevice(u0, stranger.accessToken);
       devices.push(strangerDevice);
-      const answer = await request<SubscribeAnswer>(watching, "presence:subscribe", {
+      const answer = await request(watching, "presence:subscribe", {
         userIds: [stranger.user.id, target.user.id, "not-a-uuid", "00000000-0000-4000-8000-000000000000"],
       });
       assert.equal(answer.ok, true);
@@ -124,7 +122,7 @@ for (const adapter of ["sharded", "classic"] as const)
         events.map((e) => e.online),
         [true, false],
       );
-      const state = await request<SubscribeAnswer>(watching, "presence:subscribe", { userIds: [target.user.id] });
+      const state = await request(watching, "presence:subscribe", { userIds: [target.user.id] });
       assert.equal(state.presence[target.user.id]?.online, false);
     });
   });
@@ -149,7 +147,7 @@ describe("presence on one node (memory adapter)", () => {
     const watching = await connectDevice(url, watcher.accessToken);
     devices.push(watching);
     const events = collect(watching, "presence");
-    const first = await request<SubscribeAnswer>(watching, "presence:subscribe", { userIds: [target.user.id] });
+    const first = await request(watching, "presence:subscribe", { userIds: [target.user.id] });
     assert.deepEqual(first.presence[target.user.id], { online: false, lastSeenAt: null });
 
     const a = await connectDevice(url, target.accessToken);
@@ -165,7 +163,7 @@ describe("presence on one node (memory adapter)", () => {
       events.map((e) => e.online),
       [true, false],
     );
-    const now = await request<SubscribeAnswer>(watching, "presence:subscribe", { userIds: [target.user.id] });
+    const now = await request(watching, "presence:subscribe", { userIds: [target.user.id] });
     assert.deepEqual(now.presence[target.user.id], { online: false, lastSeenAt: events[1]!.lastSeenAt });
   });
 });

@@ -2,7 +2,7 @@
 // markers only move forward, and `sync` answers exactly what each device is missing, page by page, leaking nothing.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { AuthResult, Conversation, MarkerEvent, Message, SyncResult } from "@chat-gateway/protocol";
+import type { MarkerEvent, AuthResult, Conversation, Message } from "@chat-gateway/protocol";
 import {
   api,
   collect,
@@ -15,7 +15,6 @@ import {
 } from "../helpers/clients.js";
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 
-type Ok<T = object> = { ok: boolean; error?: { code: string } } & T;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("read/delivered markers and sync across pods", () => {
@@ -42,7 +41,7 @@ describe("read/delivered markers and sync across pods", () => {
     return res.body.conversations.find((c) => c.id === conversationId)?.unreadCount;
   };
   const send = async (device: Device, conversationId: string, tag: string) => {
-    const ack = await request<Ok<{ message: Message }>>(device, "message:send", {
+    const ack = await request(device, "message:send", {
       conversationId,
       clientMsgId: tag,
       content: tag,
@@ -79,7 +78,7 @@ describe("read/delivered markers and sync across pods", () => {
     assert.equal(await unreadOf(carol!, group.id, 2), 3);
 
     // alice reads up to 2 on one device: every device of every member hears it, her other device included.
-    assert.equal((await request<Ok>(a1, "message:read", { conversationId: group.id, seq: 2 })).ok, true);
+    assert.equal((await request(a1, "message:read", { conversationId: group.id, seq: 2 })).ok, true);
     const aliceRead2: MarkerEvent = { conversationId: group.id, userId: alice!.user.id, seq: 2 };
     await eventually(() => reads.every((r) => r.length === 1), 10_000, "read event on every device");
     for (const r of reads) assert.deepEqual(r, [aliceRead2]);
@@ -88,18 +87,18 @@ describe("read/delivered markers and sync across pods", () => {
     assert.equal(await unreadOf(carol!, group.id, 0), 3, "alice's reading is not carol's");
 
     // A lower seq from her other device: ok, and nothing moves or is announced.
-    assert.equal((await request<Ok>(a2, "message:read", { conversationId: group.id, seq: 1 })).ok, true);
-    assert.equal((await request<Ok>(a2, "message:read", { conversationId: group.id, seq: 2 })).ok, true);
+    assert.equal((await request(a2, "message:read", { conversationId: group.id, seq: 1 })).ok, true);
+    assert.equal((await request(a2, "message:read", { conversationId: group.id, seq: 2 })).ok, true);
     // Past the end is clamped to the last message.
-    assert.equal((await request<Ok>(a2, "message:read", { conversationId: group.id, seq: 99 })).ok, true);
+    assert.equal((await request(a2, "message:read", { conversationId: group.id, seq: 99 })).ok, true);
     await eventually(() => reads.every((r) => r.length === 2), 10_000, "second read event");
     await sleep(300);
     for (const r of reads) assert.deepEqual(r, [aliceRead2, { ...aliceRead2, seq: 3 }]);
     assert.equal(await unreadOf(alice!, group.id, 0), 0);
 
     // Delivery markers: the same fan-out and the same forward-only rule.
-    assert.equal((await request<Ok>(c1, "message:delivered", { conversationId: group.id, seq: 3 })).ok, true);
-    assert.equal((await request<Ok>(c1, "message:delivered", { conversationId: group.id, seq: 2 })).ok, true);
+    assert.equal((await request(c1, "message:delivered", { conversationId: group.id, seq: 3 })).ok, true);
+    assert.equal((await request(c1, "message:delivered", { conversationId: group.id, seq: 2 })).ok, true);
     await eventually(() => delivered.every((d) => d.length === 1), 10_000, "delivered event on every device");
     await sleep(300);
     for (const d of delivered) assert.deepEqual(d, [{ conversationId: group.id, userId: carol!.user.id, seq: 3 }]);
@@ -113,7 +112,7 @@ describe("read/delivered markers and sync across pods", () => {
 
     // Someone outside the conversation can neither move a marker nor learn anything.
     const stranger = await connect(0, outsider!);
-    const denied = await request<Ok>(stranger, "message:read", { conversationId: group.id, seq: 1 });
+    const denied = await request(stranger, "message:read", { conversationId: group.id, seq: 1 });
     assert.equal(denied.ok, false);
     assert.equal(denied.error?.code, "not_found");
     await sleep(200);
@@ -146,7 +145,7 @@ describe("read/delivered markers and sync across pods", () => {
     for (let i = 1; i <= 4; i++) await send(frankDevice, foreign.id, `x${i}`);
 
     const daveDevice = await connect(2, dave!);
-    const answer = await request<Ok<SyncResult>>(daveDevice, "sync", {
+    const answer = await request(daveDevice, "sync", {
       cursors: { [withErin.id]: 2, [foreign.id]: 0 },
     });
     assert.equal(answer.ok, true);
@@ -159,7 +158,7 @@ describe("read/delivered markers and sync across pods", () => {
     assert.equal(answer.hasMore, false);
 
     // Up to date everywhere: nothing to send back.
-    const current = await request<Ok<SyncResult>>(daveDevice, "sync", {
+    const current = await request(daveDevice, "sync", {
       cursors: { [withErin.id]: 5, [withFrank.id]: 3, [quiet.id]: 0, [foreign.id]: 1 },
     });
     assert.deepEqual(current.conversations, []);
@@ -171,7 +170,7 @@ describe("read/delivered markers and sync across pods", () => {
     const received = new Map<string, number[]>();
     let calls = 0;
     for (;;) {
-      const page = await request<Ok<SyncResult>>(daveDevice, "sync", { cursors, limit: 2 });
+      const page = await request(daveDevice, "sync", { cursors, limit: 2 });
       assert.equal(page.ok, true);
       assert.ok(page.messages.length <= 2);
       assert.ok(++calls <= 20, "paging ends");

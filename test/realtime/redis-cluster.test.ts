@@ -24,7 +24,7 @@ import {
 import { type Cluster, startGateways } from "../helpers/gateways.js";
 import { type LocalRedisCluster, startRedisCluster } from "../helpers/redis-cluster.js";
 import { assertEveryAckedEverywhere, type Crowd, startCrowd, stream } from "../helpers/sdk-crowd.js";
-import { send } from "../push/harness.js";
+import { send } from "../helpers/push.js";
 
 const PREFIX = `rc${randomBytes(3).toString("hex")}`;
 const GROUPS_PER_MIN = 3;
@@ -93,11 +93,7 @@ describe("gateways on a Redis Cluster", { timeout: 110_000 }, () => {
     await acceptConversation(cluster.urls[1]!, target.accessToken, direct.id);
     const watching = await connectDevice(cluster.urls[0]!, watcher.accessToken);
     sockets.push(watching);
-    const answer = await request<{ ok: boolean; presence: Record<string, { online: boolean }> }>(
-      watching,
-      "presence:subscribe",
-      { userIds: [target.user.id] },
-    );
+    const answer = await request(watching, "presence:subscribe", { userIds: [target.user.id] });
     assert.equal(answer.presence[target.user.id]?.online, false);
     const online = waitForEvent(watching, "presence", (e) => e.userId === target.user.id && e.online, 10_000);
     const targetSocket = await connectDevice(cluster.urls[1]!, target.accessToken);

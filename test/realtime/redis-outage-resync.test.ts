@@ -54,7 +54,7 @@ describe("redis outage: connected sockets are resynced", () => {
     const acks = [];
     for (let i = 1; i <= 3; i++) {
       acks.push(
-        await request<{ ok: boolean; message: Message }>(sender, "message:send", {
+        await request(sender, "message:send", {
           conversationId,
           clientMsgId: `during-outage-${i}`,
           content: `sent while redis was down ${i}`,
@@ -70,7 +70,7 @@ describe("redis outage: connected sockets are resynced", () => {
     await resync;
     assert.equal(rawLive.length, 0, "live delivery across pods was lost during the outage (the premise)");
 
-    const sync = await request<{ ok: boolean; messages: Message[] }>(raw, "sync", { cursors: { [conversationId]: 0 } });
+    const sync = await request(raw, "sync", { cursors: { [conversationId]: 0 } });
     assert.deepEqual(
       sync.messages.map((m) => m.clientMsgId),
       ["during-outage-1", "during-outage-2", "during-outage-3"],

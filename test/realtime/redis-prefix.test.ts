@@ -16,7 +16,7 @@ import {
   request,
 } from "../helpers/clients.js";
 import { type Cluster, REDIS_URL, startGateways } from "../helpers/gateways.js";
-import { send } from "../push/harness.js";
+import { send } from "../helpers/push.js";
 
 const A = `pa${randomBytes(3).toString("hex")}`;
 const B = `pb${randomBytes(3).toString("hex")}`;
@@ -78,15 +78,14 @@ describe("REDIS_PREFIX keeps deployments on one Redis apart", () => {
     await connect(aA1!, carol.accessToken);
     const watchA = await connect(aA0!, alice.accessToken);
     const watchB = await connect(aB!, alice.accessToken);
-    type Answer = { presence: Record<string, { online: boolean }> };
     await eventually(
       async () =>
-        (await request<Answer>(watchA, "presence:subscribe", { userIds: [carol.user.id] })).presence[carol.user.id]
-          ?.online === true,
+        (await request(watchA, "presence:subscribe", { userIds: [carol.user.id] })).presence[carol.user.id]?.online ===
+        true,
       10_000,
       "carol online in A",
     );
-    const inB = await request<Answer>(watchB, "presence:subscribe", { userIds: [carol.user.id] });
+    const inB = await request(watchB, "presence:subscribe", { userIds: [carol.user.id] });
     assert.equal(inB.presence[carol.user.id]?.online, false, "B does not see A's presence");
 
     // Rate limits: A's two groups a minute are used up; B counts its own.

@@ -77,7 +77,7 @@ describe("access token and login lifecycle on live sockets", () => {
       body: { refreshToken: user.refreshToken },
     });
     assert.equal(refreshed.status, 200);
-    const answer = await request<{ ok: boolean; expiresAt: string }>(device, "auth:refresh", {
+    const answer = await request(device, "auth:refresh", {
       token: refreshed.body.accessToken,
     });
     assert.equal(answer.ok, true, JSON.stringify(answer));
@@ -87,7 +87,7 @@ describe("access token and login lifecycle on live sockets", () => {
     await sleep(Math.max(0, firstExp - Date.now()) + 1_500);
     assert.equal(device.connected, true, "still connected after the first token expired");
     assert.deepEqual(ended, []);
-    const sync = await request<{ ok: boolean }>(device, "sync", { cursors: {} });
+    const sync = await request(device, "sync", { cursors: {} });
     assert.equal(sync.ok, true, "and still served");
   });
 
@@ -110,7 +110,7 @@ describe("access token and login lifecycle on live sockets", () => {
     const first = await registerUser(u0, username);
     const second = await login(u0, username);
     const device = await connect(u0, first.accessToken);
-    const answer = await request<{ ok: boolean; error?: { code: string } }>(device, "auth:refresh", {
+    const answer = await request(device, "auth:refresh", {
       token: second.accessToken,
     });
     assert.equal(answer.ok, false);

@@ -11,15 +11,17 @@ import type {
   MessageUpdate,
   PresenceState,
 } from "@chat-gateway/protocol";
-import { backoffDelay, retryDelay } from "./backoff.js";
-import { type Clock, sleep, systemClock, TimerSet } from "./clock.js";
+import { backoffDelay } from "./backoff.js";
+import { type Clock, systemClock, TimerSet } from "./clock.js";
 import { TypedEmitter, type Listener } from "./emitter.js";
-import { ChatApiError, isPermanent, toChatApiError } from "./errors.js";
+import { ChatApiError, toChatApiError } from "./errors.js";
 import { ChatHttpApi, type ChatHttpApiOptions } from "./http-api.js";
 import { MarkerBatcher } from "./marker-batcher.js";
 import { ChangeQueue, type ChangeRequest, ChangeTracker } from "./message-changes.js";
 import { MessageSequencer } from "./message-sequencer.js";
 import { Outbox } from "./outbox.js";
+import { PresenceFollower } from "./presence-follower.js";
+import { retrying } from "./retry.js";
 import {
   type ChatSocket,
   request,
@@ -149,8 +151,7 @@ export class ChatClient {
   private readonly reads: MarkerBatcher;
   private readonly typingThrottle: TypingThrottle;
   private readonly timers: TimerSet;
-  private readonly presenceSubscriptions = new Set<string>();
-  private readonly presenceStates = new Map<string, PresenceState>();
+  private readonly presence: PresenceFollower;
   private readonly gapFills = new Set<string>();
   private readonly changes = new ChangeTracker();
   private changeQueue!: ChangeQueue;
@@ -211,6 +212,14 @@ export class ChatClient {
       onFailed: (entry, error) => this.events.emit("sendFailed", { entry, error }),
       onStorageError: (error) => this.reportError("storage", error),
       clock,
+    });
+    this.presence = new PresenceFollower({
+      subscribe: (userIds) => this.request("presence:subscribe", { userIds }),
+      timers: this.timers,
+      epoch: () => this.epoch,
+      connected: () => this.currentState === "connected",
+      emit: (event) => this.events.emit("presence", event),
+      failed: (error) => this.events.emit("error", { operation: "presence", error }),
     });
     this.changeQueue = new ChangeQueue({
       send: (change: ChangeRequest) => this.sendChange(change),
@@ -348,22 +357,17 @@ export class ChatClient {
 
   /** Follows these users' presence: the current state and every change arrive as `presence` events. */
   subscribePresence(userIds: string[]): void {
-    const added = userIds.filter((id) => !this.presenceSubscriptions.has(id));
-    for (const id of added) this.presenceSubscriptions.add(id);
-    if (added.length > 0 && this.currentState === "connected") this.subscribeOnServer(added, this.epoch);
+    this.presence.follow(userIds);
   }
 
   /** Stops reporting these users' presence (the gateway forgets them on the next reconnect). */
   unsubscribePresence(userIds: string[]): void {
-    for (const id of userIds) {
-      this.presenceSubscriptions.delete(id);
-      this.presenceStates.delete(id);
-    }
+    this.presence.unfollow(userIds);
   }
 
   /** The last presence known for a subscribed user. */
   presenceOf(userId: string): PresenceState | undefined {
-    return this.presenceStates.get(userId);
+    return this.presence.stateOf(userId);
   }
 
   /**
@@ -471,14 +475,10 @@ export class ChatClient {
     socket.on("conversation:markers", (event) => this.receiveMarkers(event));
     socket.on("conversation:updated", (event) => {
       this.events.emit("conversationUpdated", event.conversation);
-      this.watchAgainIfAccepted(event.conversation);
+      this.presence.watchAgainIfAccepted(event.conversation);
     });
     socket.on("typing", (event) => this.events.emit("typing", event));
-    socket.on("presence", (event) => {
-      if (!this.presenceSubscriptions.has(event.userId)) return;
-      this.presenceStates.set(event.userId, { online: event.online, lastSeenAt: event.lastSeenAt });
-      this.events.emit("presence", event);
-    });
+    socket.on("presence", (event) => this.presence.receive(event));
     socket.on("auth:expiring", () => void this.renewSocketToken());
     // The gateway lost Redis for a while, so live delivery may have skipped messages: catch up as after a reconnect.
     socket.on("sync:required", () => void this.syncUntilCaughtUp(this.epoch));
@@ -503,7 +503,7 @@ export class ChatClient {
     this.changeQueue.setOnline(true);
     this.delivered.setOnline(true);
     this.reads.setOnline(true);
-    if (this.presenceSubscriptions.size > 0) this.subscribeOnServer([...this.presenceSubscriptions], epoch);
+    this.presence.connected(epoch);
     void this.syncUntilCaughtUp(epoch);
   }
 
@@ -599,7 +599,6 @@ export class ChatClient {
   /** Pages through `sync` with the current cursors until the gateway has nothing more, then reports `synced`. */
   private async syncUntilCaughtUp(epoch: number): Promise<void> {
     const conversations = new Map<string, Conversation>();
-    let failures = 0;
     while (epoch === this.epoch) {
       const cursors = this.sequencer.cursors();
       // Object cursors: the messages after each seq, and the changes after each change cursor.
@@ -607,21 +606,13 @@ export class ChatClient {
         Object.entries(cursors).map(([id, seq]) => [id, { seq, changes: this.changes.cursor(id) }]),
       );
       const changesBefore = { ...withChanges };
-      let page: RequestResult<"sync">;
-      try {
-        page = await this.request("sync", { cursors: withChanges, limit: this.options.syncPageSize ?? 500 });
-      } catch (err) {
-        const error = toChatApiError(err);
-        const delay = retryDelay(error, ++failures);
-        if (delay === null) {
-          this.events.emit("error", { operation: "sync", error });
-          return;
-        }
-        await sleep(this.timers, delay);
-        continue;
-      }
-      if (epoch !== this.epoch) return;
-      failures = 0;
+      const outcome = await retrying(
+        () => this.request("sync", { cursors: withChanges, limit: this.options.syncPageSize ?? 500 }),
+        { timers: this.timers, active: () => epoch === this.epoch },
+      );
+      if (outcome.status === "failed") return this.events.emit("error", { operation: "sync", error: outcome.error });
+      if (outcome.status === "stopped" || epoch !== this.epoch) return;
+      const page = outcome.value;
       for (const conversation of page.conversations) conversations.set(conversation.id, conversation);
       this.ingest(page.messages);
       for (const message of page.changes ?? []) this.applyUpdate(message);
@@ -733,60 +724,25 @@ export class ChatClient {
   }
 
   private async fillGap(conversationId: string): Promise<void> {
-    let failures = 0;
-    while (!this.closed && !this.tokens.signedOut && this.sequencer.gap(conversationId)) {
-      const after = this.sequencer.cursor(conversationId);
-      try {
-        const page = await this.api.getMessages(conversationId, { after, limit: GAP_FILL_PAGE });
-        failures = 0;
-        this.ingest(page.messages);
-        // No progress: leave the rest to the next message or the next sync instead of spinning.
-        if (this.sequencer.cursor(conversationId) === after) return;
-      } catch (err) {
-        const error = toChatApiError(err);
-        const delay = retryDelay(error, ++failures);
-        if (delay === null || error.code === "unauthorized") {
-          this.events.emit("error", { operation: "gap-fill", error, conversationId });
-          return;
-        }
-        await sleep(this.timers, delay);
+    const stillMissing = () => !this.closed && !this.tokens.signedOut && this.sequencer.gap(conversationId) !== null;
+    while (stillMissing()) {
+      let after = 0;
+      const outcome = await retrying(
+        () => {
+          after = this.sequencer.cursor(conversationId);
+          return this.api.getMessages(conversationId, { after, limit: GAP_FILL_PAGE });
+        },
+        // A refused token is the token manager's business (it refreshes or signs out), not a reason to spin here.
+        { timers: this.timers, active: stillMissing, giveUpOn: (error) => error.code === "unauthorized" },
+      );
+      if (outcome.status === "failed") {
+        return this.events.emit("error", { operation: "gap-fill", error: outcome.error, conversationId });
       }
+      if (outcome.status === "stopped") return;
+      this.ingest(outcome.value.messages);
+      // No progress: leave the rest to the next message or the next sync instead of spinning.
+      if (this.sequencer.cursor(conversationId) === after) return;
     }
-  }
-
-  /**
-   * A message request this user sent was accepted: the gateway left the recipient out of earlier presence answers, so
-   * the members this client follows are asked for again.
-   */
-  private watchAgainIfAccepted(conversation: Conversation): void {
-    if (conversation.request?.state !== "accepted" || this.currentState !== "connected") return;
-    const followed = conversation.members.map((m) => m.id).filter((id) => this.presenceSubscriptions.has(id));
-    if (followed.length > 0) this.subscribeOnServer(followed, this.epoch);
-  }
-
-  private subscribeOnServer(userIds: string[], epoch: number): void {
-    void (async () => {
-      let failures = 0;
-      while (epoch === this.epoch) {
-        try {
-          const { presence } = await this.request("presence:subscribe", { userIds });
-          if (epoch !== this.epoch) return;
-          for (const [userId, state] of Object.entries(presence)) {
-            if (!this.presenceSubscriptions.has(userId)) continue;
-            this.presenceStates.set(userId, state);
-            this.events.emit("presence", { userId, ...state });
-          }
-          return;
-        } catch (err) {
-          const error = toChatApiError(err);
-          if (isPermanent(error)) {
-            this.events.emit("error", { operation: "presence", error });
-            return;
-          }
-          await sleep(this.timers, retryDelay(error, ++failures) ?? 0);
-        }
-      }
-    })();
   }
 
   /** Answers `auth:expiring`: a token newer than the socket's if there is one, else a refresh. */

@@ -18,9 +18,9 @@
 // retried after a lost ack is applied once. The queue sends one change at a time, in the order the app asked, and the
 // next only after the previous one was acked or refused for good: a retried edit can never land after a later one.
 import type { Message, ReplyPreview } from "@chat-gateway/protocol";
-import { retryDelay } from "./backoff.js";
-import { sleep, type TimerSet } from "./clock.js";
-import { type ChatApiError, toChatApiError } from "./errors.js";
+import type { TimerSet } from "./clock.js";
+import { retrying } from "./retry.js";
+import type { ChatApiError } from "./errors.js";
 
 /** How many message ids the tracker remembers the newest changeSeq of (the oldest are forgotten first). */
 const REMEMBERED_MESSAGES = 10_000;
@@ -167,24 +167,18 @@ export class ChangeQueue {
     try {
       while (this.queue.length > 0) {
         const head = this.queue[0]!;
-        for (let attempt = 1; ; attempt++) {
-          if (!this.online) await new Promise<void>((resolve) => (this.wake = resolve));
-          this.wake = null;
-          try {
-            const { message } = await this.deps.send(head.change);
-            this.deps.onAcked(message);
-            head.resolve(message);
-            break;
-          } catch (err) {
-            const error = toChatApiError(err);
-            const delay = retryDelay(error, attempt);
-            if (delay === null) {
-              head.reject(error);
-              break;
-            }
-            await sleep(this.deps.timers, delay);
-          }
-        }
+        const outcome = await retrying(
+          async () => {
+            if (!this.online) await new Promise<void>((resolve) => (this.wake = resolve));
+            this.wake = null;
+            return this.deps.send(head.change);
+          },
+          { timers: this.deps.timers },
+        );
+        if (outcome.status === "done") {
+          this.deps.onAcked(outcome.value.message);
+          head.resolve(outcome.value.message);
+        } else if (outcome.status === "failed") head.reject(outcome.error);
         this.queue.shift();
       }
     } finally {

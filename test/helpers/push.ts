@@ -1,13 +1,16 @@
-// Shared by the push tests: the fake push services, a gateway cluster configured to use them, and small helpers
-// to send, to look for the gateways' push decisions in their logs, and to count what each user received.
+// Shared by the push tests: the fake push services, a gateway cluster configured to use them (`startPushGateways`,
+// with a Web Push subscription per user in one call), and small helpers to send, to look for the gateways' push
+// decisions in their logs, and to count what each user received.
+import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import webpush from "web-push";
 import { FakeFcm } from "../fixtures/push/fake-fcm.js";
-import { FakeWebPushService } from "../fixtures/push/fake-web-push.js";
+import { type FakeSubscription, FakeWebPushService } from "../fixtures/push/fake-web-push.js";
 import { selfSignedCertificate, type TlsIdentity } from "../fixtures/push/tls.js";
 import { WebhookReceiver } from "../fixtures/push/webhook-receiver.js";
-import { api, eventually } from "../helpers/clients.js";
-import type { Cluster } from "../helpers/gateways.js";
+import type { AuthResult } from "@chat-gateway/protocol";
+import { api, eventually } from "./clients.js";
+import { type Cluster, type ClusterOptions, type GatewayProcess, startGateways } from "./gateways.js";
 
 export interface PushServices {
   tls: TlsIdentity;
@@ -57,6 +60,82 @@ export async function startPushServices(options: { generatedVapid?: () => string
     stop: async () => {
       await Promise.all([webPush.stop(), flakyWebPush.stop(), fcm.stop(), webhook.stop()]);
       tls.remove();
+    },
+  };
+}
+
+export interface PushGateways {
+  services: PushServices;
+  cluster: Cluster;
+  /** The first pod. */
+  gateway: GatewayProcess;
+  /**
+   * A Web Push subscription for this user on the fake service (offline: no device acks anything), made through `url`
+   * (a pod started later, say). @default the first pod
+   */
+  subscribeWebPush(user: AuthResult, url?: string): Promise<FakeSubscription>;
+  /** The VAPID public key the gateways sign with ("" in embedded mode until the first subscription). */
+  vapidPublicKey(): string;
+  stop(): Promise<void>;
+}
+
+export interface PushGatewaysOptions {
+  /** PUSH_GRACE_MS. */
+  graceMs: number;
+  /** @default 1 */
+  pods?: number;
+  /** @default one node on embedded PGlite with the in-process queue (`{ adapter: "memory", embedded: true }`) */
+  cluster?: Omit<ClusterOptions, "env">;
+  /** More gateway environment, on top of the fake services' and PUSH_GRACE_MS. */
+  env?: Record<string, string>;
+}
+
+/**
+ * The fake push services and gateways that use them. Embedded mode generates its VAPID keys into DATA_DIR, so the fake
+ * Web Push service learns the public key from the gateway on the first subscription; with PostgreSQL they come from the
+ * environment.
+ */
+export async function startPushGateways(options: PushGatewaysOptions): Promise<PushGateways> {
+  const clusterOptions = options.cluster ?? { adapter: "memory", embedded: true };
+  const embedded = clusterOptions.embedded === true;
+  let vapidPublicKey = "";
+  const services = await startPushServices(embedded ? { generatedVapid: () => vapidPublicKey } : {});
+  let cluster: Cluster;
+  try {
+    cluster = await startGateways(options.pods ?? 1, {
+      ...clusterOptions,
+      env: { ...services.env, PUSH_GRACE_MS: String(options.graceMs), ...options.env },
+    });
+  } catch (err) {
+    await services.stop();
+    throw err;
+  }
+  const gateway = cluster.gateways[0]!;
+  return {
+    services,
+    cluster,
+    gateway,
+    vapidPublicKey: () => (embedded ? vapidPublicKey : services.vapid.publicKey),
+    async subscribeWebPush(user, url = gateway.url) {
+      if (embedded && vapidPublicKey === "") {
+        const key = await api<{ publicKey: string }>(url, "GET", "/v1/push/vapid-public-key", {
+          token: user.accessToken,
+        });
+        assert.equal(key.status, 200);
+        assert.equal(Buffer.from(key.body.publicKey, "base64url").length, 65, "an uncompressed P-256 point");
+        vapidPublicKey = key.body.publicKey;
+      }
+      const web = services.webPush.subscribe();
+      const res = await api(url, "POST", "/v1/push/subscriptions", {
+        token: user.accessToken,
+        body: { type: "webpush", endpoint: web.endpoint, keys: web.keys },
+      });
+      assert.equal(res.status, 201);
+      return web;
+    },
+    async stop() {
+      await cluster.cleanup();
+      await services.stop();
     },
   };
 }
