@@ -131,7 +131,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     },
     database.sql,
   );
-  const auth = createAuthentication(config, { db, sql: database.sql, tokens, accounts });
+  const auth = await createAuthentication(config, { db, sql: database.sql, tokens, accounts });
   const deletion = new AccountDeletion(db, accounts, {
     messages: config.ACCOUNT_DELETION_MESSAGES,
     maxTokenAgeSeconds: config.ACCOUNT_DELETION_MAX_TOKEN_AGE_S,
