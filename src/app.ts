@@ -58,6 +58,7 @@ import { endSession, endUserSockets, manageSessionLifetime } from "./realtime/se
 import { capSocketsPerUser } from "./realtime/socket-cap.js";
 import { createSocketServer, type GatewayServer, type GatewaySocket } from "./realtime/socket-server.js";
 import { type StallWatch, watchEventLoopStalls } from "./realtime/stall-watch.js";
+import { watchLoopLag } from "./limits/loop-lag.js";
 import { registerTyping } from "./realtime/typing.js";
 import { createSafety } from "./safety/index.js";
 
@@ -140,7 +141,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     },
     database.sql,
   );
-  const auth = createAuthentication(config, { db, sql: database.sql, tokens, accounts });
+  const auth = await createAuthentication(config, { db, sql: database.sql, tokens, accounts });
   const deletion = new AccountDeletion(db, accounts, {
     messages: config.ACCOUNT_DELETION_MESSAGES,
     maxTokenAgeSeconds: config.ACCOUNT_DELETION_MAX_TOKEN_AGE_S,
@@ -171,11 +172,15 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   const notifier = socketNotifier(() => server, {
     togetherFromUsers: adapterMode === "sharded" ? config.FANOUT_SHARED_CHANNEL_MIN_USERS : 2,
   });
+  const loopLag = watchLoopLag();
   const writer = new MessageWriter(database.sql, {
     maxQueue: config.WRITER_MAX_QUEUE,
     maxWaitMs: config.WRITER_MAX_WAIT_MS,
     stuckAfterMs: config.WRITER_STUCK_MS,
-    concurrency: config.WRITER_CONCURRENCY,
+    // PGlite is one connection: a second batch in flight would only queue behind the first.
+    concurrency: database.kind === "pglite" ? 1 : config.WRITER_CONCURRENCY,
+    loopLag,
+    maxLoopLagMs: config.WRITER_MAX_LOOP_LAG_MS,
   });
   const markerWriter = new MarkerWriter(database.sql, { smallAudienceMax: config.RECEIPTS_PER_MEMBER_MAX_MEMBERS });
   const receipts = new ReceiptAnnouncer(database.sql, notifier, {
@@ -428,6 +433,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       stopTyping();
       bufferGuard.stop();
       stallWatch?.stop();
+      loopLag.stop();
       // Queued markers are committed and acked before their sockets are let go, like queued sends; gathered reactions
       // are announced.
       const writers = {

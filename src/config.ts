@@ -160,6 +160,9 @@ const EnvSchema = z.object({
   WRITER_MAX_QUEUE: int(2000, 1, 1_000_000),
   /** Longest a send may wait for its batch, in ms; one that would wait longer is refused with `unavailable`. @default 500 */
   WRITER_MAX_WAIT_MS: int(200, 1, 600_000),
+  /** Sends are refused with `unavailable` while the event loop runs this late, in ms (the pod is past capacity and
+   * every frame already waits this long before it is read); 0 turns this off. @default 150 */
+  WRITER_MAX_LOOP_LAG_MS: int(150, 0, 600_000),
   /** A write batch in flight longer than this, in ms, fails /readyz. @default 5000 */
   WRITER_STUCK_MS: int(5000, 100, 3_600_000),
   /** Apply prisma/migrations at start-up. @default on in embedded mode, off with DATABASE_URL */
@@ -303,9 +306,10 @@ const EnvSchema = z.object({
    * channels, which only the pods holding those users read. The classic and in-memory adapters always publish once.
    * @default 16 */
   FANOUT_SHARED_CHANNEL_MIN_USERS: int(16, 2, 100_000),
-  /** Message-writer batches in flight at once per pod: while one is in flight the next gathers; more overlap the
-   * commits of different conversations but make batches smaller (see bench/RESULTS.md). @default 1 */
-  WRITER_CONCURRENCY: int(1, 1, 16),
+  /** Message-writer batches in flight at once per pod, over disjoint conversations: the next batch starts while the
+   * previous one commits (a conversation is in one batch at a time, so its seqs follow arrival order). 1 makes sends
+   * wait for the batch in flight (see bench/RESULTS.md). @default 2 */
+  WRITER_CONCURRENCY: int(2, 1, 16),
   /** Largest group, creator included. @default 1000 */
   GROUP_MAX_MEMBERS: int(1000, 2, 10_000),
   /** How long moved read/delivery markers of a larger conversation gather before one `conversation:markers` event

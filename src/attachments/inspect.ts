@@ -1,7 +1,10 @@
 // Checking what an upload really is: the type its first bytes say (magic numbers, via file-type), and for images the
 // dimensions, a copy without metadata (EXIF location included) and a thumbnail (sharp).
-import { fileTypeFromBuffer } from "file-type";
-import sharp from "sharp";
+// Both are loaded at the first upload, not at start-up: most pods' idle memory need not hold libvips.
+import { lazyModule } from "../lifecycle/lazy-module.js";
+
+const fileType = lazyModule(() => import("file-type"));
+const sharpModule = lazyModule(() => import("sharp"));
 
 /** Bytes read to sniff a type: file-type needs at most 4100 for the formats we allow. */
 export const SNIFF_BYTES = 4100;
@@ -18,7 +21,7 @@ const canonical = (mime: string): string => SAME_TYPE[mime] ?? mime;
  * binary format and must not hold a NUL byte. mp4 audio and video share one container, so either declaration fits.
  */
 export async function bytesMatchType(declared: string, head: Uint8Array): Promise<boolean> {
-  const sniffed = (await fileTypeFromBuffer(head))?.mime;
+  const sniffed = (await (await fileType()).fileTypeFromBuffer(head))?.mime;
   if (declared.startsWith("text/")) return sniffed === undefined && !head.includes(0);
   if (sniffed === undefined) return false;
   const want = canonical(declared);
@@ -42,6 +45,7 @@ export interface ProcessedImage {
  * their frames. Throws on bytes that are not a decodable image.
  */
 export async function processImage(input: Buffer, mimeType: string): Promise<ProcessedImage> {
+  const sharp = (await sharpModule()).default;
   const meta = await sharp(input, { limitInputPixels: MAX_PIXELS }).metadata();
   const animated = (meta.pages ?? 1) > 1;
   let pipeline = sharp(input, { limitInputPixels: MAX_PIXELS, animated });

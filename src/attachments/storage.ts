@@ -7,15 +7,13 @@ import { copyFile, mkdir, open, readFile, rename, rm, stat, writeFile } from "no
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import {
-  CopyObjectCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  S3Client,
-} from "@aws-sdk/client-s3";
-import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { lazyModule } from "../lifecycle/lazy-module.js";
+
+// The AWS SDK is loaded at the first storage call, not at start-up: tens of megabytes a pod without S3_BUCKET (and an
+// S3 pod that is only idle) does not need to hold.
+const s3Sdk = lazyModule(() => import("@aws-sdk/client-s3"));
+const presigner = lazyModule(() => import("@aws-sdk/s3-request-presigner"));
 
 export interface SignedPut {
   url: string;
@@ -65,12 +63,20 @@ export function contentDisposition(fileName: string, inline: boolean): string {
 
 export class S3Storage implements ObjectStorage {
   readonly kind = "s3";
-  private readonly client: S3Client;
   private readonly bucket: string;
+  /** The SDK and one client, made at the first call. */
+  private readonly sdk: () => Promise<{ client: S3Client; s3: Awaited<ReturnType<typeof s3Sdk>> }>;
 
   constructor(settings: S3Settings) {
     this.bucket = settings.bucket;
-    this.client = new S3Client({
+    this.sdk = lazyModule(async () => {
+      const s3 = await s3Sdk();
+      return { s3, client: S3Storage.client(s3, settings) };
+    });
+  }
+
+  private static client(s3: Awaited<ReturnType<typeof s3Sdk>>, settings: S3Settings): S3Client {
+    return new s3.S3Client({
       region: settings.region,
       ...(settings.endpoint !== undefined ? { endpoint: settings.endpoint } : {}),
       forcePathStyle: settings.forcePathStyle,
@@ -85,33 +91,38 @@ export class S3Storage implements ObjectStorage {
   }
 
   async signPut(key: string, o: { contentType: string; size: number; expiresInS: number }): Promise<SignedPut> {
-    const command = new PutObjectCommand({
+    const { client, s3 } = await this.sdk();
+    const { getSignedUrl } = await presigner();
+    const command = new s3.PutObjectCommand({
       Bucket: this.bucket,
       Key: key,
       ContentType: o.contentType,
       ContentLength: o.size,
     });
     // Content type and length are part of the signature: S3 refuses a PUT of other bytes' length or type.
-    const url = await getSignedUrl(this.client, command, {
+    const url = await getSignedUrl(client, command, {
       expiresIn: o.expiresInS,
       signableHeaders: new Set(["content-type", "content-length"]),
     });
     return { url, method: "PUT", headers: { "content-type": o.contentType } };
   }
 
-  signGet(key: string, o: DownloadOptions): Promise<string> {
-    const command = new GetObjectCommand({
+  async signGet(key: string, o: DownloadOptions): Promise<string> {
+    const { client, s3 } = await this.sdk();
+    const { getSignedUrl } = await presigner();
+    const command = new s3.GetObjectCommand({
       Bucket: this.bucket,
       Key: key,
       ResponseContentType: o.contentType,
       ResponseContentDisposition: contentDisposition(o.fileName, o.inline),
     });
-    return getSignedUrl(this.client, command, { expiresIn: o.expiresInS });
+    return getSignedUrl(client, command, { expiresIn: o.expiresInS });
   }
 
   async size(key: string): Promise<number | undefined> {
+    const { client, s3 } = await this.sdk();
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const head = await client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       return head.ContentLength ?? 0;
     } catch (err) {
       if (isMissing(err)) return undefined;
@@ -120,9 +131,10 @@ export class S3Storage implements ObjectStorage {
   }
 
   async readStart(key: string, length: number): Promise<Uint8Array> {
+    const { client, s3 } = await this.sdk();
     try {
-      const answer = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=0-${length - 1}` }),
+      const answer = await client.send(
+        new s3.GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=0-${length - 1}` }),
       );
       return (await answer.Body?.transformToByteArray()) ?? new Uint8Array();
     } catch (err) {
@@ -135,26 +147,28 @@ export class S3Storage implements ObjectStorage {
   }
 
   async read(key: string): Promise<Buffer> {
-    const answer = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+    const { client, s3 } = await this.sdk();
+    const answer = await client.send(new s3.GetObjectCommand({ Bucket: this.bucket, Key: key }));
     return Buffer.from((await answer.Body?.transformToByteArray()) ?? new Uint8Array());
   }
 
   async write(key: string, body: Buffer, contentType: string): Promise<void> {
-    await this.client.send(
-      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType }),
-    );
+    const { client, s3 } = await this.sdk();
+    await client.send(new s3.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType }));
   }
 
   async copy(from: string, to: string): Promise<void> {
-    await this.client.send(
-      new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: `${this.bucket}/${encodeURI(from)}` }),
+    const { client, s3 } = await this.sdk();
+    await client.send(
+      new s3.CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: `${this.bucket}/${encodeURI(from)}` }),
     );
   }
 
   async delete(keys: string[]): Promise<void> {
+    const { client, s3 } = await this.sdk();
     // One request per key: DeleteObjects needs a Content-MD5 some S3-compatible servers handle differently, and a
     // message has at most ten files.
-    await Promise.all(keys.map((Key) => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }))));
+    await Promise.all(keys.map((Key) => client.send(new s3.DeleteObjectCommand({ Bucket: this.bucket, Key }))));
   }
 }
 

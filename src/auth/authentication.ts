@@ -10,7 +10,7 @@ import { unauthorized } from "../errors.js";
 import type { AccessTokens } from "./access-tokens.js";
 import type { Accounts } from "./accounts.js";
 import { ExternalIdentities } from "./external-identities.js";
-import { ExternalTokens } from "./external-tokens.js";
+import type { ExternalTokens } from "./external-tokens.js";
 
 export interface UserPrincipal {
   role: "user";
@@ -75,16 +75,19 @@ export class Authentication {
   }
 }
 
-/** The gateway's authentication from its configuration: own tokens, plus the provider's when JWT_JWKS_URL is set. */
-export function createAuthentication(
+/**
+ * The gateway's authentication from its configuration: own tokens, plus the provider's when JWT_JWKS_URL is set.
+ * jose is loaded only then: a pod without an external provider does not hold it.
+ */
+export async function createAuthentication(
   config: Readonly<Config>,
   deps: { db: Db; sql: Sql; tokens: AccessTokens; accounts: Accounts },
-): Authentication {
+): Promise<Authentication> {
   const external =
     config.JWT_JWKS_URL === undefined
       ? undefined
       : {
-          tokens: new ExternalTokens({
+          tokens: new (await import("./external-tokens.js")).ExternalTokens({
             jwksUrl: config.JWT_JWKS_URL,
             issuer: config.JWT_JWKS_ISSUER!,
             audience: config.JWT_JWKS_AUDIENCE!,

@@ -16,7 +16,15 @@
 // Admission control: past capacity a queue only turns into latency for everyone. The queue is bounded (maxQueue) and
 // has a deadline (maxWaitMs): a send that would wait longer is refused at once with `unavailable` and a jittered
 // `retryAfterMs`, and a queued send whose deadline passed before its batch started is failed without being written.
-// Refused sends were never written, so the client's retry with the same clientMsgId is safe.
+// Refused sends were never written, so the client's retry with the same clientMsgId is safe. Past capacity the event
+// loop is a queue too (frames wait their turn before any of this runs): when it runs late (`loopLag`), sends are
+// refused the same way, and `admission()` lets the socket route refuse before parsing the payload, so a refusal costs
+// almost nothing and the sends admitted stay fast.
+//
+// Pipelining: up to `concurrency` batches are in flight, the next one starting while the previous commits, but a
+// conversation is in one batch in flight at most. A send for a conversation whose batch is in flight stays queued
+// (in arrival order) until that batch is done, so seqs still follow arrival order per conversation, and concurrent
+// batches never wait on each other's row locks.
 import { randomUUID } from "node:crypto";
 import type { Sql } from "../db/client.js";
 import {
@@ -70,15 +78,15 @@ interface Pending {
 }
 
 /** Why a send was refused for capacity: the queue was full, it would have waited too long, or it did wait too long. */
-export type RefusalReason = "queue_full" | "wait" | "expired";
+export type RefusalReason = "queue_full" | "wait" | "expired" | "loop_lag";
 
 export interface MessageWriterOptions {
   /** Most sends in one statement. @default 256 */
   maxBatch?: number;
   /**
-   * Batches in flight at once. One is best measured (bench/RESULTS.md): while a batch is in flight the next one
-   * grows, and several small concurrent batches from every pod only queue on the same conversation rows.
-   * @default 1
+   * Batches in flight at once, over disjoint conversations: the next batch starts while the previous one commits
+   * instead of waiting for it (bench/RESULTS.md). The gateway runs 2 on PostgreSQL (WRITER_CONCURRENCY); one
+   * connection (PGlite) has nothing to overlap. @default 1
    */
   concurrency?: number;
   /** Most sends queued (not yet in a batch); more are refused. @default 2000 */
@@ -90,6 +98,10 @@ export interface MessageWriterOptions {
   /** The client's wait after a refusal: a random value in this range, in ms, so refused clients spread out. */
   retryAfterMs?: { min: number; max: number };
   random?: () => number;
+  /** The event loop's recent lateness (limits/loop-lag.ts); sends are refused while it exceeds maxLoopLagMs. */
+  loopLag?: { readonly lagMs: number };
+  /** Event-loop lateness, in ms, past which sends are refused (0: never). @default 0 */
+  maxLoopLagMs?: number;
 }
 
 /** What /readyz and /metrics read. */
@@ -114,6 +126,10 @@ export class MessageWriter {
   private readonly stuckAfterMs: number;
   private readonly retryAfter: { min: number; max: number };
   private readonly random: () => number;
+  private readonly loopLag: { readonly lagMs: number } | undefined;
+  private readonly maxLoopLagMs: number;
+  /** Conversations with a batch in flight: their queued sends wait, so a conversation is in one batch at a time. */
+  private readonly busy = new Set<string>();
   /** Recent batch duration (exponentially weighted), to judge how long a queue of a given length takes to write. */
   private batchMs = 0;
   private idleWaiters: (() => void)[] = [];
@@ -130,6 +146,17 @@ export class MessageWriter {
     this.stuckAfterMs = options.stuckAfterMs ?? 5000;
     this.retryAfter = options.retryAfterMs ?? { min: 200, max: 1000 };
     this.random = options.random ?? Math.random;
+    this.loopLag = options.loopLag;
+    this.maxLoopLagMs = options.maxLoopLagMs ?? 0;
+  }
+
+  /**
+   * `unavailable` (counted as a refusal) when a send arriving now would be refused for capacity, else undefined. The
+   * socket route asks this before anything else, so a refused send is not even parsed.
+   */
+  admission(): Error | undefined {
+    const refusal = this.admit();
+    return refusal === undefined ? undefined : this.refuse(refusal);
   }
 
   /** Resolves once the message is committed (or was already stored); rejects `unavailable` when over capacity. */
@@ -173,6 +200,9 @@ export class MessageWriter {
 
   /** Why a new send cannot be admitted now, or undefined. O(1): it runs for every send. */
   private admit(): RefusalReason | undefined {
+    if (this.maxLoopLagMs > 0 && this.loopLag !== undefined && this.loopLag.lagMs > this.maxLoopLagMs) {
+      return "loop_lag";
+    }
     if (this.queue.length === 0) return undefined;
     // The queue is already behind: its oldest send has waited past the deadline, so a new one would too.
     if (performance.now() - this.queue[0]!.queuedAt > this.maxWaitMs) return "wait";
@@ -207,12 +237,16 @@ export class MessageWriter {
         this.queue.shift()!.reject(this.refuse("expired"));
       }
       if (this.queue.length === 0) break;
-      const batch = this.queue.splice(0, this.maxBatch);
+      const batch = this.takeBatch();
+      if (batch.length === 0) break; // every queued send is for a conversation in flight: the end of a batch pumps
+      const conversations = new Set(batch.map((p) => p.request.conversationId));
+      for (const id of conversations) this.busy.add(id);
       this.inFlight++;
       const started = { startedAt: now };
       this.batchesInFlight.add(started);
       void this.commit(batch).finally(() => {
         this.batchesInFlight.delete(started);
+        for (const id of conversations) this.busy.delete(id);
         const elapsed = performance.now() - now;
         this.batchMs = this.batchMs === 0 ? elapsed : 0.8 * this.batchMs + 0.2 * elapsed;
         this.inFlight--;
@@ -220,6 +254,22 @@ export class MessageWriter {
       });
     }
     if (this.queue.length === 0 && this.inFlight === 0) for (const done of this.idleWaiters.splice(0)) done();
+  }
+
+  /**
+   * Up to maxBatch queued sends, in arrival order, skipping those whose conversation has a batch in flight (they stay
+   * queued in order, so a conversation's sends are written in the order they came).
+   */
+  private takeBatch(): Pending[] {
+    if (this.busy.size === 0) return this.queue.splice(0, this.maxBatch);
+    const batch: Pending[] = [];
+    const rest: Pending[] = [];
+    for (const p of this.queue) {
+      if (batch.length < this.maxBatch && !this.busy.has(p.request.conversationId)) batch.push(p);
+      else rest.push(p);
+    }
+    this.queue = rest;
+    return batch;
   }
 
   private async commit(batch: Pending[]): Promise<void> {

@@ -29,6 +29,8 @@ export interface HistoryPage {
 
 export class Messages {
   private readonly storedListeners: MessageStoredListener[] = [];
+  /** Fan-outs waiting for the acks of their batch to go out first (fanOutAfterAcks). */
+  private fanOuts: { stored: StoredSend; repeated: boolean }[] = [];
 
   constructor(
     private readonly db: Db,
@@ -43,6 +45,11 @@ export class Messages {
 
   onStored(listener: MessageStoredListener): void {
     this.storedListeners.push(listener);
+  }
+
+  /** `unavailable` when a send arriving now would be refused for capacity (the writer's admission control). */
+  admission(): Error | undefined {
+    return this.writer.admission();
   }
 
   /** Resolves once the message is committed; `created` is false for a retried clientMsgId. */
@@ -79,7 +86,7 @@ export class Messages {
       stored.message = (await this.load(stored.message.conversationId, stored.message.id)) ?? stored.message;
       await this.attachments?.fill([stored.message]);
     } else stored.message.replyTo = replyTo;
-    if (stored.created || stored.alreadyStored) this.fanOut(stored, !stored.created);
+    if (stored.created || stored.alreadyStored) this.fanOutAfterAcks(stored, !stored.created);
     return { message: stored.message, created: stored.created };
   }
 
@@ -211,6 +218,29 @@ export class Messages {
   async markDelivered(userId: string, conversationId: string, seq: number): Promise<void> {
     if (!isUuid(conversationId)) throw notFound();
     await this.markers.move({ conversationId, userId, kind: "delivered", seq });
+  }
+
+  /**
+   * A batch's sends all resolve at once; emitting each message (encoding, publishing, writing to local sockets) before
+   * its ack made the last sender of a batch wait for every fan-out before its own. The acks are answered in the
+   * microtasks that follow the commit; the fan-outs run together right after (one setImmediate per batch), in commit
+   * order, so receivers still get a conversation's messages in seq order.
+   */
+  private fanOutAfterAcks(stored: StoredSend, repeated: boolean): void {
+    if (this.fanOuts.push({ stored, repeated }) > 1) return;
+    setImmediate(() => {
+      const due = this.fanOuts;
+      this.fanOuts = [];
+      let failure: unknown;
+      for (const f of due) {
+        try {
+          this.fanOut(f.stored, f.repeated);
+        } catch (err) {
+          failure ??= err; // the others still go out; the first failure reaches the process handler
+        }
+      }
+      if (failure !== undefined) throw failure;
+    });
   }
 
   private fanOut(stored: StoredSend, repeated: boolean): void {

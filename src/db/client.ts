@@ -1,9 +1,7 @@
 // The Prisma client factory: PostgreSQL through node-postgres when DATABASE_URL is set, otherwise an embedded
 // PostgreSQL (PGlite) in DATA_DIR. The same schema, migrations and queries serve both.
-import { PGlite } from "@electric-sql/pglite";
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
-import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "./generated/client.js";
 import { ensurePrivateDir } from "./private-dir.js";
 
@@ -192,6 +190,11 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
   }
 
   ensurePrivateDir(options.dataDir);
+  // Embedded mode only: a pod on PostgreSQL never loads PGlite (its wasm build is megabytes of memory).
+  const [{ PGlite }, { PrismaPGlite }] = await Promise.all([
+    import("@electric-sql/pglite"),
+    import("pglite-prisma-adapter"),
+  ]);
   const pglite = await PGlite.create(`${options.dataDir}/pgdata`);
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
   return {

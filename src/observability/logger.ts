@@ -1,7 +1,7 @@
 // Structured JSON logs. Tokens, passwords and message bodies never reach a log line: request bodies are not logged
 // at all, and the headers that carry credentials are redacted.
 import pino, { type Logger } from "pino";
-import pretty from "pino-pretty";
+import { createRequire } from "node:module";
 
 export type LogFormat = "json" | "pretty";
 
@@ -12,7 +12,9 @@ export function logFormat(setting: "auto" | LogFormat): LogFormat {
 }
 
 export function createLogger(level: string, format: LogFormat = "json"): Logger {
-  const destination = format === "pretty" ? pretty({ colorize: true, sync: true }) : undefined;
+  // pino-pretty is for a developer's terminal only: loaded (synchronously, the logger is made before anything else)
+  // only when asked for, so production pods, which log JSON, never hold it.
+  const destination = format === "pretty" ? prettyStream() : undefined;
   return pino(
     {
       level,
@@ -36,4 +38,9 @@ export function createLogger(level: string, format: LogFormat = "json"): Logger 
     },
     destination,
   );
+}
+
+function prettyStream(): NodeJS.WritableStream {
+  const pretty = createRequire(import.meta.url)("pino-pretty") as typeof import("pino-pretty");
+  return pretty({ colorize: true, sync: true });
 }

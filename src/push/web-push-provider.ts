@@ -1,9 +1,10 @@
 // Web Push (RFC 8030) with VAPID (RFC 8292) through the `web-push` package: aes128gcm payload encryption, the
 // VAPID JWT, and the Topic header so a newer notification for the same conversation replaces an undelivered one.
+import { createECDH } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensurePrivateDir } from "../db/private-dir.js";
-import webpush from "web-push";
+import { lazyModule } from "../lifecycle/lazy-module.js";
 import { EndpointRefused, type EndpointPolicy } from "./endpoint-policy.js";
 import { type DeliveryOutcome, settle, TransientPushError, unreachable } from "./delivery-outcome.js";
 import type { PushNotification, PushProvider, PushTarget } from "./types.js";
@@ -20,6 +21,9 @@ export interface WebPushOptions extends VapidKeys {
   policy?: EndpointPolicy | undefined;
 }
 
+// Loaded at the first notification sent, so a pod that has Web Push configured but sends nothing yet stays light.
+const webPush = lazyModule(async () => (await import("web-push")).default);
+
 export class WebPushProvider implements PushProvider {
   readonly name = "webpush";
 
@@ -35,6 +39,7 @@ export class WebPushProvider implements PushProvider {
       if (err.temporary) throw new TransientPushError(`web push endpoint: ${err.message}`);
       return { kind: "rejected", status: 0 };
     }
+    const webpush = await webPush();
     try {
       const res = await webpush.sendNotification(
         { endpoint: target.endpoint, keys: { p256dh: target.p256dh, auth: target.auth } },
@@ -80,7 +85,15 @@ export function embeddedVapidKeys(dataDir: string): VapidKeys {
     // absent or unreadable: generate below
   }
   ensurePrivateDir(dataDir);
-  const keys = webpush.generateVAPIDKeys();
+  // What web-push's generateVAPIDKeys makes, without loading it: a P-256 key pair, the public key as an uncompressed
+  // point and the private key as 32 bytes, both base64url.
+  const ecdh = createECDH("prime256v1");
+  ecdh.generateKeys();
+  const privateKey = ecdh.getPrivateKey();
+  const keys: VapidKeys = {
+    publicKey: ecdh.getPublicKey().toString("base64url"),
+    privateKey: Buffer.concat([Buffer.alloc(32 - privateKey.length), privateKey]).toString("base64url"),
+  };
   writeFileSync(file, JSON.stringify(keys), { mode: 0o600 });
   return keys;
 }

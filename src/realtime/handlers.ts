@@ -28,6 +28,8 @@ interface Route {
   run: (socket: GatewaySocket, input: unknown) => Promise<object>;
   /** Default: the per-socket events limit. */
   limiter: ((socket: GatewaySocket) => Promise<void>) | undefined;
+  /** Asked first: an error to answer at once (a capacity refusal), before the limiter and before parsing. */
+  admit: (() => Error | undefined) | undefined;
 }
 
 export class EventRouter {
@@ -48,8 +50,9 @@ export class EventRouter {
     schema: S,
     run: (socket: GatewaySocket, input: z.infer<S>) => Promise<object>,
     limiter?: (socket: GatewaySocket) => Promise<void>,
+    admit?: () => Error | undefined,
   ): void {
-    this.routes.set(event, { schema, run: run as Route["run"], limiter });
+    this.routes.set(event, { schema, run: run as Route["run"], limiter, admit });
   }
 
   /** The client events that have a handler (the fuzz test checks each one has an entry in its table). */
@@ -67,6 +70,14 @@ export class EventRouter {
     if (route === undefined) return log.debug({ event, socketId: socket.id }, "unknown event ignored");
     const ack = args.at(-1);
     if (typeof ack !== "function") return log.debug({ event, socketId: socket.id }, "event without ack ignored");
+    // Past capacity a refusal must cost almost nothing: no limiter round trip, no schema work, no promise chain.
+    const refused = route.admit?.();
+    if (refused !== undefined) {
+      const { error } = toWireError(refused);
+      metrics?.event(event, error.code);
+      ack({ ok: false, error });
+      return;
+    }
     const payload = args.length > 1 ? args[0] : undefined;
     const started = performance.now();
     void (async () => {
@@ -96,6 +107,7 @@ export function registerChatHandlers(
     async (socket, input) => deps.messages.send(socket.data.userId, input).then(({ message }) => ({ message })),
     // Sends are limited per user across all their devices (and pods, in Redis mode).
     (socket) => deps.limits.send.consume(socket.data.userId),
+    () => deps.messages.admission(),
   );
   router.on("message:read", schemas.MarkerPayload, async (socket, { conversationId, seq }) => {
     await deps.messages.markRead(socket.data.userId, conversationId, seq, socket.id);

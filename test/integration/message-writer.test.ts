@@ -181,4 +181,67 @@ describe("message writer", () => {
       await release();
     }
   });
+  test("two batches in flight: a conversation held by the first waits, in order; the others go past it", async () => {
+    const writer = new MessageWriter(database.sql, { concurrency: 2, maxWaitMs: 10_000 });
+    const [held, free] = [conversations[4]!, conversations[5]!];
+    const tag = randomUUID().slice(0, 8);
+    const request = (c: { id: string; userId: string }, n: string): SendRequest => ({
+      conversationId: c.id,
+      senderId: c.userId,
+      clientMsgId: `${tag}-${n}`,
+      content: n,
+    });
+    // Another transaction holds the first conversation's row: its batch stays in flight until released.
+    const holder = new pg.Client({ connectionString: scratch.url });
+    await holder.connect();
+    await holder.query("BEGIN");
+    await holder.query("SELECT id FROM conversations WHERE id = $1 FOR UPDATE", [held.id]);
+    try {
+      const first = writer.write(request(held, "h0"));
+      // Queued behind the held batch: the same conversation waits (a conversation is in one batch at a time)...
+      const laterHeld = ["h1", "h2", "h3"].map((n) => writer.write(request(held, n)));
+      // ...while the other conversation's sends take the second slot and commit though the first batch is stuck.
+      const others = await Promise.all(["f0", "f1", "f2"].map((n) => writer.write(request(free, n))));
+      assert.deepEqual(
+        others.map((o) => o.message.seq - others[0]!.message.seq),
+        [0, 1, 2],
+        "the free conversation's sends commit in arrival order while the other batch is held",
+      );
+      assert.equal(writer.health().inFlightMs > 0, true, "the held batch is still in flight");
+      await holder.query("ROLLBACK");
+      const heldSeqs = (await Promise.all([first, ...laterHeld])).map((o) => o.message.seq);
+      assert.deepEqual(
+        heldSeqs.map((seq) => seq - heldSeqs[0]!),
+        [0, 1, 2, 3],
+        "the held conversation's sends keep arrival order across batches",
+      );
+    } finally {
+      await holder.end();
+    }
+  });
+
+  test("a late event loop refuses sends at once, counted as loop_lag; on time again, they are written", async () => {
+    const loopLag = { lagMs: 500 };
+    const writer = new MessageWriter(database.sql, { loopLag, maxLoopLagMs: 150 });
+    const refusals: RefusalReason[] = [];
+    writer.onRefused((reason) => refusals.push(reason));
+    const c = conversations[3]!;
+    const request: SendRequest = {
+      conversationId: c.id,
+      senderId: c.userId,
+      clientMsgId: `lag-${randomUUID()}`,
+      content: "late loop",
+    };
+    const early = writer.admission();
+    assert.ok(early instanceof AppError, "admission answers before any send is queued");
+    assert.equal(toWireError(early).error.code, "unavailable");
+    const refused = await settle(writer.write(request));
+    assert.equal(refused.ok, false);
+    assert.deepEqual(refusals, ["loop_lag", "loop_lag"]);
+    loopLag.lagMs = 20;
+    assert.equal(writer.admission(), undefined);
+    const written = await settle(writer.write(request));
+    assert.equal(written.ok, true);
+    if (written.ok) assert.equal(written.stored.created, true, "the refused send was never written");
+  });
 });
