@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import type { AuthResult, Message, MessageUpdate } from "@chat-gateway/protocol";
+import { withHeldPreview } from "@chat-gateway/sdk";
 import {
   api,
   connectDevice,
@@ -50,7 +51,12 @@ class DeviceState {
   apply(message: Message): void {
     const held = this.messages.get(message.id);
     if (held !== undefined && held.changeSeq >= message.changeSeq) return;
-    this.messages.set(message.id, message);
+    // A reply's copy carries the preview as of its own last change; the answered message held here is newer or as
+    // new (README, "Replies"), so its preview wins, as withHeldPreview does in the SDK.
+    this.messages.set(
+      message.id,
+      withHeldPreview(message, (id) => this.messages.get(id)),
+    );
     // Replies show the answered message's current preview (the SDK does the same).
     for (const [id, m] of this.messages) {
       if (m.replyTo?.id !== message.id) continue;

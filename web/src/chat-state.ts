@@ -9,6 +9,7 @@ import type {
   PresenceState,
   PublicUser,
 } from "@chat-gateway/sdk";
+import { withHeldPreview } from "@chat-gateway/sdk";
 
 export type DeliveryStatus = "pending" | "failed" | "sent" | "delivered" | "read";
 
@@ -99,7 +100,11 @@ export class Thread {
    */
   addStored(message: Message, me: string): void {
     if (message.senderId === me) this.pending.delete(message.clientMsgId);
-    if (this.historyRequested) this.stored.set(message.id, message);
+    if (this.historyRequested)
+      this.stored.set(
+        message.id,
+        withHeldPreview(message, (id) => this.stored.get(id)),
+      );
     if (message.senderId === me) return;
     // Sending moves the sender's read and delivered markers to their own message: whoever wrote seq N has both up to N.
     this.noteMarker("read", message.senderId, message.seq);

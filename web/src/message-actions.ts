@@ -1,7 +1,7 @@
 // Messages that change, on the page: a reply's quote, the "edited" mark, reactions, and the actions on a message
 // (reply, react, edit and delete one's own; an admin deletes any in a group). The composer's banner says what the
 // next submit does (reply to / edit a message). chat-app.ts calls in here; nothing here touches the client's events.
-import { type ChatClient, type Message, replyPreviewOf } from "@chat-gateway/sdk";
+import { type ChatClient, type Message, replyPreviewOf, withHeldPreview } from "@chat-gateway/sdk";
 import type { Thread } from "./chat-state.js";
 import { h } from "./dom.js";
 
@@ -29,7 +29,11 @@ export class MessageActions {
     if (!thread) return;
     const held = thread.stored.get(message.id);
     if (held && held.changeSeq >= message.changeSeq) return;
-    if (held) thread.stored.set(message.id, message);
+    if (held)
+      thread.stored.set(
+        message.id,
+        withHeldPreview(message, (id) => thread.stored.get(id)),
+      );
     for (const [id, m] of thread.stored) {
       if (m.replyTo?.id === message.id) thread.stored.set(id, { ...m, replyTo: replyPreviewOf(message) });
     }

@@ -36,7 +36,7 @@ export {
 } from "./token-manager.js";
 export { TypedEmitter, type Listener } from "./emitter.js";
 export { MessageSequencer, type Gap } from "./message-sequencer.js";
-export { ChangeQueue, ChangeTracker, replyPreviewOf, type ChangeRequest } from "./message-changes.js";
+export { ChangeQueue, ChangeTracker, replyPreviewOf, withHeldPreview, type ChangeRequest } from "./message-changes.js";
 export { Outbox, type OutboxOptions } from "./outbox.js";
 export { backoffDelay, retryDelay, type BackoffOptions } from "./backoff.js";
 export { createClientMsgId } from "./ids.js";

@@ -115,6 +115,17 @@ export function replyPreviewOf(answered: Message): ReplyPreview {
   return { id: answered.id, seq: answered.seq, senderId: answered.senderId, content };
 }
 
+/**
+ * `message` as an app should hold it: when the app holds the message it answers, the reply shows that one's current
+ * preview. A copy carries the preview as of its own last change, and a change of the reply (a coalesced reaction
+ * event, or one from another pod) can arrive after a later edit of the answered message; the held answered message is
+ * always the newest the app knows, so its preview wins. Without it, the gateway's preview stands.
+ */
+export function withHeldPreview(message: Message, held: (id: string) => Message | undefined): Message {
+  const answered = message.replyTo === null ? undefined : held(message.replyTo.id);
+  return answered === undefined ? message : { ...message, replyTo: replyPreviewOf(answered) };
+}
+
 /** One change the user asked for, as it goes to the gateway. */
 export type ChangeRequest =
   | { event: "message:edit"; payload: { conversationId: string; messageId: string; content: string } }
