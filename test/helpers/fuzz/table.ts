@@ -330,7 +330,8 @@ export function httpEntries(ctx: FuzzContext): HttpEntry[] {
       optional: true,
     })),
     { route: "GET /docs/static/index.html", auth: false, answers: [200, 302], optional: true },
-    { route: "GET /docs/*", auth: false, answers: [200, 404], optional: true },
+    // Swagger UI's static files: a malformed file path (a backslash, say) is 400 bad_request, an unknown one 404.
+    { route: "GET /docs/*", auth: false, answers: [200, 400, 404], optional: true },
     {
       route: "POST /v1/auth/register",
       auth: false,
