@@ -4,12 +4,20 @@
 //
 // How text is tokenized lives in the database (migration 20261202100100_message_search): chat_search_text puts
 // spaces around every character of a script written without spaces (Han, Kana, Thai, ...) and of Hangul, and the
-// `simple` configuration makes lower-cased words of the rest. The query goes through the same function and through
-// websearch_to_tsquery, so quoted phrases, `or` and `-word` work as on a search engine; here we only quote each run
-// of those characters, so "会议" must appear as written (the phrase '会' <-> '议'), not as two characters anywhere.
+// `simple` configuration makes lower-cased words of the rest; the result is stored in messages.search_vector, a
+// generated column (migration 20261202120000_message_search_vector) with a GIN index. The query goes through the same
+// function and through websearch_to_tsquery, so quoted phrases, `or` and `-word` work as on a search engine; here we
+// only quote each run of those characters, so "会议" must appear as written (the phrase '会' <-> '议'), not as two
+// characters anywhere.
 //
-// Cost: one GIN index scan for the query's words (over every conversation), filtered to the caller's conversations,
-// then a sort of the matches by time; so it grows with how many messages contain the words, not with table size.
+// Cost: two ways to answer, chosen per query on the database's estimates (walkBudget):
+// - collect: every match in the caller's conversations (through the GIN index for rare words, or through the
+//   caller's conversations when they hold few messages), then the newest. Grows with the matches: a word in one
+//   message of five would be 2M rows at 10M messages.
+// - walk: the newest messages of the whole table backwards on (created_at, id), keeping the caller's matches, and
+//   stopping at a page of them. For a common word in the conversations of a caller who has a fair share of the
+//   messages, a page comes after a few thousand rows whatever the table's size. The walk reads at most a budget of
+//   rows; when that is not enough (the estimates were off), the search collects instead, so the answer is the same.
 import type { Db } from "../db/client.js";
 import { Reads } from "../db/reads.js";
 import { badRequest } from "../errors.js";
@@ -143,10 +151,10 @@ const WALK_MAX_ROWS = 100_000;
  * conversations searched (their sequence numbers, tombstones included).
  */
 const ESTIMATE_SQL = `EXPLAIN (FORMAT JSON) SELECT 1 FROM messages m WHERE m.deleted_at IS NULL AND m.search_vector @@ ${TSQUERY}`;
-const SHARE_SQL = `SELECT (SELECT reltuples FROM pg_class WHERE oid = 'messages'::regclass)::float8 AS total,
-       (SELECT coalesce(sum((SELECT c.last_seq FROM conversations c WHERE c.id = mb.conversation_id)), 0)
-          FROM members mb
-         WHERE mb.user_id = $1::uuid AND ($2::uuid IS NULL OR mb.conversation_id = $2::uuid))::float8 AS mine`;
+const TOTAL_SQL = `SELECT reltuples::float8 AS total FROM pg_class WHERE oid = 'messages'::regclass`;
+const MINE_SQL = `SELECT coalesce(sum((SELECT c.last_seq FROM conversations c WHERE c.id = mb.conversation_id)), 0)::float8 AS mine
+  FROM members mb
+ WHERE mb.user_id = $1::uuid AND ($2::uuid IS NULL OR mb.conversation_id = $2::uuid)`;
 
 /**
  * How many newest messages the walk may read, or null to collect: the walk needs about (page / (share of messages
@@ -171,12 +179,13 @@ export async function estimateWalkBudget(
   const [plan] = await db.$queryRawUnsafe<{ "QUERY PLAN": unknown }[]>(ESTIMATE_SQL, query);
   const raw = plan?.["QUERY PLAN"];
   const parsed = (typeof raw === "string" ? JSON.parse(raw) : raw) as [{ Plan: { "Plan Rows": number } }] | undefined;
-  const [share] = await db.$queryRawUnsafe<{ total: number; mine: number }[]>(
-    SHARE_SQL,
-    viewerId,
-    conversationId ?? null,
-  );
-  return walkBudget(page, share?.total ?? 0, parsed?.[0]?.Plan["Plan Rows"] ?? 0, share?.mine ?? 0);
+  const matching = parsed?.[0]?.Plan["Plan Rows"] ?? 0;
+  const [sized] = await db.$queryRawUnsafe<{ total: number }[]>(TOTAL_SQL);
+  const total = sized?.total ?? 0;
+  // A word too rare to walk for even if every message were the caller's: no need to count theirs.
+  if (walkBudget(page, total, matching, total) === null) return null;
+  const [share] = await db.$queryRawUnsafe<{ mine: number }[]>(MINE_SQL, viewerId, conversationId ?? null);
+  return walkBudget(page, total, matching, share?.mine ?? 0);
 }
 
 export class MessageSearch {
