@@ -115,6 +115,30 @@ SELECT ${MESSAGE_COLUMNS}
 }
 
 /**
+ * Each of the caller's conversations walked newest-first on (conversation_id, created_at, id), a page of matches at
+ * most from each, then the newest of those: for a common word and a caller in a few conversations, however large.
+ * Exact, no budget: a conversation's walk ends at a page of matches or at its first message. Exported for tests.
+ */
+export function eachConversationSql(filters: Filters): string {
+  const { after } = scope(filters);
+  return `SELECT ${MESSAGE_COLUMNS}
+  FROM (SELECT w.id, w.created_at
+          FROM members mb
+         CROSS JOIN LATERAL (
+               SELECT m.id, m.created_at FROM messages m
+                WHERE m.conversation_id = mb.conversation_id AND m.deleted_at IS NULL
+                  AND m.search_vector @@ ${TSQUERY} AND ${after}
+                ORDER BY m.created_at DESC, m.id DESC
+                LIMIT $3) w
+         WHERE mb.user_id = $2::uuid${filters.conversation ? " AND mb.conversation_id = $4::uuid" : ""}
+         ORDER BY w.created_at DESC, w.id DESC
+         LIMIT $3) h
+  JOIN messages m ON m.id = h.id
+ ORDER BY m.created_at DESC, m.id DESC
+ LIMIT $3`;
+}
+
+/**
  * The newest messages of the whole table, walked backwards on (created_at, id) and never more than the budget (the
  * last parameter), kept when they are the caller's and match: for a common word, a page of matches comes early and
  * the walk stops there. Fewer matches than asked means "not within the budget", not "no more": the caller then
@@ -152,8 +176,8 @@ const WALK_MAX_ROWS = 100_000;
  */
 const ESTIMATE_SQL = `EXPLAIN (FORMAT JSON) SELECT 1 FROM messages m WHERE m.deleted_at IS NULL AND m.search_vector @@ ${TSQUERY}`;
 const TOTAL_SQL = `SELECT reltuples::float8 AS total FROM pg_class WHERE oid = 'messages'::regclass`;
-const MINE_SQL = `SELECT coalesce(sum((SELECT c.last_seq FROM conversations c WHERE c.id = mb.conversation_id)), 0)::float8 AS mine
-  FROM members mb
+const MINE_SQL = `SELECT coalesce(sum(c.last_seq), 0)::float8 AS mine, coalesce(sum(least(c.last_seq, $3::float8)), 0)::float8 AS each
+  FROM members mb CROSS JOIN LATERAL (SELECT last_seq FROM conversations c WHERE c.id = mb.conversation_id) c
  WHERE mb.user_id = $1::uuid AND ($2::uuid IS NULL OR mb.conversation_id = $2::uuid)`;
 
 /**
@@ -168,24 +192,43 @@ export function walkBudget(page: number, total: number, matching: number, mine: 
   return Math.min(Math.ceil(needed * WALK_SLACK), WALK_MAX_ROWS);
 }
 
-/** walkBudget on the database's estimates for this query and caller. Exported for the EXPLAIN test. */
-export async function estimateWalkBudget(
+export interface SearchPlan {
+  /** Walk the newest messages of the whole table first, reading at most this many; null: do not. */
+  walk: number | null;
+  /** Then (or else) walk each of the caller's conversations newest-first rather than collect every match. */
+  eachConversation: boolean;
+}
+
+/** The choice on the database's estimates for this query and caller. Exported for the EXPLAIN test. */
+export async function estimateSearchPlan(
   db: Db,
   query: string,
   viewerId: string,
   conversationId: string | undefined,
   page: number,
-): Promise<number | null> {
+): Promise<SearchPlan> {
   const [plan] = await db.$queryRawUnsafe<{ "QUERY PLAN": unknown }[]>(ESTIMATE_SQL, query);
   const raw = plan?.["QUERY PLAN"];
   const parsed = (typeof raw === "string" ? JSON.parse(raw) : raw) as [{ Plan: { "Plan Rows": number } }] | undefined;
   const matching = parsed?.[0]?.Plan["Plan Rows"] ?? 0;
   const [sized] = await db.$queryRawUnsafe<{ total: number }[]>(TOTAL_SQL);
   const total = sized?.total ?? 0;
+  if (!(total > 0) || !(matching > 0)) return { walk: null, eachConversation: false };
+  // Rows a conversation is walked for at most: enough for a page when the words are spread evenly.
+  const perConversation = Math.ceil(page / (Math.min(matching, total) / total));
   // A word too rare to walk for even if every message were the caller's: no need to count theirs.
-  if (walkBudget(page, total, matching, total) === null) return null;
-  const [share] = await db.$queryRawUnsafe<{ mine: number }[]>(MINE_SQL, viewerId, conversationId ?? null);
-  return walkBudget(page, total, matching, share?.mine ?? 0);
+  if (walkBudget(page, total, matching, total) === null && perConversation >= matching) {
+    return { walk: null, eachConversation: false };
+  }
+  const [share] = await db.$queryRawUnsafe<{ mine: number; each: number }[]>(
+    MINE_SQL,
+    viewerId,
+    conversationId ?? null,
+    perConversation,
+  );
+  const mine = share?.mine ?? 0;
+  const each = share?.each ?? 0;
+  return { walk: walkBudget(page, total, matching, mine), eachConversation: each < Math.min(matching, mine) };
 }
 
 export class MessageSearch {
@@ -211,12 +254,15 @@ export class MessageSearch {
     ];
     // From the read replica when there is one: search finds what is indexed there, a moment behind at most.
     const rows = await this.reads.read("search", async (db) => {
-      const budget = await estimateWalkBudget(db, query, viewerId, input.conversationId, limit + 1);
-      if (budget !== null) {
-        const walked = await db.$queryRawUnsafe<MessageRow[]>(walkSql(filters), ...params, budget);
+      const plan = await estimateSearchPlan(db, query, viewerId, input.conversationId, limit + 1);
+      if (plan.walk !== null) {
+        const walked = await db.$queryRawUnsafe<MessageRow[]>(walkSql(filters), ...params, plan.walk);
         if (walked.length > limit) return walked;
       }
-      return db.$queryRawUnsafe<MessageRow[]>(collectSql(filters), ...params);
+      return db.$queryRawUnsafe<MessageRow[]>(
+        plan.eachConversation ? eachConversationSql(filters) : collectSql(filters),
+        ...params,
+      );
     });
     const page = rows.slice(0, limit);
     const last = page.at(-1);

@@ -7,7 +7,8 @@ import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 import {
   collectSql,
-  estimateWalkBudget,
+  eachConversationSql,
+  estimateSearchPlan,
   quoteUnspacedRuns,
   UNSPACED_RANGES,
   walkBudget,
@@ -302,7 +303,7 @@ for (const kind of ["postgres", "pglite"] as const satisfies DatabaseKind[]) {
       await sql(`UPDATE conversations SET last_seq = 200000 + $2::int WHERE id = $1::uuid`, aliceBob, n);
       await sql(`ANALYZE messages`);
       const query = quoteUnspacedRuns("chatter");
-      const budget = await estimateWalkBudget(gw.database.prisma, query, bob.user.id, undefined, 21);
+      const { walk: budget } = await estimateSearchPlan(gw.database.prisma, query, bob.user.id, undefined, 21);
       assert.ok(budget !== null && budget < 2000, `walks, with a small budget: ${budget}`);
 
       const explain = async (text: string, ...params: unknown[]) => {
@@ -339,6 +340,29 @@ for (const kind of ["postgres", "pglite"] as const satisfies DatabaseKind[]) {
         [...first.body.messages, ...second.body.messages].map((m) => m.id),
         expected,
       );
+
+      // The same answer walking each of bob's conversations (chosen for a caller in a few large conversations), first
+      // page and after a cursor, in few buffers too.
+      const each = async (cursor: Message | undefined) =>
+        (
+          await sql(
+            eachConversationSql({ conversation: false, cursor: cursor !== undefined }),
+            query,
+            bob.user.id,
+            20,
+            ...(cursor ? [cursor.createdAt, cursor.id] : []),
+          )
+        ).map((r) => r.id);
+      const pageOne = await each(undefined);
+      assert.deepEqual([...pageOne, ...(await each(first.body.messages.at(-1)))], expected);
+      const walkedEach = await explain(
+        eachConversationSql({ conversation: false, cursor: false }),
+        query,
+        bob.user.id,
+        21,
+      );
+      assert.equal(walkedEach.rows, 21);
+      assert.ok(walkedEach.buffers < 600, `each conversation walked a little: ${walkedEach.buffers} buffers`);
     });
   });
 }
