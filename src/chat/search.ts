@@ -176,9 +176,10 @@ const WALK_MAX_ROWS = 100_000;
  */
 const ESTIMATE_SQL = `EXPLAIN (FORMAT JSON) SELECT 1 FROM messages m WHERE m.deleted_at IS NULL AND m.search_vector @@ ${TSQUERY}`;
 const TOTAL_SQL = `SELECT reltuples::float8 AS total FROM pg_class WHERE oid = 'messages'::regclass`;
-const MINE_SQL = `SELECT coalesce(sum(c.last_seq), 0)::float8 AS mine, coalesce(sum(least(c.last_seq, $3::float8)), 0)::float8 AS each
-  FROM members mb CROSS JOIN LATERAL (SELECT last_seq FROM conversations c WHERE c.id = mb.conversation_id) c
- WHERE mb.user_id = $1::uuid AND ($2::uuid IS NULL OR mb.conversation_id = $2::uuid)`;
+const MINE_SQL = `SELECT coalesce(sum(n), 0)::float8 AS mine, coalesce(sum(least(n, $3::float8)), 0)::float8 AS each
+  FROM (SELECT (SELECT c.last_seq FROM conversations c WHERE c.id = mb.conversation_id) AS n
+          FROM members mb
+         WHERE mb.user_id = $1::uuid AND ($2::uuid IS NULL OR mb.conversation_id = $2::uuid)) x`;
 
 /**
  * How many newest messages the walk may read, or null to collect: the walk needs about (page / (share of messages
@@ -228,7 +229,11 @@ export async function estimateSearchPlan(
   );
   const mine = share?.mine ?? 0;
   const each = share?.each ?? 0;
-  return { walk: walkBudget(page, total, matching, mine), eachConversation: each < Math.min(matching, mine) };
+  const walk = walkBudget(page, total, matching, mine);
+  const eachConversation = each < Math.min(matching, mine);
+  // Walking the table expects walk / WALK_SLACK rows; walking each conversation at most `each`: the fewer first.
+  if (walk !== null && eachConversation && each <= walk / WALK_SLACK) return { walk: null, eachConversation };
+  return { walk, eachConversation };
 }
 
 export class MessageSearch {
