@@ -10,14 +10,15 @@
 // only quote each run of those characters, so "会议" must appear as written (the phrase '会' <-> '议'), not as two
 // characters anywhere.
 //
-// Cost: two ways to answer, chosen per query on the database's estimates (walkBudget):
-// - collect: every match in the caller's conversations (through the GIN index for rare words, or through the
-//   caller's conversations when they hold few messages), then the newest. Grows with the matches: a word in one
-//   message of five would be 2M rows at 10M messages.
-// - walk: the newest messages of the whole table backwards on (created_at, id), keeping the caller's matches, and
-//   stopping at a page of them. For a common word in the conversations of a caller who has a fair share of the
-//   messages, a page comes after a few thousand rows whatever the table's size. The walk reads at most a budget of
-//   rows; when that is not enough (the estimates were off), the search collects instead, so the answer is the same.
+// Cost: three ways to answer, chosen per query on the database's estimates (estimateSearchPlan):
+// - collect: every match in the caller's conversations through the GIN index, then the newest. Grows with the
+//   matches: a word in one message of five would be 2M rows at 10M messages. For rare words.
+// - walk each conversation: each of the caller's conversations newest-first, a page of matches at most from each.
+//   For a common word and a caller in a few conversations (or one conversation), however large they are.
+// - walk the table: the newest messages of the whole table backwards on (created_at, id), keeping the caller's
+//   matches, stopping at a page of them. For a common word and a caller in many conversations. It reads at most a
+//   budget of rows; when that is not enough (the estimates were off), one of the other two answers instead, so the
+//   answer is the same.
 import type { Db } from "../db/client.js";
 import { Reads } from "../db/reads.js";
 import { badRequest } from "../errors.js";
