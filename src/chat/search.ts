@@ -4,12 +4,21 @@
 //
 // How text is tokenized lives in the database (migration 20261202100100_message_search): chat_search_text puts
 // spaces around every character of a script written without spaces (Han, Kana, Thai, ...) and of Hangul, and the
-// `simple` configuration makes lower-cased words of the rest. The query goes through the same function and through
-// websearch_to_tsquery, so quoted phrases, `or` and `-word` work as on a search engine; here we only quote each run
-// of those characters, so "会议" must appear as written (the phrase '会' <-> '议'), not as two characters anywhere.
+// `simple` configuration makes lower-cased words of the rest; the result is stored in messages.search_vector, a
+// generated column (migration 20261202120000_message_search_vector) with a GIN index. The query goes through the same
+// function and through websearch_to_tsquery, so quoted phrases, `or` and `-word` work as on a search engine; here we
+// only quote each run of those characters, so "会议" must appear as written (the phrase '会' <-> '议'), not as two
+// characters anywhere.
 //
-// Cost: one GIN index scan for the query's words (over every conversation), filtered to the caller's conversations,
-// then a sort of the matches by time; so it grows with how many messages contain the words, not with table size.
+// Cost: three ways to answer, chosen per query on the database's estimates (estimateSearchPlan):
+// - collect: every match in the caller's conversations through the GIN index, then the newest. Grows with the
+//   matches: a word in one message of five would be 2M rows at 10M messages. For rare words.
+// - walk each conversation: each of the caller's conversations newest-first, a page of matches at most from each.
+//   For a common word and a caller in a few conversations (or one conversation), however large they are.
+// - walk the table: the newest messages of the whole table backwards on (created_at, id), keeping the caller's
+//   matches, stopping at a page of them. For a common word and a caller in many conversations. It reads at most a
+//   budget of rows; when that is not enough (the estimates were off), one of the other two answers instead, so the
+//   answer is the same.
 import type { Db } from "../db/client.js";
 import { Reads } from "../db/reads.js";
 import { badRequest } from "../errors.js";
@@ -73,19 +82,160 @@ export function quoteUnspacedRuns(query: string): string {
 
 const TSQUERY = `websearch_to_tsquery('simple', chat_search_text($1))`;
 
+/** Parameters of the search statements: $1 the query (after quoteUnspacedRuns), $2 the caller, $3 the page size plus one. */
+interface Filters {
+  conversation: boolean;
+  cursor: boolean;
+}
+
+/** The conditions on a message besides the words: $4 a conversation, then the cursor's createdAt and id. */
+function scope({ conversation, cursor }: Filters): { member: string; after: string } {
+  const at = conversation ? 5 : 4;
+  return {
+    member:
+      `m.conversation_id IN (SELECT conversation_id FROM members WHERE user_id = $2::uuid)` +
+      (conversation ? ` AND m.conversation_id = $4::uuid` : ""),
+    after: cursor ? `(m.created_at, m.id) < ($${at}::timestamptz, $${at + 1}::uuid)` : "TRUE",
+  };
+}
+
 /**
- * The search statement. $1 the query (after quoteUnspacedRuns), $2 the caller, $3 a conversation or null, $4 and $5
- * the cursor's createdAt and id or nulls, $6 the page size plus one. Exported for the EXPLAIN test.
+ * Every match in the caller's conversations, then the newest: the words' GIN index (rare words) or the caller's
+ * conversations one by one (a caller with few messages), whichever the planner finds cheaper; MATERIALIZED keeps it
+ * from walking the whole table in time order for a word it thinks common. Exported for the EXPLAIN test.
  */
-export const SEARCH_SQL = `SELECT ${MESSAGE_COLUMNS}
-  FROM messages m
- WHERE m.deleted_at IS NULL
-   AND to_tsvector('simple', chat_search_text(m.content)) @@ ${TSQUERY}
-   AND m.conversation_id IN (SELECT conversation_id FROM members WHERE user_id = $2::uuid)
-   AND ($3::uuid IS NULL OR m.conversation_id = $3::uuid)
-   AND ($4::timestamptz IS NULL OR (m.created_at, m.id) < ($4::timestamptz, $5::uuid))
+export function collectSql(filters: Filters): string {
+  const { member, after } = scope(filters);
+  return `WITH hits AS MATERIALIZED (
+  SELECT m.id FROM messages m
+   WHERE m.deleted_at IS NULL AND m.search_vector @@ ${TSQUERY} AND ${member} AND ${after})
+SELECT ${MESSAGE_COLUMNS}
+  FROM hits h JOIN messages m ON m.id = h.id
  ORDER BY m.created_at DESC, m.id DESC
- LIMIT $6`;
+ LIMIT $3`;
+}
+
+/**
+ * Each of the caller's conversations walked newest-first on (conversation_id, created_at, id), a page of matches at
+ * most from each, then the newest of those: for a common word and a caller in a few conversations, however large.
+ * Exact, no budget: a conversation's walk ends at a page of matches or at its first message. Exported for tests.
+ */
+export function eachConversationSql(filters: Filters): string {
+  const { after } = scope(filters);
+  return `SELECT ${MESSAGE_COLUMNS}
+  FROM (SELECT w.id, w.created_at
+          FROM members mb
+         CROSS JOIN LATERAL (
+               SELECT m.id, m.created_at FROM messages m
+                WHERE m.conversation_id = mb.conversation_id AND m.deleted_at IS NULL
+                  AND m.search_vector @@ ${TSQUERY} AND ${after}
+                ORDER BY m.created_at DESC, m.id DESC
+                LIMIT $3) w
+         WHERE mb.user_id = $2::uuid${filters.conversation ? " AND mb.conversation_id = $4::uuid" : ""}
+         ORDER BY w.created_at DESC, w.id DESC
+         LIMIT $3) h
+  JOIN messages m ON m.id = h.id
+ ORDER BY m.created_at DESC, m.id DESC
+ LIMIT $3`;
+}
+
+/**
+ * The newest messages of the whole table, walked backwards on (created_at, id) and never more than the budget (the
+ * last parameter), kept when they are the caller's and match: for a common word, a page of matches comes early and
+ * the walk stops there. Fewer matches than asked means "not within the budget", not "no more": the caller then
+ * collects instead. Exported for the EXPLAIN test.
+ */
+export function walkSql(filters: Filters): string {
+  const { member, after } = scope(filters);
+  const budget = 4 + (filters.conversation ? 1 : 0) + (filters.cursor ? 2 : 0);
+  return `SELECT ${MESSAGE_COLUMNS}
+  FROM (SELECT m.id, m.conversation_id, m.created_at, m.search_vector FROM messages m
+         WHERE m.deleted_at IS NULL AND ${after}
+         ORDER BY m.created_at DESC, m.id DESC
+         LIMIT $${budget}) w
+  JOIN messages m ON m.id = w.id
+ WHERE w.search_vector @@ ${TSQUERY} AND ${member.replaceAll("m.conversation_id", "w.conversation_id")}
+ ORDER BY w.created_at DESC, w.id DESC
+ LIMIT $3`;
+}
+
+/** The walk is tried only when it is expected to stop this many times sooner than collecting would. */
+const WALK_ADVANTAGE = 2;
+/**
+ * Its budget: this many times the rows it is expected to need, so an estimate several times off still finds a page
+ * (the newest messages need not be spread over the conversations as the whole table is). Walking is cheap per row:
+ * the b-tree in order, then the row (measured: ~1 ms per 1,000 rows, bench/RESULTS.md).
+ */
+const WALK_SLACK = 16;
+/** And never more rows than this, whatever the estimates say. */
+const WALK_MAX_ROWS = 100_000;
+
+/**
+ * The figures the choice between walking and collecting rests on, all estimates: messages not deleted, how many of
+ * them hold the words (the planner's estimate from the search_vector statistics), and how many are in the
+ * conversations searched (their sequence numbers, tombstones included).
+ */
+const ESTIMATE_SQL = `EXPLAIN (FORMAT JSON) SELECT 1 FROM messages m WHERE m.deleted_at IS NULL AND m.search_vector @@ ${TSQUERY}`;
+const TOTAL_SQL = `SELECT reltuples::float8 AS total FROM pg_class WHERE oid = 'messages'::regclass`;
+const MINE_SQL = `SELECT coalesce(sum(n), 0)::float8 AS mine, coalesce(sum(least(n, $3::float8)), 0)::float8 AS each
+  FROM (SELECT (SELECT c.last_seq FROM conversations c WHERE c.id = mb.conversation_id) AS n
+          FROM members mb
+         WHERE mb.user_id = $1::uuid AND ($2::uuid IS NULL OR mb.conversation_id = $2::uuid)) x`;
+
+/**
+ * How many newest messages the walk may read, or null to collect: the walk needs about (page / (share of messages
+ * matching × share of messages the caller's)) rows; collecting reads the matches or the caller's messages, whichever
+ * is fewer. Exported for the unit test.
+ */
+export function walkBudget(page: number, total: number, matching: number, mine: number): number | null {
+  if (!(total > 0) || !(matching > 0) || !(mine > 0)) return null;
+  const needed = page / ((Math.min(matching, total) / total) * (Math.min(mine, total) / total));
+  if (needed * WALK_ADVANTAGE > Math.min(matching, mine, WALK_MAX_ROWS)) return null;
+  return Math.min(Math.ceil(needed * WALK_SLACK), WALK_MAX_ROWS);
+}
+
+export interface SearchPlan {
+  /** Walk the newest messages of the whole table first, reading at most this many; null: do not. */
+  walk: number | null;
+  /** Then (or else) walk each of the caller's conversations newest-first rather than collect every match. */
+  eachConversation: boolean;
+}
+
+/** The choice on the database's estimates for this query and caller. Exported for the EXPLAIN test. */
+export async function estimateSearchPlan(
+  db: Db,
+  query: string,
+  viewerId: string,
+  conversationId: string | undefined,
+  page: number,
+): Promise<SearchPlan> {
+  const [plan] = await db.$queryRawUnsafe<{ "QUERY PLAN": unknown }[]>(ESTIMATE_SQL, query);
+  const raw = plan?.["QUERY PLAN"];
+  const parsed = (typeof raw === "string" ? JSON.parse(raw) : raw) as [{ Plan: { "Plan Rows": number } }] | undefined;
+  const matching = parsed?.[0]?.Plan["Plan Rows"] ?? 0;
+  const [sized] = await db.$queryRawUnsafe<{ total: number }[]>(TOTAL_SQL);
+  const total = sized?.total ?? 0;
+  if (!(total > 0) || !(matching > 0)) return { walk: null, eachConversation: false };
+  // Rows a conversation is walked for at most: enough for a page when the words are spread evenly.
+  const perConversation = Math.ceil(page / (Math.min(matching, total) / total));
+  // A word too rare to walk for even if every message were the caller's: no need to count theirs.
+  if (walkBudget(page, total, matching, total) === null && perConversation >= matching) {
+    return { walk: null, eachConversation: false };
+  }
+  const [share] = await db.$queryRawUnsafe<{ mine: number; each: number }[]>(
+    MINE_SQL,
+    viewerId,
+    conversationId ?? null,
+    perConversation,
+  );
+  const mine = share?.mine ?? 0;
+  const each = share?.each ?? 0;
+  const walk = walkBudget(page, total, matching, mine);
+  const eachConversation = each < Math.min(matching, mine);
+  // Walking the table expects walk / WALK_SLACK rows; walking each conversation at most `each`: the fewer first.
+  if (walk !== null && eachConversation && each <= walk / WALK_SLACK) return { walk: null, eachConversation };
+  return { walk, eachConversation };
+}
 
 export class MessageSearch {
   constructor(
@@ -100,18 +250,26 @@ export class MessageSearch {
     if (input.conversationId !== undefined) await this.conversations.requireMember(viewerId, input.conversationId);
     const query = quoteUnspacedRuns(input.query);
     await this.requireSearchableWords(query);
+    const filters: Filters = { conversation: input.conversationId !== undefined, cursor: after !== undefined };
+    const params: unknown[] = [
+      query,
+      viewerId,
+      limit + 1,
+      ...(input.conversationId !== undefined ? [input.conversationId] : []),
+      ...(after !== undefined ? [after.time, after.id] : []),
+    ];
     // From the read replica when there is one: search finds what is indexed there, a moment behind at most.
-    const rows = await this.reads.read("search", (db) =>
-      db.$queryRawUnsafe<MessageRow[]>(
-        SEARCH_SQL,
-        query,
-        viewerId,
-        input.conversationId ?? null,
-        after?.time ?? null,
-        after?.id ?? null,
-        limit + 1,
-      ),
-    );
+    const rows = await this.reads.read("search", async (db) => {
+      const plan = await estimateSearchPlan(db, query, viewerId, input.conversationId, limit + 1);
+      if (plan.walk !== null) {
+        const walked = await db.$queryRawUnsafe<MessageRow[]>(walkSql(filters), ...params, plan.walk);
+        if (walked.length > limit) return walked;
+      }
+      return db.$queryRawUnsafe<MessageRow[]>(
+        plan.eachConversation ? eachConversationSql(filters) : collectSql(filters),
+        ...params,
+      );
+    });
     const page = rows.slice(0, limit);
     const last = page.at(-1);
     return {

@@ -5,7 +5,15 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
-import { quoteUnspacedRuns, SEARCH_SQL, UNSPACED_RANGES } from "../../src/chat/search.js";
+import {
+  collectSql,
+  eachConversationSql,
+  estimateSearchPlan,
+  quoteUnspacedRuns,
+  UNSPACED_RANGES,
+  walkBudget,
+  walkSql,
+} from "../../src/chat/search.js";
 import { ChatApiError, ChatHttpApi } from "@chat-gateway/sdk";
 import type { AuthResult, Message } from "@chat-gateway/protocol";
 import { api, createConversation, registerUser, uniqueName } from "../helpers/clients.js";
@@ -20,6 +28,15 @@ interface SearchPage {
 interface ErrorBody {
   error: { code: string; details?: unknown };
 }
+
+test("walking newest-first is chosen only when a page of matches is expected early", () => {
+  // 1M messages; a word in 1 of 5, a caller with 1 in 10 of the messages: ~1,000 rows expected, budget 16 times that.
+  assert.equal(walkBudget(21, 1_000_000, 200_000, 100_000), 16_800);
+  assert.equal(walkBudget(21, 1_000_000, 300, 100_000), null, "a rare word: collect its few matches");
+  assert.equal(walkBudget(21, 1_000_000, 200_000, 500), null, "a caller with few messages: collect them");
+  assert.equal(walkBudget(21, 10_000_000, 2_000_000, 20_000), null, "no walk past the row cap");
+  assert.equal(walkBudget(21, 0, 0, 0), null, "no statistics yet");
+});
 
 test("runs of unspaced scripts become phrases; a leading minus still excludes them", () => {
   assert.equal(quoteUnspacedRuns("budget"), "budget");
@@ -246,31 +263,106 @@ for (const kind of ["postgres", "pglite"] as const satisfies DatabaseKind[]) {
       }
     });
 
-    test("the search reads the GIN index, not the table (EXPLAIN on 3000 seeded rows)", async () => {
+    test("the search reads the GIN index, not the table (EXPLAIN on 20,000 seeded rows)", async () => {
       // Seeded straight into the table (seq numbers far above the sent ones), in a conversation bob is not in.
       await sql(
         `INSERT INTO messages (id, conversation_id, seq, sender_id, client_msg_id, content, created_at)
          SELECT gen_random_uuid(), $1::uuid, 100000 + g, $2::uuid, 'seed-' || g,
-                CASE WHEN g % 1000 = 0 THEN 'a rare needle ' || g ELSE 'common filler words ' || g END,
-                now() - g * interval '1 second'
-           FROM generate_series(1, 3000) AS g`,
+                CASE WHEN g % 5000 = 0 THEN 'a rare needle ' || g ELSE 'common filler words ' || (g % 100) END,
+                now() - interval '1 day' - g * interval '1 second'
+           FROM generate_series(1, 20000) AS g`,
         aliceCarol,
         alice.user.id,
       );
-      await sql(`ANALYZE messages`);
+      // VACUUM moves the new rows out of the GIN pending list, as autovacuum does on a live table.
+      await sql(`VACUUM ANALYZE messages`);
       const rows = await sql(
-        `EXPLAIN (FORMAT JSON) ${SEARCH_SQL}`,
+        `EXPLAIN (FORMAT JSON) ${collectSql({ conversation: false, cursor: false })}`,
         quoteUnspacedRuns("needle"),
         alice.user.id,
-        null,
-        null,
-        null,
         21,
       );
       const plan = JSON.stringify(rows);
-      assert.match(plan, /"Index Name":\s*"messages_search_idx"/, plan);
+      assert.match(plan, /"Index Name":\s*"messages_search_vector_idx"/, plan);
       assert.doesNotMatch(plan, /"Node Type":\s*"Seq Scan",[^}]*"Relation Name":\s*"messages"/, plan);
-      assert.equal((await found(alice, "needle")).length, 3);
+      assert.equal((await found(alice, "needle")).length, 4);
+    });
+
+    test("a very common word is answered by walking the newest messages: right answer, bounded buffers", async () => {
+      // Seeded straight into bob's conversation, older than everything sent so far; "chatter" in every row.
+      const n = kind === "postgres" ? 50_000 : 10_000;
+      await sql(
+        `INSERT INTO messages (id, conversation_id, seq, sender_id, client_msg_id, content, created_at)
+         SELECT gen_random_uuid(), $1::uuid, 200000 + g, $2::uuid, 'chatter-' || g,
+                'idle chatter number ' || g, now() - g * interval '1 millisecond'
+           FROM generate_series(1, $3::int) AS g`,
+        aliceBob,
+        alice.user.id,
+        n,
+      );
+      await sql(`UPDATE conversations SET last_seq = 200000 + $2::int WHERE id = $1::uuid`, aliceBob, n);
+      await sql(`ANALYZE messages`);
+      const query = quoteUnspacedRuns("chatter");
+      const { walk: budget } = await estimateSearchPlan(gw.database.prisma, query, bob.user.id, undefined, 21);
+      assert.ok(budget !== null && budget < 2000, `walks, with a small budget: ${budget}`);
+
+      const explain = async (text: string, ...params: unknown[]) => {
+        const [row] = await sql(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${text}`, ...params);
+        const raw = row!["QUERY PLAN"];
+        const [top] = (typeof raw === "string" ? JSON.parse(raw) : raw) as [
+          { Plan: { "Actual Rows": number; "Shared Hit Blocks": number; "Shared Read Blocks": number } },
+        ];
+        return {
+          rows: top.Plan["Actual Rows"],
+          buffers: top.Plan["Shared Hit Blocks"] + top.Plan["Shared Read Blocks"],
+        };
+      };
+      const walked = await explain(walkSql({ conversation: false, cursor: false }), query, bob.user.id, 21, budget);
+      const collected = await explain(collectSql({ conversation: false, cursor: false }), query, bob.user.id, 21);
+      assert.equal(walked.rows, 21, JSON.stringify({ budget, walked, collected }));
+      assert.ok(walked.buffers < 400, `the walk reads a few pages: ${walked.buffers} buffers`);
+      assert.ok(collected.buffers > 5 * walked.buffers, `collecting every match costs more: ${collected.buffers}`);
+
+      // The answer, two pages of it, is the newest matches in bob's conversations, as a plain scan finds them.
+      const expected = (
+        await sql(
+          `SELECT id::text FROM messages
+            WHERE deleted_at IS NULL AND content LIKE '%chatter%'
+              AND conversation_id IN (SELECT conversation_id FROM members WHERE user_id = $1::uuid)
+            ORDER BY created_at DESC, id DESC LIMIT 40`,
+          bob.user.id,
+        )
+      ).map((r) => r.id);
+      const first = await search(bob, { query: "chatter" });
+      assert.equal(first.status, 200, JSON.stringify(first.body));
+      const second = await search(bob, { query: "chatter", cursor: first.body.nextCursor! });
+      assert.deepEqual(
+        [...first.body.messages, ...second.body.messages].map((m) => m.id),
+        expected,
+      );
+
+      // The same answer walking each of bob's conversations (chosen for a caller in a few large conversations), first
+      // page and after a cursor, in few buffers too.
+      const each = async (cursor: Message | undefined) =>
+        (
+          await sql(
+            eachConversationSql({ conversation: false, cursor: cursor !== undefined }),
+            query,
+            bob.user.id,
+            20,
+            ...(cursor ? [cursor.createdAt, cursor.id] : []),
+          )
+        ).map((r) => r.id);
+      const pageOne = await each(undefined);
+      assert.deepEqual([...pageOne, ...(await each(first.body.messages.at(-1)))], expected);
+      const walkedEach = await explain(
+        eachConversationSql({ conversation: false, cursor: false }),
+        query,
+        bob.user.id,
+        21,
+      );
+      assert.equal(walkedEach.rows, 21);
+      assert.ok(walkedEach.buffers < 600, `each conversation walked a little: ${walkedEach.buffers} buffers`);
     });
   });
 }
