@@ -3,10 +3,9 @@
 // page tests use.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { chromium, type Browser } from "playwright-core";
+import { type Browser } from "playwright-core";
+import { launchChromium } from "../helpers/browser.js";
 import { startInProcessGateway, type InProcessGateway } from "../helpers/in-process.js";
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 describe("the API documentation page", () => {
   let gw: InProcessGateway;
@@ -14,11 +13,7 @@ describe("the API documentation page", () => {
 
   before(async () => {
     gw = await startInProcessGateway();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -5,12 +5,12 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type Browser, type Page } from "playwright-core";
+import { launchChromium } from "../helpers/browser.js";
 import sharp from "sharp";
 import { createConversation, registerUser } from "../helpers/clients.js";
 import { startGateways, type Cluster } from "../helpers/gateways.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const WAIT = 30_000;
 
 describe("attachments in the chat page", { timeout: 300_000 }, () => {
@@ -22,11 +22,7 @@ describe("attachments in the chat page", { timeout: 300_000 }, () => {
     execFileSync(process.execPath, ["scripts/build-web.mjs"], { stdio: "inherit" });
     cluster = await startGateways(1, { adapter: "memory", embedded: true });
     url = cluster.urls[0]!;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

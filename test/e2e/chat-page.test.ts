@@ -5,11 +5,11 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { type Browser, type BrowserContext, type Page } from "playwright-core";
+import { launchChromium } from "../helpers/browser.js";
 import { api, eventually } from "../helpers/clients.js";
 import { startGateways, type Cluster } from "../helpers/gateways.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const PASSWORD = "correct horse battery";
 const WAIT = 30_000;
 
@@ -33,19 +33,7 @@ describe("chat page in a browser", { timeout: 360_000 }, () => {
     execFileSync(process.execPath, ["scripts/build-web.mjs"], { stdio: "inherit" });
     cluster = await startGateways(2, { adapter: "sharded" });
     [urlA, urlB] = cluster.urls as [string, string];
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

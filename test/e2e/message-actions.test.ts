@@ -5,11 +5,11 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type Browser, type Page } from "playwright-core";
+import { launchChromium } from "../helpers/browser.js";
 import { api, createConversation, uniqueName } from "../helpers/clients.js";
 import { startGateways, type Cluster } from "../helpers/gateways.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const PASSWORD = "correct horse battery";
 const WAIT = 30_000;
 
@@ -20,11 +20,7 @@ describe("message actions in a browser", { timeout: 300_000 }, () => {
   before(async () => {
     execFileSync(process.execPath, ["scripts/build-web.mjs"], { stdio: "inherit" });
     cluster = await startGateways(2, { adapter: "sharded" });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

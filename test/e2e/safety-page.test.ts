@@ -7,12 +7,12 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import jwt from "jsonwebtoken";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type Browser, type Page } from "playwright-core";
+import { launchChromium } from "../helpers/browser.js";
 import type { AuthResult, Conversation } from "@chat-gateway/protocol";
 import { api, eventually, registerUser } from "../helpers/clients.js";
 import { startGateways, type Cluster } from "../helpers/gateways.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ADMIN_SECRET = "admin-key-secret-that-is-long-enough-0123456789";
 const WAIT = 30_000;
 
@@ -28,11 +28,7 @@ describe("safety on the chat page", { timeout: 240_000 }, () => {
       env: { SERVICE_KEYS: `mod-1:${ADMIN_SECRET}:trust-safety:admin` },
     });
     url = cluster.urls[0]!;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -6,12 +6,12 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type Browser, type Page } from "playwright-core";
+import { launchChromium } from "../helpers/browser.js";
 import type { AuthResult } from "@chat-gateway/protocol";
 import { api, createConversation, uniqueName } from "../helpers/clients.js";
 import { startGateways, type Cluster } from "../helpers/gateways.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const PASSWORD = "correct horse battery";
 const WAIT = 30_000;
 
@@ -49,11 +49,7 @@ describe("message search box in a browser", { timeout: 180_000 }, () => {
     await send(bob, withBob.id, "내일 회의는 3시에 시작해요");
     for (let i = 1; i <= 25; i++) await send(carol, withCarol.id, `lunch plan number ${i}`);
     await send(carol, withCarol.id, "carol talks about the weather");
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {
