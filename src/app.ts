@@ -173,7 +173,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     togetherFromUsers: adapterMode === "sharded" ? config.FANOUT_SHARED_CHANNEL_MIN_USERS : 2,
   });
   const loopLag = watchLoopLag();
-  const writer = new MessageWriter(database.sql, {
+  const writer = new MessageWriter(database.writerSql ?? database.sql, {
     maxQueue: config.WRITER_MAX_QUEUE,
     maxWaitMs: config.WRITER_MAX_WAIT_MS,
     stuckAfterMs: config.WRITER_STUCK_MS,
@@ -182,7 +182,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     loopLag,
     maxLoopLagMs: config.WRITER_MAX_LOOP_LAG_MS,
   });
-  const markerWriter = new MarkerWriter(database.sql, { smallAudienceMax: config.RECEIPTS_PER_MEMBER_MAX_MEMBERS });
+  const markerWriter = new MarkerWriter(database.writerSql ?? database.sql, { smallAudienceMax: config.RECEIPTS_PER_MEMBER_MAX_MEMBERS });
   const receipts = new ReceiptAnnouncer(database.sql, notifier, {
     flushMs: config.RECEIPTS_FLUSH_MS,
     detailMaxMembers: config.RECEIPTS_DETAIL_MAX_MEMBERS,

@@ -36,6 +36,8 @@ async function main(): Promise<void> {
     readUrl: config.DATABASE_READ_URL,
     dataDir: config.DATA_DIR,
     poolSize: config.DATABASE_POOL_SIZE,
+    // One connection per write batch in flight, and one for the marker writer's.
+    writerPoolSize: config.WRITER_CONCURRENCY + 1,
     timeouts: {
       statementMs,
       lockMs: config.DATABASE_LOCK_TIMEOUT_MS,

@@ -3,7 +3,7 @@
 // same Redis, sharded adapter), then idle memory per connection of both. Ratios come from this one run.
 import { performance } from "node:perf_hooks";
 import { createConversation } from "../../test/helpers/clients.js";
-import { memoryProbe, probeMemory, type BenchGateway } from "../cluster.js";
+import { histogramTotals, memoryProbe, probeMemory, type BenchGateway } from "../cluster.js";
 import { connectDevices, SdkDevice, type DeviceOptions } from "../devices.js";
 import { inBatches } from "../load.js";
 import { startRelayCluster } from "../relay-cluster.js";
@@ -96,6 +96,7 @@ async function sweep(ctx: Context, label: string, target: DirectTarget, processe
     if (ctx.overBudget(`${label} ${rate}/s and the rest of its sweep`)) break;
     const phase = new Phase(target.devices, target.recipientsOf);
     ctx.phase = phase;
+    const breakdownBefore = label === "gateway" ? await sendBreakdown(processes) : undefined;
     const cpuBefore = cpuSeconds(processes);
     const lgBefore = process.cpuUsage();
     const deliveredBefore = target.devices.reduce((n, d) => n + d.counters.live + d.counters.sync + d.counters.gap, 0);
@@ -145,6 +146,7 @@ async function sweep(ctx: Context, label: string, target: DirectTarget, processe
         `never ${s.never}` +
         `${step.sustained ? "" : ` -> not sustained: ${why}`}`,
     );
+    if (breakdownBefore) printBreakdown(breakdownBefore, await sendBreakdown(processes));
     if (s.neverAfterSync > 0) ctx.lost.push(`${label} ${rate}/s: ${s.neverAfterSync} missing on devices after sync`);
     phases.push(phase);
     if (!step.sustained && rate >= 1000) break;
@@ -160,6 +162,40 @@ async function sweep(ctx: Context, label: string, target: DirectTarget, processe
   const firstFailure = steps.findIndex((s) => !s.sustained);
   const saturation = (firstFailure < 0 ? steps.at(-1) : steps[firstFailure - 1])?.rate ?? 0;
   return { steps, saturation, at1000: steps.find((s) => s.rate === 1000) };
+}
+
+// Where a send's time goes inside the gateways (their histograms' sums and counts, all pods together): waiting in
+// the writer's queue, the batch statement (sent to rows back, so it includes event-loop delay in the pod), the whole
+// send->ack as the pod sees it, and the batches' mean size.
+const BREAKDOWN = {
+  wait: "chat_message_writer_queue_wait_seconds",
+  statement: "chat_message_writer_batch_seconds",
+  size: "chat_message_writer_batch_size",
+  ack: "chat_send_to_ack_seconds",
+} as const;
+type Breakdown = Record<keyof typeof BREAKDOWN, { sum: number; count: number }>;
+
+async function sendBreakdown(processes: BenchGateway[]): Promise<Breakdown> {
+  const totals = {} as Breakdown;
+  for (const [key, name] of Object.entries(BREAKDOWN) as [keyof Breakdown, string][]) {
+    totals[key] = { sum: 0, count: 0 };
+    for (const g of processes) {
+      const t = await histogramTotals(g.url, name).catch(() => ({ sum: 0, count: 0 }));
+      totals[key].sum += t.sum;
+      totals[key].count += t.count;
+    }
+  }
+  return totals;
+}
+
+function printBreakdown(before: Breakdown, after: Breakdown) {
+  const mean = (k: keyof Breakdown, scale: number) =>
+    fixed(((after[k].sum - before[k].sum) * scale) / Math.max(1, after[k].count - before[k].count), 2);
+  console.log(
+    `  in the pods (means): send->ack ${mean("ack", 1000)} ms = queue wait ${mean("wait", 1000)} ms + batch ` +
+      `statement ${mean("statement", 1000)} ms + the rest; ${after.statement.count - before.statement.count} ` +
+      `batches of ${mean("size", 1)} sends`,
+  );
 }
 
 /** For the history check: each direct conversation read by its first member. */

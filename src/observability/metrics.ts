@@ -55,6 +55,24 @@ export class GatewayMetrics {
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });
+  readonly writerBatchSeconds = new Histogram({
+    name: "chat_message_writer_batch_seconds",
+    help: "One write batch's statement, from sending it to its rows being back in the pod",
+    buckets: [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1],
+    registers: [this.registry],
+  });
+  readonly writerBatchSize = new Histogram({
+    name: "chat_message_writer_batch_size",
+    help: "Sends in one write batch",
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [this.registry],
+  });
+  readonly writerQueueWait = new Histogram({
+    name: "chat_message_writer_queue_wait_seconds",
+    help: "A send's wait in the writer's queue before its batch started",
+    buckets: [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1],
+    registers: [this.registry],
+  });
   readonly socketBufferOverflows = new Counter({
     name: "chat_socket_buffer_overflow_disconnects_total",
     help: "Sockets disconnected because too much output was waiting for them (a client that stopped reading)",
@@ -177,11 +195,17 @@ export class GatewayMetrics {
     readonly pending: number;
     health(): { oldestQueuedMs: number };
     onRefused(listener: (reason: string) => void): void;
+    onBatch(listener: (report: { size: number; waitsMs: number[]; statementMs: number }) => void): void;
   }): void {
     this.sources.writerPending = () => writer.pending;
     this.sources.writerOldestQueuedMs = () => writer.health().oldestQueuedMs;
     for (const reason of ["queue_full", "wait", "expired"]) this.writerRefused.inc({ reason }, 0);
     writer.onRefused((reason) => this.writerRefused.inc({ reason }));
+    writer.onBatch(({ size, waitsMs, statementMs }) => {
+      this.writerBatchSeconds.observe(statementMs / 1000);
+      this.writerBatchSize.observe(size);
+      for (const ms of waitsMs) this.writerQueueWait.observe(ms / 1000);
+    });
   }
 
   /** Reports the database pool's connections and waiting queries at every scrape (no-op for PGlite). */
