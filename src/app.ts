@@ -182,7 +182,9 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     loopLag,
     maxLoopLagMs: config.WRITER_MAX_LOOP_LAG_MS,
   });
-  const markerWriter = new MarkerWriter(database.writerSql ?? database.sql, { smallAudienceMax: config.RECEIPTS_PER_MEMBER_MAX_MEMBERS });
+  const markerWriter = new MarkerWriter(database.writerSql ?? database.sql, {
+    smallAudienceMax: config.RECEIPTS_PER_MEMBER_MAX_MEMBERS,
+  });
   const receipts = new ReceiptAnnouncer(database.sql, notifier, {
     flushMs: config.RECEIPTS_FLUSH_MS,
     detailMaxMembers: config.RECEIPTS_DETAIL_MAX_MEMBERS,
