@@ -11,6 +11,10 @@ import { createScratchDatabase, REDIS_URL, TEST_JWT_SECRET } from "../test/helpe
 
 export type Runtime = "dist" | "tsx";
 
+/** BENCH_CPU_PROF_DIR: each gateway writes a V8 CPU profile there (`--cpu-prof`) when the bench stops it. */
+const PROFILE_DIR = process.env.BENCH_CPU_PROF_DIR;
+const profileArgs = () => (PROFILE_DIR === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`]);
+
 export interface BenchGateway {
   url: string;
   pid: number;
@@ -72,7 +76,7 @@ async function spawnBenchGateway(
   nodeArgs: string[] = [],
 ): Promise<BenchGateway> {
   return spawnReady(
-    [...nodeArgs, ...(runtime === "dist" ? ["dist/main.js"] : ["--import", "tsx", "src/main.ts"])],
+    [...profileArgs(), ...nodeArgs, ...(runtime === "dist" ? ["dist/main.js"] : ["--import", "tsx", "src/main.ts"])],
     env,
   );
 }
@@ -147,7 +151,12 @@ export async function startBenchCluster(
           new Promise<void>((resolve) => {
             if (g.process.exitCode !== null || g.process.signalCode !== null) return resolve();
             g.process.once("exit", () => resolve());
-            g.process.kill("SIGKILL");
+            // A profiled gateway writes its profile on a normal exit only: let it drain first.
+            if (PROFILE_DIR === undefined) g.process.kill("SIGKILL");
+            else {
+              g.process.kill("SIGTERM");
+              setTimeout(() => g.process.kill("SIGKILL"), 10_000).unref();
+            }
           }),
       ),
     );
