@@ -46,6 +46,7 @@ import { createPresence } from "./presence/index.js";
 import { createPush } from "./push/index.js";
 import { userRoom } from "@chat-gateway/protocol";
 import { adapterModeFor, createRedisAdapter, type AdapterMode } from "./realtime/adapter.js";
+import { PublishBacklog } from "./realtime/publish-backlog.js";
 import { guardSocketBuffers } from "./realtime/buffer-guard.js";
 import { EventRouter, registerChatHandlers } from "./realtime/handlers.js";
 import { registerMessageChangeHandlers } from "./realtime/message-change-handlers.js";
@@ -173,6 +174,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     togetherFromUsers: adapterMode === "sharded" ? config.FANOUT_SHARED_CHANNEL_MIN_USERS : 2,
   });
   const loopLag = watchLoopLag();
+  const publishBacklog = new PublishBacklog();
   const writer = new MessageWriter(database.writerSql ?? database.sql, {
     maxQueue: config.WRITER_MAX_QUEUE,
     maxWaitMs: config.WRITER_MAX_WAIT_MS,
@@ -181,6 +183,8 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     concurrency: database.kind === "pglite" ? 1 : config.WRITER_CONCURRENCY,
     loopLag,
     maxLoopLagMs: config.WRITER_MAX_LOOP_LAG_MS,
+    publishLag: publishBacklog,
+    maxPublishLagMs: config.WRITER_MAX_PUBLISH_LAG_MS,
   });
   const markerWriter = new MarkerWriter(database.writerSql ?? database.sql, {
     smallAudienceMax: config.RECEIPTS_PER_MEMBER_MAX_MEMBERS,
@@ -356,6 +360,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       log,
       failures: metrics.redisFailures,
       received: metrics.adapterMessagesReceived,
+      backlog: publishBacklog,
     });
     server.adapter(adapter);
     resyncAfterRedisOutage(redis, resync);

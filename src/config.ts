@@ -158,11 +158,14 @@ const EnvSchema = z.object({
   DATABASE_CONNECT_TIMEOUT_MS: int(2000, 100, 600_000),
   /** Most sends queued in one pod's message writer; more are refused with `unavailable`. @default 2000 */
   WRITER_MAX_QUEUE: int(2000, 1, 1_000_000),
-  /** Longest a send may wait for its batch, in ms; one that would wait longer is refused with `unavailable`. @default 500 */
+  /** Longest a send may wait for its batch, in ms; one that would wait longer is refused with `unavailable`. @default 200 */
   WRITER_MAX_WAIT_MS: int(200, 1, 600_000),
   /** Sends are refused with `unavailable` while the event loop runs this late, in ms (the pod is past capacity and
    * every frame already waits this long before it is read); 0 turns this off. @default 150 */
   WRITER_MAX_LOOP_LAG_MS: int(150, 0, 600_000),
+  /** Sends are refused with `unavailable` while the oldest fan-out publish has waited this long for Redis, in ms (the
+   * pod commits faster than it can fan out); 0 turns this off. @default 100 */
+  WRITER_MAX_PUBLISH_LAG_MS: int(100, 0, 600_000),
   /** A write batch in flight longer than this, in ms, fails /readyz. @default 5000 */
   WRITER_STUCK_MS: int(5000, 100, 3_600_000),
   /** Apply prisma/migrations at start-up. @default on in embedded mode, off with DATABASE_URL */

@@ -1,11 +1,24 @@
 // Twice the capacity (the saturation the sweep measured in this run, or --rate) offered for --overload-seconds on
 // the 1:1 population: does every send get an answer (ok, unavailable, rate_limited) within 1 s, do admitted sends
 // stay fast, does any gateway crash, and does any acked message miss a device without a sync:required to it?
+import { performance } from "node:perf_hooks";
 import { sumCounters, diffCounters } from "../devices.js";
 import { countsText, fixed, p50p99 } from "../stats.js";
 import { Phase, openLoop } from "../traffic.js";
 import { cpuSeconds, type Context } from "./common.js";
-import { directOnGateways, ownersOf } from "./saturation.js";
+import { directOnGateways, ownersOf, printBreakdown, sendBreakdown } from "./saturation.js";
+
+/** chat_message_writer_refused_total by reason, summed over the gateways. */
+async function refusals(urls: string[]): Promise<Map<string, number>> {
+  const byReason = new Map<string, number>();
+  for (const url of urls) {
+    const text = await (await fetch(`${url}/metrics`)).text().catch(() => "");
+    for (const m of text.matchAll(/^chat_message_writer_refused_total\{reason="([a-z_]+)"\} (\S+)$/gm)) {
+      byReason.set(m[1]!, (byReason.get(m[1]!) ?? 0) + Number(m[2]));
+    }
+  }
+  return byReason;
+}
 
 const ANSWERS = new Set(["ok", "unavailable", "rate_limited"]);
 
@@ -25,6 +38,10 @@ export async function overloadScenario(ctx: Context) {
   ctx.phase = phase;
   const before = sumCounters(target.devices);
   const crashesBefore = ctx.crashes();
+  const breakdownBefore = await sendBreakdown(ctx.cluster.gateways);
+  const refusedBefore = await refusals(ctx.cluster.gateways.map((g) => g.url));
+  const loadGenBefore = process.cpuUsage();
+  const started = performance.now();
   const cpuBefore = cpuSeconds(ctx.cluster.gateways);
   const sent = await openLoop(rate, ctx.flags.overloadSeconds, (i) => {
     const s = target.senders[i % target.senders.length]!;
@@ -36,6 +53,11 @@ export async function overloadScenario(ctx: Context) {
   const counts = diffCounters(sumCounters(target.devices), before);
   const s = phase.summary();
   const crashes = ctx.crashes() - crashesBefore;
+  const breakdownAfter = await sendBreakdown(ctx.cluster.gateways);
+  const refused = await refusals(ctx.cluster.gateways.map((g) => g.url));
+  for (const [reason, n] of refusedBefore) refused.set(reason, (refused.get(reason) ?? 0) - n);
+  const loadGen = process.cpuUsage(loadGenBefore);
+  const loadGenShare = (loadGen.user + loadGen.system) / 1000 / (performance.now() - started);
   const unanswered = (s.answers.timeout ?? 0) + (s.answers.unanswered ?? 0);
   const otherAnswers = Object.entries(s.answers).filter(([code]) => !ANSWERS.has(code) && code !== "timeout");
   const within1s = s.answeredWithin1s / Math.max(1, s.sends);
@@ -50,6 +72,11 @@ export async function overloadScenario(ctx: Context) {
   console.log(`  answers: ${countsText(s.answers)}; unanswered in 15 s: ${unanswered}`);
   console.log(`  answered within 1 s: ${fixed(within1s * 100, 2)}%; slowest answer ${fixed(maxAnswer, 0)} ms`);
   console.log(`  admitted (ok) send->ack p50 / p99 ms: ${p50p99(s.ackMs)}`);
+  printBreakdown(breakdownBefore, breakdownAfter);
+  console.log(
+    `  refusals by reason (the pods' counter): ${[...refused].map(([r, n]) => `${r} ${n}`).join(", ")}; ` +
+      `load generator ${fixed(loadGenShare * 100, 0)}% of a core`,
+  );
   if (s.retryAfterMissing > 0) console.log(`  ${s.retryAfterMissing} unavailable answers without details.retryAfterMs`);
   console.log(
     `  acked messages missing live delivery on a device without sync:required: ${s.missedLiveSilently} ` +

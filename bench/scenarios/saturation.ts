@@ -175,7 +175,7 @@ const BREAKDOWN = {
 } as const;
 type Breakdown = Record<keyof typeof BREAKDOWN, { sum: number; count: number }>;
 
-async function sendBreakdown(processes: BenchGateway[]): Promise<Breakdown> {
+export async function sendBreakdown(processes: BenchGateway[]): Promise<Breakdown> {
   const totals = {} as Breakdown;
   for (const [key, name] of Object.entries(BREAKDOWN) as [keyof Breakdown, string][]) {
     totals[key] = { sum: 0, count: 0 };
@@ -188,7 +188,7 @@ async function sendBreakdown(processes: BenchGateway[]): Promise<Breakdown> {
   return totals;
 }
 
-function printBreakdown(before: Breakdown, after: Breakdown) {
+export function printBreakdown(before: Breakdown, after: Breakdown) {
   const mean = (k: keyof Breakdown, scale: number) =>
     fixed(((after[k].sum - before[k].sum) * scale) / Math.max(1, after[k].count - before[k].count), 2);
   console.log(

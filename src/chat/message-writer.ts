@@ -19,7 +19,8 @@
 // Refused sends were never written, so the client's retry with the same clientMsgId is safe. Past capacity the event
 // loop is a queue too (frames wait their turn before any of this runs): when it runs late (`loopLag`), sends are
 // refused the same way, and `admission()` lets the socket route refuse before parsing the payload, so a refusal costs
-// almost nothing and the sends admitted stay fast.
+// almost nothing and the sends admitted stay fast. The fan-out is the third queue: while the oldest publish to Redis
+// has waited too long for its answer (`publishLag`), sends are refused as well.
 //
 // Pipelining: up to `concurrency` batches are in flight, the next one starting while the previous commits, but a
 // conversation is in one batch in flight at most. A send for a conversation whose batch is in flight stays queued
@@ -78,7 +79,7 @@ interface Pending {
 }
 
 /** Why a send was refused for capacity: the queue was full, it would have waited too long, or it did wait too long. */
-export type RefusalReason = "queue_full" | "wait" | "expired" | "loop_lag";
+export type RefusalReason = "queue_full" | "wait" | "expired" | "loop_lag" | "publish_lag";
 
 export interface MessageWriterOptions {
   /** Most sends in one statement. @default 256 */
@@ -102,6 +103,10 @@ export interface MessageWriterOptions {
   loopLag?: { readonly lagMs: number };
   /** Event-loop lateness, in ms, past which sends are refused (0: never). @default 0 */
   maxLoopLagMs?: number;
+  /** Age of the oldest fan-out publish Redis has not answered (realtime/publish-backlog.ts). */
+  publishLag?: { readonly lagMs: number };
+  /** Publish age, in ms, past which sends are refused (0: never). @default 0 */
+  maxPublishLagMs?: number;
 }
 
 /** One batch's figures, for /metrics: how many sends, how long its sends waited, how long its statement took. */
@@ -137,6 +142,8 @@ export class MessageWriter {
   private readonly random: () => number;
   private readonly loopLag: { readonly lagMs: number } | undefined;
   private readonly maxLoopLagMs: number;
+  private readonly publishLag: { readonly lagMs: number } | undefined;
+  private readonly maxPublishLagMs: number;
   /** Conversations with a batch in flight: their queued sends wait, so a conversation is in one batch at a time. */
   private readonly busy = new Set<string>();
   /** Recent batch duration (exponentially weighted), to judge how long a queue of a given length takes to write. */
@@ -158,6 +165,8 @@ export class MessageWriter {
     this.random = options.random ?? Math.random;
     this.loopLag = options.loopLag;
     this.maxLoopLagMs = options.maxLoopLagMs ?? 0;
+    this.publishLag = options.publishLag;
+    this.maxPublishLagMs = options.maxPublishLagMs ?? 0;
   }
 
   /**
@@ -217,6 +226,10 @@ export class MessageWriter {
   private admit(): RefusalReason | undefined {
     if (this.maxLoopLagMs > 0 && this.loopLag !== undefined && this.loopLag.lagMs > this.maxLoopLagMs) {
       return "loop_lag";
+    }
+    // Committed faster than the pod can fan out: a send admitted now would wait behind those publishes.
+    if (this.maxPublishLagMs > 0 && this.publishLag !== undefined && this.publishLag.lagMs > this.maxPublishLagMs) {
+      return "publish_lag";
     }
     if (this.queue.length === 0) return undefined;
     // The queue is already behind: its oldest send has waited past the deadline, so a new one would too.

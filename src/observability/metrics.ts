@@ -51,7 +51,7 @@ export class GatewayMetrics {
   });
   readonly writerRefused = new Counter({
     name: "chat_message_writer_refused_total",
-    help: "Sends refused for capacity (unavailable with retryAfterMs), by reason: queue_full, wait, expired",
+    help: "Sends refused for capacity (unavailable with retryAfterMs), by reason: queue_full, wait, expired, loop_lag, publish_lag",
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });
@@ -199,7 +199,8 @@ export class GatewayMetrics {
   }): void {
     this.sources.writerPending = () => writer.pending;
     this.sources.writerOldestQueuedMs = () => writer.health().oldestQueuedMs;
-    for (const reason of ["queue_full", "wait", "expired"]) this.writerRefused.inc({ reason }, 0);
+    for (const reason of ["queue_full", "wait", "expired", "loop_lag", "publish_lag"])
+      this.writerRefused.inc({ reason }, 0);
     writer.onRefused((reason) => this.writerRefused.inc({ reason }));
     writer.onBatch(({ size, waitsMs, statementMs }) => {
       this.writerBatchSeconds.observe(statementMs / 1000);

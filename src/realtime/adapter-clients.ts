@@ -28,6 +28,8 @@ export interface AdapterClientHooks {
   received?(channel: string): void;
 }
 
+import type { PublishBacklog } from "./publish-backlog.js";
+
 const PUBLISH = new Set(["publish", "PUBLISH", "sPublish", "SPUBLISH"]);
 // The subscription commands the adapters use, and the unsubscribe that cancels a pending retry of each.
 const SUBSCRIBE: Record<string, string> = {
@@ -46,17 +48,23 @@ export const LATE_SUBSCRIBE_MS = 50;
 type AnyFn = (...args: unknown[]) => unknown;
 const channelsOf = (arg: unknown): string[] => (Array.isArray(arg) ? arg : [arg]).map(String);
 
-/** The publishing client for the adapter: a failed publish resolves (after being reported) instead of rejecting. */
-export function guardPublisher<C extends object>(client: C, hooks: AdapterClientHooks): C {
+/**
+ * The publishing client for the adapter: a failed publish resolves (after being reported) instead of rejecting.
+ * With a backlog, every publish is in it until Redis answers or it fails (the writer's admission reads its age).
+ */
+export function guardPublisher<C extends object>(client: C, hooks: AdapterClientHooks, backlog?: PublishBacklog): C {
   return guard(client, (name, original) => {
     if (!PUBLISH.has(name)) return undefined;
-    return (...args: unknown[]) =>
-      Promise.resolve()
+    return (...args: unknown[]) => {
+      const inFlight = backlog?.begin();
+      return Promise.resolve()
         .then(() => original(...args))
         .catch((err: unknown) => {
           hooks.publishFailed(String(args[0]), err);
           return 0;
-        });
+        })
+        .finally(() => inFlight?.settle());
+    };
   });
 }
 

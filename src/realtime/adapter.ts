@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import type { Namespace } from "socket.io";
 import type { Adapter } from "socket.io-adapter";
 import { type AdapterClientHooks, guardPublisher, guardSubscriber } from "./adapter-clients.js";
+import type { PublishBacklog } from "./publish-backlog.js";
 import type { RedisConnections } from "./redis.js";
 import type { LiveResync } from "./resync.js";
 
@@ -18,6 +19,8 @@ export interface AdapterFailureDeps {
   failures: { inc(labels: { client: string; op: string }): void };
   /** Adapter pub/sub messages this pod received, by channel kind (`shared`, `room`, `other`). */
   received?: { inc(labels: { channel: string }): void };
+  /** Where the adapter's publishes wait for Redis (the writer refuses sends while the oldest is too old). */
+  backlog?: PublishBacklog;
 }
 
 /**
@@ -43,7 +46,7 @@ export function createRedisAdapter(
   const mode = adapterModeFor(redis, requested);
   const { classicAdapterKey, shardedChannelPrefix } = redis.names;
   const hooks = failureHooks(`${mode === "sharded" ? shardedChannelPrefix : classicAdapterKey}#/#`, deps);
-  const pub = guardPublisher(redis.pub, hooks);
+  const pub = guardPublisher(redis.pub, hooks, deps.backlog);
   const sub = guardSubscriber(redis.sub, hooks);
   if (mode === "sharded") {
     const options = { subscriptionMode: "dynamic" as const, channelPrefix: shardedChannelPrefix };

@@ -69,6 +69,7 @@ export async function startGateways(count: number, options: ClusterOptions = {})
     RATE_LIMITS: "off",
     // A loaded test machine stalls the loop for reasons of its own; tests of that refusal turn it on.
     WRITER_MAX_LOOP_LAG_MS: "0",
+    WRITER_MAX_PUBLISH_LAG_MS: "0",
     LOG_LEVEL: "info",
     MIGRATE_ON_START: "on",
     REDIS_PREFIX: `t${randomBytes(4).toString("hex")}`,

@@ -73,6 +73,7 @@ export async function startInProcessGateway(options: InProcessOptions = {}): Pro
     RATE_LIMITS: "off",
     // A loaded test machine stalls the loop for reasons of its own; tests of that refusal turn it on.
     WRITER_MAX_LOOP_LAG_MS: "0",
+    WRITER_MAX_PUBLISH_LAG_MS: "0",
     ...(scratch ? { DATABASE_URL: scratch.url } : {}),
     ...(scratch && options.readUrlFor ? { DATABASE_READ_URL: options.readUrlFor(scratch.url) } : {}),
     // Its own Redis namespace: nothing another test's gateways publish reaches it, nor the other way round.

@@ -244,4 +244,33 @@ describe("message writer", () => {
     assert.equal(written.ok, true);
     if (written.ok) assert.equal(written.stored.created, true, "the refused send was never written");
   });
+
+  test("a fan-out behind Redis refuses sends at once, counted as publish_lag; caught up, they are written", async () => {
+    const publishLag = { lagMs: 400 };
+    const writer = new MessageWriter(database.sql, { publishLag, maxPublishLagMs: 100 });
+    const refusals: RefusalReason[] = [];
+    writer.onRefused((reason) => refusals.push(reason));
+    const c = conversations[3]!;
+    const request: SendRequest = {
+      conversationId: c.id,
+      senderId: c.userId,
+      clientMsgId: `publish-lag-${randomUUID()}`,
+      content: "behind redis",
+    };
+    const refused = await settle(writer.write(request));
+    assert.equal(refused.ok, false);
+    if (!refused.ok) {
+      const wire = toWireError(refused.error).error;
+      assert.equal(wire.code, "unavailable");
+      assert.ok(
+        Number((wire.details as { retryAfterMs?: number } | undefined)?.retryAfterMs) > 0,
+        "the refusal says when to retry",
+      );
+    }
+    assert.deepEqual(refusals, ["publish_lag"]);
+    publishLag.lagMs = 5;
+    const written = await settle(writer.write(request));
+    assert.equal(written.ok, true);
+    if (written.ok) assert.equal(written.stored.created, true, "the refused send was never written");
+  });
 });
