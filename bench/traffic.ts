@@ -128,9 +128,18 @@ export class Phase {
     let missedLiveSilently = 0;
     let notEverywhere = 0;
     let retryAfterMissing = 0;
+    // Answers slower than 1 s: by code, and by the second of the phase they were sent in.
+    const lateAnswers: Record<string, number> = {};
+    const lateBySecond: Record<string, number> = {};
+    let firstSentAt = Infinity;
+    for (const r of this.records.values()) firstSentAt = Math.min(firstSentAt, r.sentAt);
     for (const r of this.records.values()) {
       addCounts(answers, r.code ?? "unanswered");
       if (r.answeredAt !== undefined && r.code !== "timeout") answerMs.push(r.answeredAt - r.sentAt);
+      if (r.answeredAt !== undefined && r.answeredAt - r.sentAt > 1_000) {
+        addCounts(lateAnswers, r.code ?? "unanswered");
+        addCounts(lateBySecond, String(Math.floor((r.sentAt - firstSentAt) / 1000)));
+      }
       if (r.code === "unavailable" && r.retryAfterMs === undefined) retryAfterMissing++;
       if (r.code !== "ok") continue;
       ackMs.push(r.answeredAt! - r.sentAt);
@@ -158,6 +167,8 @@ export class Phase {
       ackMs,
       answerMs,
       answeredWithin1s: answerMs.filter((ms) => ms <= 1_000).length,
+      lateAnswers,
+      lateBySecond,
       everyDeviceMs,
       notEverywhere,
       liveDeliveries,

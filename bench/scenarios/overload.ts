@@ -72,6 +72,14 @@ export async function overloadScenario(ctx: Context) {
   console.log(`  answers: ${countsText(s.answers)}; unanswered in 15 s: ${unanswered}`);
   console.log(`  answered within 1 s: ${fixed(within1s * 100, 2)}%; slowest answer ${fixed(maxAnswer, 0)} ms`);
   console.log(`  admitted (ok) send->ack p50 / p99 ms: ${p50p99(s.ackMs)}`);
+  if (Object.keys(s.lateAnswers).length > 0) {
+    console.log(
+      `  answered after 1 s: ${countsText(s.lateAnswers)}; sent in second ` +
+        Object.entries(s.lateBySecond)
+          .map(([second, n]) => `${second}: ${n}`)
+          .join(", "),
+    );
+  }
   printBreakdown(breakdownBefore, breakdownAfter);
   console.log(
     `  refusals by reason (the pods' counter): ${[...refused].map(([r, n]) => `${r} ${n}`).join(", ")}; ` +
