@@ -4,10 +4,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { createScratchDatabase, REDIS_URL, TEST_JWT_SECRET } from "../test/helpers/gateways.js";
+import { freePort } from "../test/helpers/free-port.js";
 
 export type Runtime = "dist" | "tsx";
 
@@ -56,18 +56,6 @@ export function pickRuntime(forced: Runtime | undefined): { runtime: Runtime; wh
   const srcTime = newestMtime("src");
   if (srcTime > distTime) return { runtime: "tsx", why: "src/ is newer than dist/ (npm run build to refresh it)" };
   return { runtime: "dist", why: "dist/ is newer than src/" };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function spawnBenchGateway(

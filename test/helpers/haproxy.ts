@@ -4,9 +4,9 @@
 // and /readyz health checks so a draining pod stops getting new clients while its existing ones finish.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "./free-port.js";
 
 export interface Backend {
   name: string;
@@ -35,20 +35,10 @@ export function haproxyBinary(): string | undefined {
   return undefined;
 }
 
-export const HAPROXY_MISSING = "haproxy is not installed (Debian package: haproxy); skipping";
+// Re-exported: several tests that start haproxy also need a port for something else.
+export { freePort };
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
+export const HAPROXY_MISSING = "haproxy is not installed (Debian package: haproxy); skipping";
 
 export function haproxyConfig(port: number, backends: Backend[]): string {
   return [

@@ -11,10 +11,10 @@
 // replica whose replay is paused keeps receiving WAL all the same, so nothing it needs is recycled meanwhile.
 import { spawnSync } from "node:child_process";
 import { appendFileSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { freePort } from "./free-port.js";
 
 const BIN = "/usr/lib/postgresql/15/bin";
 const PRIMARY = { host: "127.0.0.1", port: 5432, user: "postgres" };
@@ -252,16 +252,4 @@ function uid(user: string): number {
 
 function gid(user: string): number {
   return Number(spawnSync("id", ["-g", user], { encoding: "utf8" }).stdout.trim());
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }

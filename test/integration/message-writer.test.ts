@@ -220,18 +220,20 @@ describe("message writer", () => {
     }
   });
 
+  /** A send never written before, into the fourth conversation. */
+  const freshSend = (content: string): SendRequest => ({
+    conversationId: conversations[3]!.id,
+    senderId: conversations[3]!.userId,
+    clientMsgId: `fresh-${randomUUID()}`,
+    content,
+  });
+
   test("a late event loop refuses sends at once, counted as loop_lag; on time again, they are written", async () => {
     const loopLag = { lagMs: 500 };
     const writer = new MessageWriter(database.sql, { loopLag, maxLoopLagMs: 150 });
     const refusals: RefusalReason[] = [];
     writer.onRefused((reason) => refusals.push(reason));
-    const c = conversations[3]!;
-    const request: SendRequest = {
-      conversationId: c.id,
-      senderId: c.userId,
-      clientMsgId: `lag-${randomUUID()}`,
-      content: "late loop",
-    };
+    const request = freshSend("late loop");
     const early = writer.admission();
     assert.ok(early instanceof AppError, "admission answers before any send is queued");
     assert.equal(toWireError(early).error.code, "unavailable");
@@ -250,13 +252,7 @@ describe("message writer", () => {
     const writer = new MessageWriter(database.sql, { publishLag, maxPublishLagMs: 100 });
     const refusals: RefusalReason[] = [];
     writer.onRefused((reason) => refusals.push(reason));
-    const c = conversations[3]!;
-    const request: SendRequest = {
-      conversationId: c.id,
-      senderId: c.userId,
-      clientMsgId: `publish-lag-${randomUUID()}`,
-      content: "behind redis",
-    };
+    const request = freshSend("behind redis");
     const refused = await settle(writer.write(request));
     assert.equal(refused.ok, false);
     if (!refused.ok) {
