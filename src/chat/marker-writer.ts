@@ -142,8 +142,8 @@ export class MarkerWriter {
           this.smallAudienceMax,
         );
       } catch (err) {
-        // A message batch moving a sender's read marker can meet this batch's row locks in the other order;
-        // PostgreSQL breaks the tie by failing one statement, which is safe to run again.
+        // Member rows are locked in key order here and in the message writer, so two batches do not deadlock; a
+        // conflict PostgreSQL still reports (a serialization failure) is safe to run again.
         if (isRetryableConflict(err) && attempt < 3) continue;
         const failure = isUnavailableError(err) ? unavailable() : err;
         for (const p of batch) p.reject(failure);

@@ -376,7 +376,8 @@ interface BatchRow {
 // One statement, one round trip per batch (measured: the database round trips, not the SQL, were the largest cost of
 // a send in the pod). In order: which sends are already stored (retries), which senders are members, the position of
 // each new send among the batch's sends to its conversation, then the lock on the conversation rows in id order, the
-// seqs, the inserts and the senders' read and delivered markers (their own message is both); last, what the caller
+// seqs, the inserts and the senders' read and delivered markers (their own message is both; their rows locked in key
+// order, like every member row lock); last, what the caller
 // needs back: the new rows, the stored ones, and the members of every conversation touched (for fan-out and push).
 // The membership and idempotency reads see the statement's snapshot, taken before the row locks are granted; a
 // duplicate committed in between is caught by the unique index (the writer then bisects the batch).
@@ -425,10 +426,20 @@ WITH req AS (
   SELECT n.id, n.conversation_id, b.base + n.ord, n.sender_id, n.client_msg_id, n.content, n.reply_to_id
     FROM numbered n JOIN bumped b ON b.id = n.conversation_id
   RETURNING id, conversation_id, seq, sender_id, created_at
+), sender_rows AS (
+  -- The senders' member rows, locked in key order as the marker writer locks member rows (marker-writer.ts): taken
+  -- in whatever order the update met them, a batch with two senders and a marker batch could each hold the row the
+  -- other waits for, and PostgreSQL only breaks that after deadlock_timeout (1 s), stalling both batches.
+  SELECT m.conversation_id, m.user_id, r.seq
+    FROM members m
+    JOIN (SELECT conversation_id, sender_id, max(seq) AS seq FROM inserted GROUP BY 1, 2) r
+      ON m.conversation_id = r.conversation_id AND m.user_id = r.sender_id
+   ORDER BY m.conversation_id, m.user_id
+     FOR UPDATE OF m
 ), sender_reads AS (
   UPDATE members m SET read_seq = GREATEST(m.read_seq, r.seq), delivered_seq = GREATEST(m.delivered_seq, r.seq)
-    FROM (SELECT conversation_id, sender_id, max(seq) AS seq FROM inserted GROUP BY 1, 2) r
-   WHERE m.conversation_id = r.conversation_id AND m.user_id = r.sender_id
+    FROM sender_rows r
+   WHERE m.conversation_id = r.conversation_id AND m.user_id = r.user_id
 ), linked AS (
   -- The uploads each new message claimed (none for a send without attachments: an empty unnest, no lookup).
   UPDATE attachments a SET message_id = n.id
