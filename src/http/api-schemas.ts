@@ -1,122 +1,41 @@
 // What the HTTP routes answer, as zod schemas: they document the answers in the OpenAPI document (docs/openapi.json)
-// and, in the in-process tests, check every answer against that document (zod-schemas.ts). Each is declared against
-// the wire type it describes (`z.ZodType<Message>`), so a field added to the type without its schema does not compile.
+// and, in the in-process tests, check every answer against that document (zod-schemas.ts). The wire shapes an answer
+// shares with the Socket.IO API (Message, Conversation, PublicUser, ConversationMember, Attachment, the error envelope)
+// are defined once, in @chat-gateway/protocol/shapes (packages/protocol/src/shapes.ts, strict objects); this file
+// names them as OpenAPI components and adds what only HTTP answers (AuthResult, UploadTicket) and the server-only
+// shapes (reports, suspensions, the audit log, readiness). Each is declared against the wire type it describes
+// (`z.ZodType<Message>`), so a field added to the type without its schema does not compile.
 // The request schemas are those of @chat-gateway/protocol/schemas (packages/protocol/src/schemas.ts), the ones the routes validate with.
 import { z } from "zod";
-import type {
-  Attachment,
-  AuthResult,
-  Conversation,
-  ConversationMember,
-  ErrorCode,
-  Message,
-  MessageRequest,
-  PublicUser,
-  Reaction,
-  ReplyPreview,
-  UploadTicket,
-  WireError,
-} from "@chat-gateway/protocol";
-import { ERROR_STATUS } from "@chat-gateway/protocol";
+import type * as T from "@chat-gateway/protocol";
+import { ERROR_STATUS, type ErrorCode } from "@chat-gateway/protocol";
+import * as shapes from "@chat-gateway/protocol/shapes";
 import type { ReportView } from "../safety/reports.js";
 import type { SuspensionView } from "../safety/suspensions.js";
 import type { AuditRecord } from "../safety/audit.js";
 
-const time = z.string().describe("ISO-8601 UTC");
+const time = z.string().describe("ISO 8601 timestamp, UTC");
 
-export const ErrorCodeSchema = z.enum(Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]]);
+/**
+ * Names a protocol shape as an OpenAPI component. The shape itself is registered in zod's global registry (which
+ * fastify-type-provider-zod reads), not a `.meta()` copy: a copy would leave the shapes nested in others (Message in
+ * Conversation) unnamed, written out in full there instead of referring to the component. Its description stays.
+ */
+function component<S extends z.ZodType>(shape: S, id: string): S {
+  z.globalRegistry.add(shape, { ...z.globalRegistry.get(shape), id });
+  return shape;
+}
 
 export const ErrorAnswer = z
-  .strictObject({
-    error: z.strictObject({
-      code: ErrorCodeSchema,
-      message: z.string(),
-      details: z
-        .unknown()
-        .optional()
-        .describe("`[{field, problem}]` for validation errors; `{retryAfterMs}` for rate_limited and unavailable"),
-    } satisfies Record<keyof WireError, z.ZodType>),
-  })
+  .strictObject({ error: shapes.WireError })
   .meta({ id: "Error", description: "The contract's error envelope (README, Errors)" });
 
-export const PublicUserSchema = z
-  .strictObject({ id: z.string(), username: z.string(), displayName: z.string() })
-  .meta({ id: "PublicUser" }) satisfies z.ZodType<PublicUser>;
-
-const ConversationMemberSchema = z
-  .strictObject({
-    id: z.string(),
-    username: z.string(),
-    displayName: z.string(),
-    role: z.enum(["admin", "member"]),
-    readSeq: z.number().int(),
-    deliveredSeq: z.number().int(),
-  })
-  .meta({ id: "ConversationMember" }) satisfies z.ZodType<ConversationMember>;
-
-const ReplyPreviewSchema = z.strictObject({
-  id: z.string(),
-  seq: z.number().int(),
-  senderId: z.string(),
-  content: z.string(),
-}) satisfies z.ZodType<ReplyPreview>;
-
-const ReactionSchema = z.strictObject({
-  emoji: z.string(),
-  count: z.number().int(),
-  userIds: z.array(z.string()).describe("at most the first 20 who reacted"),
-}) satisfies z.ZodType<Reaction>;
-
-export const AttachmentSchema = z
-  .strictObject({
-    id: z.string(),
-    name: z.string(),
-    mimeType: z.string(),
-    size: z.number().int(),
-    url: z.string().describe("short-lived download URL, possibly relative to the gateway"),
-    width: z.number().int().optional(),
-    height: z.number().int().optional(),
-    thumbnailUrl: z.string().optional(),
-  })
-  .meta({ id: "Attachment" }) satisfies z.ZodType<Attachment>;
-
-export const MessageSchema = z
-  .strictObject({
-    id: z.string(),
-    conversationId: z.string(),
-    seq: z.number().int(),
-    senderId: z.string(),
-    clientMsgId: z.string(),
-    content: z.string(),
-    createdAt: time,
-    editedAt: time.nullable(),
-    deletedAt: time.nullable(),
-    replyTo: ReplyPreviewSchema.nullable(),
-    reactions: z.array(ReactionSchema),
-    attachments: z.array(AttachmentSchema),
-    changeSeq: z.number().int(),
-  })
-  .meta({ id: "Message" }) satisfies z.ZodType<Message>;
-
-const MessageRequestSchema = z.strictObject({
-  state: z.enum(["pending", "accepted"]),
-  requestedBy: z.string(),
-}) satisfies z.ZodType<MessageRequest>;
-
-export const ConversationSchema = z
-  .strictObject({
-    id: z.string(),
-    type: z.enum(["direct", "group"]),
-    title: z.string().nullable(),
-    members: z.array(ConversationMemberSchema),
-    lastSeq: z.number().int(),
-    lastMessage: MessageSchema.nullable(),
-    unreadCount: z.number().int(),
-    muted: z.boolean(),
-    createdAt: time,
-    request: MessageRequestSchema.nullable(),
-  })
-  .meta({ id: "Conversation" }) satisfies z.ZodType<Conversation>;
+export const PublicUserSchema = component(shapes.PublicUser, "PublicUser") satisfies z.ZodType<T.PublicUser>;
+// No route answers a member alone: named for the document, where Conversation refers to it.
+component(shapes.ConversationMember, "ConversationMember") satisfies z.ZodType<T.ConversationMember>;
+export const AttachmentSchema = component(shapes.Attachment, "Attachment") satisfies z.ZodType<T.Attachment>;
+export const MessageSchema = component(shapes.Message, "Message") satisfies z.ZodType<T.Message>;
+export const ConversationSchema = component(shapes.Conversation, "Conversation") satisfies z.ZodType<T.Conversation>;
 
 export const AuthResultSchema = z
   .strictObject({
@@ -125,7 +44,7 @@ export const AuthResultSchema = z
     refreshToken: z.string(),
     expiresIn: z.number().int().describe("access token lifetime, seconds"),
   })
-  .meta({ id: "AuthResult" }) satisfies z.ZodType<AuthResult>;
+  .meta({ id: "AuthResult" }) satisfies z.ZodType<T.AuthResult>;
 
 export const UploadTicketSchema = z
   .strictObject({
@@ -135,7 +54,7 @@ export const UploadTicketSchema = z
     headers: z.record(z.string(), z.string()),
     expiresAt: time,
   })
-  .meta({ id: "UploadTicket" }) satisfies z.ZodType<UploadTicket>;
+  .meta({ id: "UploadTicket" }) satisfies z.ZodType<T.UploadTicket>;
 
 export const ReportSchema = z
   .strictObject({
