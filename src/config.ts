@@ -164,8 +164,9 @@ const EnvSchema = z.object({
    * every frame already waits this long before it is read); 0 turns this off. @default 150 */
   WRITER_MAX_LOOP_LAG_MS: int(150, 0, 600_000),
   /** Sends are refused with `unavailable` while the oldest fan-out publish has waited this long for Redis, in ms (the
-   * pod commits faster than it can fan out); 0 turns this off. @default 100 */
-  WRITER_MAX_PUBLISH_LAG_MS: int(100, 0, 600_000),
+   * pod commits faster than it can fan out); 0 turns this off. Above WRITER_MAX_LOOP_LAG_MS: the wait includes the
+   * event loop's own delay in reading Redis's answer. @default 250 */
+  WRITER_MAX_PUBLISH_LAG_MS: int(250, 0, 600_000),
   /** A write batch in flight longer than this, in ms, fails /readyz. @default 5000 */
   WRITER_STUCK_MS: int(5000, 100, 3_600_000),
   /** Apply prisma/migrations at start-up. @default on in embedded mode, off with DATABASE_URL */
