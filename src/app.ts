@@ -181,10 +181,10 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     stuckAfterMs: config.WRITER_STUCK_MS,
     // PGlite is one connection: a second batch in flight would only queue behind the first.
     concurrency: database.kind === "pglite" ? 1 : config.WRITER_CONCURRENCY,
-    loopLag,
-    maxLoopLagMs: config.WRITER_MAX_LOOP_LAG_MS,
-    publishLag: publishBacklog,
-    maxPublishLagMs: config.WRITER_MAX_PUBLISH_LAG_MS,
+    backlogs: [
+      { reason: "loop_lag", gauge: loopLag, maxMs: config.WRITER_MAX_LOOP_LAG_MS },
+      { reason: "publish_lag", gauge: publishBacklog, maxMs: config.WRITER_MAX_PUBLISH_LAG_MS },
+    ],
   });
   const markerWriter = new MarkerWriter(database.writerSql ?? database.sql, {
     smallAudienceMax: config.RECEIPTS_PER_MEMBER_MAX_MEMBERS,

@@ -17,10 +17,9 @@
 // has a deadline (maxWaitMs): a send that would wait longer is refused at once with `unavailable` and a jittered
 // `retryAfterMs`, and a queued send whose deadline passed before its batch started is failed without being written.
 // Refused sends were never written, so the client's retry with the same clientMsgId is safe. Past capacity the event
-// loop is a queue too (frames wait their turn before any of this runs): when it runs late (`loopLag`), sends are
-// refused the same way, and `admission()` lets the socket route refuse before parsing the payload, so a refusal costs
-// almost nothing and the sends admitted stay fast. The fan-out is the third queue: while the oldest publish to Redis
-// has waited too long for its answer (`publishLag`), sends are refused as well.
+// loop is a queue too (frames wait their turn before any of this runs), and so is the fan-out (publishes waiting for
+// Redis): while either runs late (`backlogs`), sends are refused the same way. `admission()` lets the socket route
+// refuse before parsing the payload, so a refusal costs almost nothing and the sends admitted stay fast.
 //
 // Pipelining: up to `concurrency` batches are in flight, the next one starting while the previous commits, but a
 // conversation is in one batch in flight at most. A send for a conversation whose batch is in flight stays queued
@@ -78,8 +77,22 @@ interface Pending {
   queuedAt: number;
 }
 
-/** Why a send was refused for capacity: the queue was full, it would have waited too long, or it did wait too long. */
-export type RefusalReason = "queue_full" | "wait" | "expired" | "loop_lag" | "publish_lag";
+/**
+ * Why a send was refused for capacity: the queue was full, it would have waited too long, it did wait too long, or a
+ * queue outside the writer was behind (a Backlog's reason).
+ */
+export type RefusalReason = "queue_full" | "wait" | "expired" | Backlog["reason"];
+
+/**
+ * A queue outside the writer that sends pass through, how far behind it is, and the limit past which sends are
+ * refused (0: never): the event loop (limits/loop-lag.ts) and the fan-out's publishes to Redis
+ * (realtime/publish-backlog.ts).
+ */
+export interface Backlog {
+  reason: "loop_lag" | "publish_lag";
+  gauge: { readonly lagMs: number };
+  maxMs: number;
+}
 
 export interface MessageWriterOptions {
   /** Most sends in one statement. @default 256 */
@@ -99,14 +112,8 @@ export interface MessageWriterOptions {
   /** The client's wait after a refusal: a random value in this range, in ms, so refused clients spread out. */
   retryAfterMs?: { min: number; max: number };
   random?: () => number;
-  /** The event loop's recent lateness (limits/loop-lag.ts); sends are refused while it exceeds maxLoopLagMs. */
-  loopLag?: { readonly lagMs: number };
-  /** Event-loop lateness, in ms, past which sends are refused (0: never). @default 0 */
-  maxLoopLagMs?: number;
-  /** Age of the oldest fan-out publish Redis has not answered (realtime/publish-backlog.ts). */
-  publishLag?: { readonly lagMs: number };
-  /** Publish age, in ms, past which sends are refused (0: never). @default 0 */
-  maxPublishLagMs?: number;
+  /** Sends are refused while any of these is past its limit. @default none */
+  backlogs?: Backlog[];
 }
 
 /** One batch's figures, for /metrics: how many sends, how long its sends waited, how long its statement took. */
@@ -140,10 +147,7 @@ export class MessageWriter {
   private readonly stuckAfterMs: number;
   private readonly retryAfter: { min: number; max: number };
   private readonly random: () => number;
-  private readonly loopLag: { readonly lagMs: number } | undefined;
-  private readonly maxLoopLagMs: number;
-  private readonly publishLag: { readonly lagMs: number } | undefined;
-  private readonly maxPublishLagMs: number;
+  private readonly backlogs: Backlog[];
   /** Conversations with a batch in flight: their queued sends wait, so a conversation is in one batch at a time. */
   private readonly busy = new Set<string>();
   /** Recent batch duration (exponentially weighted), to judge how long a queue of a given length takes to write. */
@@ -163,10 +167,7 @@ export class MessageWriter {
     this.stuckAfterMs = options.stuckAfterMs ?? 5000;
     this.retryAfter = options.retryAfterMs ?? { min: 200, max: 1000 };
     this.random = options.random ?? Math.random;
-    this.loopLag = options.loopLag;
-    this.maxLoopLagMs = options.maxLoopLagMs ?? 0;
-    this.publishLag = options.publishLag;
-    this.maxPublishLagMs = options.maxPublishLagMs ?? 0;
+    this.backlogs = (options.backlogs ?? []).filter((b) => b.maxMs > 0);
   }
 
   /**
@@ -224,13 +225,9 @@ export class MessageWriter {
 
   /** Why a new send cannot be admitted now, or undefined. O(1): it runs for every send. */
   private admit(): RefusalReason | undefined {
-    if (this.maxLoopLagMs > 0 && this.loopLag !== undefined && this.loopLag.lagMs > this.maxLoopLagMs) {
-      return "loop_lag";
-    }
-    // Committed faster than the pod can fan out: a send admitted now would wait behind those publishes.
-    if (this.maxPublishLagMs > 0 && this.publishLag !== undefined && this.publishLag.lagMs > this.maxPublishLagMs) {
-      return "publish_lag";
-    }
+    // A send admitted now would wait behind a queue that is already late (the loop, or the fan-out: then the pod
+    // commits faster than it can publish).
+    for (const { reason, gauge, maxMs } of this.backlogs) if (gauge.lagMs > maxMs) return reason;
     if (this.queue.length === 0) return undefined;
     // The queue is already behind: its oldest send has waited past the deadline, so a new one would too.
     if (performance.now() - this.queue[0]!.queuedAt > this.maxWaitMs) return "wait";

@@ -230,7 +230,9 @@ describe("message writer", () => {
 
   test("a late event loop refuses sends at once, counted as loop_lag; on time again, they are written", async () => {
     const loopLag = { lagMs: 500 };
-    const writer = new MessageWriter(database.sql, { loopLag, maxLoopLagMs: 150 });
+    const writer = new MessageWriter(database.sql, {
+      backlogs: [{ reason: "loop_lag", gauge: loopLag, maxMs: 150 }],
+    });
     const refusals: RefusalReason[] = [];
     writer.onRefused((reason) => refusals.push(reason));
     const request = freshSend("late loop");
@@ -249,7 +251,9 @@ describe("message writer", () => {
 
   test("a fan-out behind Redis refuses sends at once, counted as publish_lag; caught up, they are written", async () => {
     const publishLag = { lagMs: 400 };
-    const writer = new MessageWriter(database.sql, { publishLag, maxPublishLagMs: 100 });
+    const writer = new MessageWriter(database.sql, {
+      backlogs: [{ reason: "publish_lag", gauge: publishLag, maxMs: 100 }],
+    });
     const refusals: RefusalReason[] = [];
     writer.onRefused((reason) => refusals.push(reason));
     const request = freshSend("behind redis");
