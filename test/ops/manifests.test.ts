@@ -703,8 +703,8 @@ test("prod-cnpg: prod plus a CloudNativePG Cluster with replicas for chat-pg-ro,
   assert.ok(spec.instances >= 2, "no replica behind chat-pg-ro (DATABASE_READ_URL)");
   assert.equal(spec.affinity.topologyKey, "topology.kubernetes.io/zone");
   assert.equal(spec.affinity.podAntiAffinityType, "required");
-  // 48 pods with a pool of 5 on the primary and 5 on the replicas, the Job, the operator: within max_connections.
-  assert.ok(Number(spec.postgresql.parameters.max_connections) >= 48 * 5 + 10);
+  // 48 pods with a pool of 5 and the writers' 3 on the primary, the Job, the operator: within max_connections.
+  assert.ok(Number(spec.postgresql.parameters.max_connections) >= 48 * (5 + 3) + 10);
   // Everything else is prod's.
   const strip = (objects: KubeObject[]) =>
     objects
