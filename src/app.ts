@@ -175,7 +175,8 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
   });
   const loopLag = watchLoopLag();
   const publishBacklog = new PublishBacklog();
-  const writer = new MessageWriter(database.writerSql ?? database.sql, {
+  const writePath = database.writerSql ?? database.sql;
+  const writer = new MessageWriter(writePath, {
     maxQueue: config.WRITER_MAX_QUEUE,
     maxWaitMs: config.WRITER_MAX_WAIT_MS,
     stuckAfterMs: config.WRITER_STUCK_MS,
@@ -186,7 +187,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
       { reason: "publish_lag", gauge: publishBacklog, maxMs: config.WRITER_MAX_PUBLISH_LAG_MS },
     ],
   });
-  const markerWriter = new MarkerWriter(database.writerSql ?? database.sql, {
+  const markerWriter = new MarkerWriter(writePath, {
     smallAudienceMax: config.RECEIPTS_PER_MEMBER_MAX_MEMBERS,
   });
   const receipts = new ReceiptAnnouncer(database.sql, notifier, {

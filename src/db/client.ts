@@ -21,7 +21,7 @@ export interface Database {
   /**
    * The write path's connections (the message and marker writers): with PostgreSQL a small pool of its own, so that
    * reads and Prisma's queries can never hold every connection while sends wait, and with generic plans forced for
-   * its prepared statements (see writerPool below). Optional so a hand-built Database needs no stub; `sql` otherwise.
+   * its prepared statements (createWriterPool). Optional so a hand-built Database needs no stub; `sql` otherwise.
    */
   writerSql?: Sql;
   /** "postgres" or "pglite": raw SQL on the hot path is the same for both. */
