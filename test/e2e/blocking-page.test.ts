@@ -40,6 +40,24 @@ describe("blocking on the chat page", { timeout: 240_000 }, () => {
     return page;
   }
 
+  /**
+   * Opens a conversation from the list and waits for its pane. The list is drawn again as events arrive and can
+   * reorder (a message moves its conversation up), so a click may land on the row that moved under the pointer
+   * (CI saw the pane stay on another conversation once): click again until the pane names the right one.
+   */
+  async function openFromList(page: Page, item: string, title: string): Promise<void> {
+    const pane = page.locator("#pane-title", { hasText: title });
+    for (let attempt = 1; ; attempt++) {
+      await page.click(item);
+      try {
+        await pane.waitFor({ timeout: 3_000 });
+        return;
+      } catch (err) {
+        if (attempt === 5) throw err;
+      }
+    }
+  }
+
   const blockedBy = async (user: AuthResult) =>
     (await api<{ users: PublicUser[] }>(url, "GET", "/v1/users/me/blocks", { token: user.accessToken })).body.users.map(
       (u) => u.id,
@@ -61,15 +79,13 @@ describe("blocking on the chat page", { timeout: 240_000 }, () => {
     const [alicePage, bobPage] = await Promise.all([signedIn(alice.user.username), signedIn(bob.user.username)]);
 
     // Alice blocks Bob from their direct conversation's header.
-    await alicePage.click(directItem);
-    await alicePage.locator("#pane-title", { hasText: bob.user.displayName }).waitFor({ timeout: WAIT });
+    await openFromList(alicePage, directItem, bob.user.displayName);
     await alicePage.click("#block-user-btn");
     await alicePage.locator('#block-user-btn[data-blocked="true"]').waitFor({ timeout: WAIT });
     assert.deepEqual(await blockedBy(alice), [bob.user.id]);
 
     // Bob's direct send is refused by the gateway and shown as failed.
-    await bobPage.click(directItem);
-    await bobPage.locator("#pane-title", { hasText: alice.user.displayName }).waitFor({ timeout: WAIT });
+    await openFromList(bobPage, directItem, alice.user.displayName);
     await bobPage.fill("#composer-input", "are you there?");
     await bobPage.click("#send");
     const failed = bobPage.locator('#messages .msg.mine[data-status="failed"]', { hasText: "are you there?" });
@@ -77,8 +93,7 @@ describe("blocking on the chat page", { timeout: 240_000 }, () => {
     await failed.locator(".retry-btn", { hasText: "Not sent" }).waitFor({ timeout: WAIT });
 
     // In the group, Bob's message is hidden on Alice's page until she asks for it.
-    await alicePage.click(`.conv-item[data-conversation-id="${group.id}"]`);
-    await alicePage.locator("#pane-title", { hasText: "Climbers" }).waitFor({ timeout: WAIT });
+    await openFromList(alicePage, `.conv-item[data-conversation-id="${group.id}"]`, "Climbers");
     const placeholder = alicePage.locator("#messages .blocked-msg", { hasText: "blocked user" });
     await placeholder.waitFor({ timeout: WAIT });
     assert.equal(await alicePage.locator("#messages .msg-text", { hasText: "bob in the group" }).count(), 0);
@@ -99,12 +114,12 @@ describe("blocking on the chat page", { timeout: 240_000 }, () => {
     await bobPage
       .locator('#messages .msg.mine:not([data-status="failed"])', { hasText: "are you there?" })
       .waitFor({ timeout: WAIT });
-    await alicePage.click(directItem);
+    await openFromList(alicePage, directItem, bob.user.displayName);
     await alicePage.locator("#messages .msg-text", { hasText: "are you there?" }).waitFor({ timeout: WAIT });
     await alicePage.locator('#block-user-btn[data-blocked="false"]').waitFor({ timeout: WAIT });
 
     // Blocking from a message's tools, next to "Report": his group messages are hidden again.
-    await alicePage.click(`.conv-item[data-conversation-id="${group.id}"]`);
+    await openFromList(alicePage, `.conv-item[data-conversation-id="${group.id}"]`, "Climbers");
     const bobsMessage = alicePage.locator("#messages .msg.theirs", { hasText: "bob in the group" });
     await bobsMessage.hover();
     await bobsMessage.locator(".block-btn").click();
