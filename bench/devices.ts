@@ -4,6 +4,9 @@
 // - Markers: every message taken in moves the conversation's cursor (highest seq with nothing missing below it);
 //   `message:delivered` and `message:read` are gathered per conversation for 250 ms and sent once each per flush
 //   with the highest seq (as MarkerBatcher does), and re-sent after `retryAfterMs` (or 1 s) when refused for now.
+//   None is sent that the gateway already holds (as the SDK does, knowing its user id): up to the user's own
+//   messages (sending moved the sender's markers), up to an ack, or up to an announcement of the user's own marker
+//   (another of its devices moved it first).
 // - `sync:required`: runs `sync` with its cursors, page after page, and counts the messages that came that way.
 // - Gaps: a `message:new` above cursor + 1 waits 1 s (the SDK's gapFillDelayMs, since pods may deliver a little
 //   out of order), then the hole is fetched with `GET /v1/conversations/:id/messages?after=cursor` and counted.
@@ -12,7 +15,7 @@
 import { performance } from "node:perf_hooks";
 import { io } from "socket.io-client";
 import { api, type Device } from "../test/helpers/clients.js";
-import type { AckAnswer, Message, MessageUpdate, SyncResult } from "@chat-gateway/protocol";
+import type { AckAnswer, MarkerEvent, MarkersEvent, Message, MessageUpdate, SyncResult } from "@chat-gateway/protocol";
 import { inBatches } from "./load.js";
 import { addCounts, sleep } from "./stats.js";
 
@@ -85,6 +88,8 @@ export class SdkDevice {
   /** conversationId -> seqs held above the cursor (a hole below them). */
   private readonly ahead = new Map<string, Set<number>>();
   private readonly pendingMarkers = { delivered: new Map<string, number>(), read: new Map<string, number>() };
+  /** What the gateway is known to hold of this user's markers, per conversation: nothing up to it is sent. */
+  private readonly heldMarkers = { delivered: new Map<string, number>(), read: new Map<string, number>() };
   private markerTimer: NodeJS.Timeout | undefined;
   private readonly gapTimers = new Map<string, NodeJS.Timeout>();
   private syncing: Promise<void> | undefined;
@@ -108,10 +113,22 @@ export class SdkDevice {
       on(event: string, listener: (payload: never) => void): void;
     };
     on.on("message:new", (message: Message) => this.take(message, "live"));
-    on.on("conversation:read", () => this.counters.markerEventsRead++);
-    on.on("conversation:delivered", () => this.counters.markerEventsDelivered++);
-    // Not in the protocol on every branch yet: counted by name.
-    on.on("conversation:markers", () => this.counters.markerEventsCoalesced++);
+    on.on("conversation:read", (event: MarkerEvent) => {
+      this.counters.markerEventsRead++;
+      if (event.userId === this.userId) this.heldAt("read", event.conversationId, event.seq);
+    });
+    on.on("conversation:delivered", (event: MarkerEvent) => {
+      this.counters.markerEventsDelivered++;
+      if (event.userId === this.userId) this.heldAt("delivered", event.conversationId, event.seq);
+    });
+    on.on("conversation:markers", (event: MarkersEvent) => {
+      this.counters.markerEventsCoalesced++;
+      if (!("read" in event)) return;
+      for (const kind of ["read", "delivered"] as const) {
+        const seq = event[kind][this.userId];
+        if (seq !== undefined) this.heldAt(kind, event.conversationId, seq);
+      }
+    });
     on.on("sync:required", () => {
       this.counters.syncRequired++;
       void this.sync();
@@ -236,14 +253,27 @@ export class SdkDevice {
     while (ahead?.delete(next + 1)) next++;
     if (ahead?.size === 0) this.ahead.delete(id);
     this.cursors.set(id, next);
-    this.noteMarker(id, next);
+    if (message.senderId === this.userId && next === message.seq) {
+      this.heldAt("delivered", id, next);
+      this.heldAt("read", id, next);
+    } else this.noteMarker(id, next);
   }
 
   private noteMarker(conversationId: string, seq: number) {
-    for (const pending of [this.pendingMarkers.delivered, this.pendingMarkers.read]) {
-      if (seq > (pending.get(conversationId) ?? 0)) pending.set(conversationId, seq);
+    for (const kind of ["delivered", "read"] as const) {
+      const pending = this.pendingMarkers[kind];
+      if (seq > (this.heldMarkers[kind].get(conversationId) ?? 0) && seq > (pending.get(conversationId) ?? 0))
+        pending.set(conversationId, seq);
     }
     this.scheduleMarkers(this.options.markerDelayMs ?? 250);
+  }
+
+  /** The gateway holds this marker at `seq` or past it (MarkerBatcher.heldAt). */
+  private heldAt(kind: "delivered" | "read", conversationId: string, seq: number) {
+    const held = this.heldMarkers[kind];
+    if (seq > (held.get(conversationId) ?? 0)) held.set(conversationId, seq);
+    const pending = this.pendingMarkers[kind];
+    if ((pending.get(conversationId) ?? Infinity) <= seq) pending.delete(conversationId);
   }
 
   private scheduleMarkers(delayMs: number) {
@@ -262,7 +292,7 @@ export class SdkDevice {
       for (const [conversationId, seq] of batch) {
         this.counters.markersSent++;
         void this.request(`message:${kind}`, { conversationId, seq }).then((answer) => {
-          if (answer.ok) return;
+          if (answer.ok) return this.heldAt(kind, conversationId, seq);
           const { code, details } = answer.error as { code: string; details?: { retryAfterMs?: number } };
           // Refused for now: keep it (unless a newer one is waiting) and try again later, as the SDK does.
           if (code === "unavailable" || code === "rate_limited" || code === "timeout") {

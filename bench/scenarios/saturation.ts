@@ -68,6 +68,8 @@ interface Step {
   ackP99: number;
   everyP99: number;
   cpuPerDeliveryUs: number;
+  /** `message:delivered` and `message:read` requests the devices sent, per message sent. */
+  markersPerMessage: number;
   loadGenCpu: number;
   sustained: boolean;
   why: string;
@@ -100,6 +102,7 @@ async function sweep(ctx: Context, label: string, target: DirectTarget, processe
     const cpuBefore = cpuSeconds(processes);
     const lgBefore = process.cpuUsage();
     const deliveredBefore = target.devices.reduce((n, d) => n + d.counters.live + d.counters.sync + d.counters.gap, 0);
+    const markersBefore = target.devices.reduce((n, d) => n + d.counters.markersSent, 0);
     const t0 = performance.now();
     const sent = await openLoop(rate, ctx.flags.stepSeconds, (i) => {
       const s = target.senders[i % target.senders.length]!;
@@ -133,6 +136,8 @@ async function sweep(ctx: Context, label: string, target: DirectTarget, processe
       ackP99: s.ackP99,
       everyP99: percentile(s.everyDeviceMs, 99),
       cpuPerDeliveryUs: (cpu * 1e6) / Math.max(1, deliveries),
+      markersPerMessage:
+        (target.devices.reduce((n, d) => n + d.counters.markersSent, 0) - markersBefore) / Math.max(1, s.sends),
       loadGenCpu: (lg.user + lg.system) / 1e6 / busySeconds,
       sustained: why === "",
       why,
@@ -141,7 +146,8 @@ async function sweep(ctx: Context, label: string, target: DirectTarget, processe
     console.log(
       `${label} ${rate}/s: achieved ${fixed(step.achieved, 0)}/s, acked ${fixed(step.acked, 0)}/s, send->ack p50 / ` +
         `p99 ${fixed(step.ackP50)} / ${fixed(step.ackP99)} ms, send->every device p99 ${fixed(step.everyP99)} ms, ` +
-        `${fixed(step.cpuPerDeliveryUs, 0)} µs CPU per delivery, load generator ${fixed(step.loadGenCpu * 100, 0)}% ` +
+        `${fixed(step.cpuPerDeliveryUs, 0)} µs CPU per delivery, ${fixed(step.markersPerMessage)} marker requests ` +
+        `per message, load generator ${fixed(step.loadGenCpu * 100, 0)}% ` +
         `of a core; missed live: sync ${s.recoveredBySync}, gap ${s.recoveredByGap} (late live ${s.lateLive}), ` +
         `never ${s.never}` +
         `${step.sustained ? "" : ` -> not sustained: ${why}`}`,

@@ -12,8 +12,9 @@
 //      returns which markers moved, with the values they moved to, and for small conversations their members (who
 //      hears of it: the announcer then needs no query of its own), and the requester of a pending message request
 //      the member received, who must not hear of it (message-requests.ts);
-//   3. only for rows that did not move: one query for which of them are members at all. Those that are not answer
-//      `not_found`, exactly like an unknown conversation; a stale marker from a member answers ok.
+//   3. the same statement names the requesters who are not members at all: they answer `not_found`, exactly like an
+//      unknown conversation; a stale marker from a member answers ok. (A second query for this ran in almost every
+//      batch, since most markers of a busy conversation move nothing: another device of the user got there first.)
 // The moved markers go to the `onMoved` listeners (the receipt announcer) once per batch, after commit.
 import type { Sql } from "../db/client.js";
 import { AppError, isRetryableConflict, isUnavailableError, notFound, unavailable } from "../errors.js";
@@ -191,6 +192,7 @@ async function writeBatch(
   const movedRows = await sql<{
     conversation_id: string;
     user_id: string;
+    member: boolean;
     read_seq: number | null;
     delivered_seq: number | null;
     audience: string[] | null;
@@ -219,14 +221,20 @@ async function writeBatch(
          FROM members WHERE conversation_id IN (SELECT conversation_id FROM prev)
         GROUP BY conversation_id HAVING count(*) <= $5
      )
-     SELECT mv.conversation_id::text, mv.user_id::text,
+     -- One row per marker that moved and per requester who is not a member (the snapshot's membership: the same
+     -- answer the separate query after the batch used to give).
+     SELECT w.conversation_id::text, w.user_id::text, mb.user_id IS NOT NULL AS member,
             CASE WHEN mv.read_seq > mv.old_read THEN mv.read_seq END AS read_seq,
             CASE WHEN mv.delivered_seq > mv.old_delivered THEN mv.delivered_seq END AS delivered_seq,
             a.user_ids AS audience,
             CASE WHEN c.accepted_at IS NULL AND c.requested_by <> mv.user_id THEN c.requested_by::text END
               AS withheld_from
-       FROM moved mv LEFT JOIN audiences a ON a.conversation_id = mv.conversation_id
-       JOIN conversations c ON c.id = mv.conversation_id`,
+       FROM wanted w
+       LEFT JOIN members mb ON mb.conversation_id = w.conversation_id AND mb.user_id = w.user_id
+       LEFT JOIN moved mv ON mv.conversation_id = w.conversation_id AND mv.user_id = w.user_id
+       LEFT JOIN audiences a ON a.conversation_id = mv.conversation_id
+       LEFT JOIN conversations c ON c.id = mv.conversation_id
+      WHERE mv.user_id IS NOT NULL OR mb.user_id IS NULL`,
     [
       rows.map((w) => w.conversationId),
       rows.map((w) => w.userId),
@@ -238,10 +246,10 @@ async function writeBatch(
   );
 
   const moved: MovedMarkers[] = [];
-  const touched = new Set<string>();
+  const notMembers = new Set<string>();
   for (const row of movedRows) {
     const key = keyOf({ conversationId: row.conversation_id, userId: row.user_id });
-    touched.add(key);
+    if (!row.member) notMembers.add(key);
     if (row.read_seq === null && row.delivered_seq === null) continue;
     const entry: MovedMarkers = { conversationId: row.conversation_id, userId: row.user_id };
     if (row.audience !== null) entry.audience = row.audience;
@@ -253,22 +261,6 @@ async function writeBatch(
     }
     if (row.delivered_seq !== null) entry.delivered = Number(row.delivered_seq);
     moved.push(entry);
-  }
-
-  // Nothing moved for these: a stale marker from a member (ok) or someone who is not one (not_found).
-  const unmoved = rows.filter((w) => !touched.has(keyOf(w)));
-  const notMembers = new Set<string>();
-  if (unmoved.length > 0) {
-    const members = await sql<{ conversation_id: string; user_id: string }>(
-      `SELECT m.conversation_id::text, m.user_id::text
-         FROM members m
-         JOIN unnest($1::uuid[], $2::uuid[]) AS k(conversation_id, user_id)
-           ON m.conversation_id = k.conversation_id AND m.user_id = k.user_id`,
-      [unmoved.map((w) => w.conversationId), unmoved.map((w) => w.userId)],
-      { prepare: "marker-members" },
-    );
-    const found = new Set(members.map((m) => keyOf({ conversationId: m.conversation_id, userId: m.user_id })));
-    for (const w of unmoved) if (!found.has(keyOf(w))) notMembers.add(keyOf(w));
   }
   return { moved, notMembers };
 }

@@ -65,3 +65,19 @@ test("a transient failure is retried; a refusal is reported and dropped", async 
   assert.equal(b.ackedSeq("a"), 5);
   b.close();
 });
+
+test("a marker the gateway already holds (own message, another device's announcement) is not sent", async () => {
+  const { b, clock, sent } = batcher();
+  b.setOnline(true);
+  b.note("a", 4);
+  b.heldAt("a", 5); // the user's own message 5: sending moved the markers past the pending 4
+  b.note("a", 5);
+  b.note("b", 9);
+  b.heldAt("b", 8); // another device moved it to 8: the pending 9 still goes
+  await clock.advance(250);
+  assert.deepEqual(sent, ["b:9"]);
+  assert.equal(b.ackedSeq("a"), 5);
+  b.note("a", 6);
+  await clock.advance(250);
+  assert.deepEqual(sent, ["b:9", "a:6"]);
+});

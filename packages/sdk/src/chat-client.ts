@@ -160,6 +160,13 @@ export class ChatClient {
   private readonly typingChains = new Map<string, Promise<void>>();
 
   private socket: ChatSocket | null = null;
+  /**
+   * The signed-in user's id, asked of the gateway once (`GET /users/me`) after the first connection: with it the
+   * client sends no markers the gateway already holds (its own messages, another of its devices' markers). Until it
+   * is known every marker is sent, which is only more requests.
+   */
+  private ownUserId: string | null = null;
+  private learningUserId = false;
   private currentState: ConnectionState = "disconnected";
   /** Bumped on every connect and disconnect, so work started for one connection stops when it ends. */
   private epoch = 0;
@@ -257,6 +264,11 @@ export class ChatClient {
 
   get state(): ConnectionState {
     return this.currentState;
+  }
+
+  /** The signed-in user's id, once the client has asked the gateway (shortly after the first connection). */
+  get userId(): string | null {
+    return this.ownUserId;
   }
 
   on<K extends keyof ChatClientEvents>(event: K, listener: Listener<ChatClientEvents[K]>): () => void {
@@ -470,8 +482,14 @@ export class ChatClient {
     socket.on("connect_error", (error) => this.handleConnectError(socket, error));
     socket.on("message:new", (message) => this.ingest([message]));
     socket.on("message:updated", (message) => this.receiveUpdate(message));
-    socket.on("conversation:read", (event) => this.events.emit("conversationRead", event));
-    socket.on("conversation:delivered", (event) => this.events.emit("conversationDelivered", event));
+    socket.on("conversation:read", (event) => {
+      if (event.userId === this.ownUserId) this.reads.heldAt(event.conversationId, event.seq);
+      this.events.emit("conversationRead", event);
+    });
+    socket.on("conversation:delivered", (event) => {
+      if (event.userId === this.ownUserId) this.delivered.heldAt(event.conversationId, event.seq);
+      this.events.emit("conversationDelivered", event);
+    });
     socket.on("conversation:markers", (event) => this.receiveMarkers(event));
     socket.on("conversation:updated", (event) => {
       this.events.emit("conversationUpdated", event.conversation);
@@ -505,6 +523,21 @@ export class ChatClient {
     this.reads.setOnline(true);
     this.presence.connected(epoch);
     void this.syncUntilCaughtUp(epoch);
+    this.learnUserId();
+  }
+
+  private learnUserId(): void {
+    if (this.ownUserId !== null || this.learningUserId) return;
+    this.learningUserId = true;
+    this.api.me().then(
+      (user) => {
+        this.ownUserId = user.id;
+        this.learningUserId = false;
+      },
+      () => {
+        this.learningUserId = false; // asked again on the next connection
+      },
+    );
   }
 
   private handleDisconnect(reason: string): void {
@@ -685,6 +718,13 @@ export class ChatClient {
       });
       return;
     }
+    const own = this.ownUserId;
+    if (own !== null) {
+      const delivered = event.delivered[own];
+      if (delivered !== undefined) this.delivered.heldAt(conversationId, delivered);
+      const read = event.read[own];
+      if (read !== undefined) this.reads.heldAt(conversationId, read);
+    }
     for (const [userId, seq] of Object.entries(event.delivered))
       this.events.emit("conversationDelivered", { conversationId, userId, seq });
     for (const [userId, seq] of Object.entries(event.read))
@@ -702,7 +742,11 @@ export class ChatClient {
         const ready = this.changes.latest(accepted);
         deliveredAny = true;
         this.events.emit("message", ready);
-        this.delivered.note(ready.conversationId, ready.seq);
+        // Sending moved the sender's own read and delivered markers to the message: nothing to send for it.
+        if (ready.senderId === this.ownUserId) {
+          this.delivered.heldAt(ready.conversationId, ready.seq);
+          this.reads.heldAt(ready.conversationId, ready.seq);
+        } else this.delivered.note(ready.conversationId, ready.seq);
       }
     }
     if (deliveredAny) void this.cursorWriter.write();

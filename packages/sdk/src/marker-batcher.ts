@@ -33,9 +33,19 @@ export class MarkerBatcher {
     this.schedule(this.options.delayMs);
   }
 
-  /** The highest seq the gateway acknowledged for this conversation in this session. */
+  /** The highest seq the gateway acknowledged (or is known to hold, see `heldAt`) for this conversation. */
   ackedSeq(conversationId: string): number {
     return this.acked.get(conversationId) ?? 0;
+  }
+
+  /**
+   * The gateway already holds this marker at `seq` or past it: sending a message moves the sender's own markers to it,
+   * and another device of the same user may have moved them (its announcement came back). A pending marker up to
+   * `seq` is dropped, and later ones up to it are never sent: the gateway would answer ok and change nothing.
+   */
+  heldAt(conversationId: string, seq: number): void {
+    if (seq > (this.acked.get(conversationId) ?? 0)) this.acked.set(conversationId, seq);
+    if ((this.pending.get(conversationId) ?? Infinity) <= seq) this.pending.delete(conversationId);
   }
 
   setOnline(online: boolean): void {
