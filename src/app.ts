@@ -214,6 +214,7 @@ export async function createGateway(deps: GatewayDeps, config: Readonly<Config>)
     uploadUrlTtlS: config.UPLOAD_URL_TTL_S,
     downloadUrlTtlS: config.ATTACHMENT_URL_TTL_S,
     unattachedTtlS: config.UPLOAD_UNATTACHED_TTL_S,
+    maxPending: config.UPLOAD_MAX_PENDING,
   });
   const uploadCleanup = startUploadCleanup({
     attachments,

@@ -303,6 +303,12 @@ const EnvSchema = z.object({
   ATTACHMENT_URL_TTL_S: int(300, 1, 7 * 86_400),
   /** An upload never attached to a message is deleted after this many seconds. @default 86400 */
   UPLOAD_UNATTACHED_TTL_S: int(86_400, 1, 365 * 86_400),
+  /**
+   * Uploads a user may hold that no sent message carries yet (younger than UPLOAD_UNATTACHED_TTL_S); past it
+   * `POST /v1/uploads` is refused `rate_limited` until one is sent or expires, so one account cannot fill the storage
+   * with a day's worth of presigned uploads. @default 100
+   */
+  UPLOAD_MAX_PENDING: int(100, 1, 1_000_000),
   /** How often each pod looks for unattached uploads to delete, in ms. @default 600000 */
   UPLOAD_CLEANUP_INTERVAL_MS: int(600_000, 100, 86_400_000),
   /** With the sharded adapter, an event for at least this many users (a group's message, its receipts) is published

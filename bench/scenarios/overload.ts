@@ -6,19 +6,7 @@ import { sumCounters, diffCounters } from "../devices.js";
 import { countsText, fixed, p50p99 } from "../stats.js";
 import { Phase, openLoop } from "../traffic.js";
 import { cpuSeconds, type Context } from "./common.js";
-import { directOnGateways, ownersOf, printBreakdown, sendBreakdown } from "./saturation.js";
-
-/** chat_message_writer_refused_total by reason, summed over the gateways. */
-async function refusals(urls: string[]): Promise<Map<string, number>> {
-  const byReason = new Map<string, number>();
-  for (const url of urls) {
-    const text = await (await fetch(`${url}/metrics`)).text().catch(() => "");
-    for (const m of text.matchAll(/^chat_message_writer_refused_total\{reason="([a-z_]+)"\} (\S+)$/gm)) {
-      byReason.set(m[1]!, (byReason.get(m[1]!) ?? 0) + Number(m[2]));
-    }
-  }
-  return byReason;
-}
+import { directOnGateways, ownersOf, printBreakdown, refusals, sendBreakdown } from "./saturation.js";
 
 const ANSWERS = new Set(["ok", "unavailable", "rate_limited"]);
 

@@ -179,11 +179,23 @@ const BREAKDOWN = {
   size: "chat_message_writer_batch_size",
   ack: "chat_send_to_ack_seconds",
 } as const;
-type Breakdown = Record<keyof typeof BREAKDOWN, { sum: number; count: number }>;
+type Breakdown = Record<keyof typeof BREAKDOWN, { sum: number; count: number }> & { refused: Map<string, number> };
+
+/** chat_message_writer_refused_total by reason, summed over the gateways. */
+export async function refusals(urls: string[]): Promise<Map<string, number>> {
+  const byReason = new Map<string, number>();
+  for (const url of urls) {
+    const text = await (await fetch(`${url}/metrics`)).text().catch(() => "");
+    for (const m of text.matchAll(/^chat_message_writer_refused_total\{reason="([a-z_]+)"\} (\S+)$/gm)) {
+      byReason.set(m[1]!, (byReason.get(m[1]!) ?? 0) + Number(m[2]));
+    }
+  }
+  return byReason;
+}
 
 export async function sendBreakdown(processes: BenchGateway[]): Promise<Breakdown> {
-  const totals = {} as Breakdown;
-  for (const [key, name] of Object.entries(BREAKDOWN) as [keyof Breakdown, string][]) {
+  const totals = { refused: await refusals(processes.map((g) => g.url)) } as Breakdown;
+  for (const [key, name] of Object.entries(BREAKDOWN) as [keyof typeof BREAKDOWN, string][]) {
     totals[key] = { sum: 0, count: 0 };
     for (const g of processes) {
       const t = await histogramTotals(g.url, name).catch(() => ({ sum: 0, count: 0 }));
@@ -195,13 +207,17 @@ export async function sendBreakdown(processes: BenchGateway[]): Promise<Breakdow
 }
 
 export function printBreakdown(before: Breakdown, after: Breakdown) {
-  const mean = (k: keyof Breakdown, scale: number) =>
+  const mean = (k: keyof typeof BREAKDOWN, scale: number) =>
     fixed(((after[k].sum - before[k].sum) * scale) / Math.max(1, after[k].count - before[k].count), 2);
   console.log(
     `  in the pods (means): send->ack ${mean("ack", 1000)} ms = queue wait ${mean("wait", 1000)} ms + batch ` +
       `statement ${mean("statement", 1000)} ms + the rest; ${after.statement.count - before.statement.count} ` +
       `batches of ${mean("size", 1)} sends`,
   );
+  const refused = [...after.refused]
+    .map(([reason, n]) => [reason, n - (before.refused.get(reason) ?? 0)] as const)
+    .filter(([, n]) => n > 0);
+  if (refused.length > 0) console.log(`  refused by the pods: ${refused.map(([r, n]) => `${r} ${n}`).join(", ")}`);
 }
 
 /** For the history check: each direct conversation read by its first member. */

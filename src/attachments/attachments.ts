@@ -25,6 +25,8 @@ export interface AttachmentOptions {
   downloadUrlTtlS: number;
   /** Unattached uploads older than this are deleted by deleteUnattached(). */
   unattachedTtlS: number;
+  /** Unattached uploads (younger than `unattachedTtlS`) one user may hold; past it createUpload is `rate_limited`. */
+  maxPending: number;
 }
 
 export interface NewUpload {
@@ -109,11 +111,41 @@ export class Attachments implements MessageAttachments {
       });
     }
     const id = randomUUID();
-    await this.sql(
-      `INSERT INTO attachments (id, uploader_id, name, mime_type, size, storage_key)
-       VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6)`,
-      [id, uploaderId, upload.name, mimeType, upload.size, fileKey(id)],
+    // The cap and the insert in one statement. Concurrent requests of one user may each see room for one more, so
+    // the cap can be passed by the few they run at once; the per-user rate limit on uploads bounds that.
+    const [answer] = await this.sql<{ inserted: number; oldest: Date | string | null }>(
+      `WITH pending AS (
+         SELECT created_at FROM attachments
+          WHERE uploader_id = $2::uuid AND message_id IS NULL
+            AND created_at > now() - make_interval(secs => $8::int)
+          ORDER BY created_at LIMIT $7
+       ), inserted AS (
+         INSERT INTO attachments (id, uploader_id, name, mime_type, size, storage_key)
+         SELECT $1::uuid, $2::uuid, $3, $4, $5, $6 WHERE (SELECT count(*) FROM pending) < $7
+         RETURNING id
+       )
+       SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT min(created_at) FROM pending) AS oldest`,
+      [
+        id,
+        uploaderId,
+        upload.name,
+        mimeType,
+        upload.size,
+        fileKey(id),
+        this.options.maxPending,
+        this.options.unattachedTtlS,
+      ],
     );
+    if (answer?.inserted !== 1) {
+      // Room comes back when one is sent, or when the oldest expires: the latest a client needs to wait.
+      const oldest = answer?.oldest ? new Date(answer.oldest).getTime() : Date.now();
+      const expiresAt = oldest + this.options.unattachedTtlS * 1000;
+      throw new AppError(
+        "rate_limited",
+        `at most ${this.options.maxPending} uploads may wait to be sent; send or let some expire first`,
+        { retryAfterMs: Math.max(1000, Math.ceil(expiresAt - Date.now())), maxPending: this.options.maxPending },
+      );
+    }
     const expiresInS = this.options.uploadUrlTtlS;
     const signed = await guard(() =>
       this.storage.signPut(uploadKey(id), { contentType: mimeType, size: upload.size, expiresInS }),
